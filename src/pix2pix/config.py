@@ -1,0 +1,232 @@
+"""Frozen dataclasses: the one place where defaults live (the paper's, unless noted).
+
+A `Config` is saved as JSON in every run folder and checkpoint, so a run folder alone rebuilds
+its model. Files (YAML or JSON) and command-line overrides are merged onto these defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+DIRECTIONS = ("AtoB", "BtoA")
+DATASET_MODES = ("aligned", "folders")
+GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
+LR_POLICIES = ("linear", "step", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _help(text: str) -> Any:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
+    discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
+    ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
+    ndf: int = field(default=64, metadata=_help("discriminator filters in the first layer"))
+    n_layers_d: int = field(default=3, metadata=_help("PatchGAN depth; 3 gives 70x70 patches"))
+    norm: str = field(default="batch", metadata=_help("batch, instance, syncbatch or none"))
+    dropout: bool = field(default=True, metadata=_help("dropout 0.5 in the innermost decoder blocks"))
+    init_type: str = field(default="normal", metadata=_help("normal, xavier, kaiming or orthogonal"))
+    init_gain: float = field(default=0.02, metadata=_help("std / gain of the weight init"))
+    input_nc: int = field(default=3, metadata=_help("channels of the input image"))
+    output_nc: int = field(default=3, metadata=_help("channels of the output image"))
+
+    def __post_init__(self) -> None:
+        from .models import DISCRIMINATORS, GENERATORS
+        from .models.layers import INIT_TYPES, NORMS
+
+        if self.generator not in GENERATORS:
+            raise ValueError(f"unknown generator {self.generator!r}; valid: {', '.join(GENERATORS.names())}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(
+                f"unknown discriminator {self.discriminator!r}; valid: {', '.join(DISCRIMINATORS.names())}"
+            )
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("init_type", self.init_type, INIT_TYPES)
+        for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc"):
+            _check_positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = field(default="", metadata=_help("dataset folder with train/ val/ test/ splits"))
+    dataset_mode: str = field(default="aligned", metadata=_help("aligned (A|B in one file) or folders (A/ and B/)"))
+    direction: str = field(default="AtoB", metadata=_help("AtoB or BtoA"))
+    load_size: int = field(default=286, metadata=_help("resize images to this size before cropping"))
+    crop_size: int = field(default=256, metadata=_help("random crop size for training, and the test size"))
+    flip: bool = field(default=True, metadata=_help("random horizontal flips while training"))
+    cache: bool = field(default=True, metadata=_help("decode and resize every image once, keep uint8 in memory"))
+    num_workers: int = field(default=-1, metadata=_help("data-loading workers when not cached; -1 picks by machine"))
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset_mode", self.dataset_mode, DATASET_MODES)
+        _check_choice("direction", self.direction, DIRECTIONS)
+        _check_positive("load_size", self.load_size)
+        _check_positive("crop_size", self.crop_size)
+        if self.crop_size > self.load_size:
+            raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = field(default=1, metadata=_help("images per optimizer step"))
+    n_epochs: int = field(default=100, metadata=_help("epochs at the initial learning rate"))
+    n_epochs_decay: int = field(default=100, metadata=_help("epochs over which the learning rate decays"))
+    max_steps: int = field(default=0, metadata=_help("total steps; 0 derives them from the epochs"))
+    lr: float = field(default=2e-4, metadata=_help("Adam learning rate"))
+    beta1: float = field(default=0.5, metadata=_help("Adam beta1"))
+    beta2: float = field(default=0.999, metadata=_help("Adam beta2"))
+    lr_policy: str = field(default="linear", metadata=_help("linear, step or cosine decay after the constant phase"))
+    gan_mode: str = field(default="vanilla", metadata=_help("vanilla, lsgan, hinge or wgan-gp"))
+    lambda_l1: float = field(default=100.0, metadata=_help("weight of the L1 term"))
+    lambda_gp: float = field(default=10.0, metadata=_help("gradient-penalty weight for wgan-gp"))
+    seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
+    save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
+    log_every: int = field(default=100, metadata=_help("read losses back every N steps"))
+    device: str = field(default="auto", metadata=_help("auto, cpu or cuda"))
+
+    def __post_init__(self) -> None:
+        _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
+        _check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        _check_choice("device", self.device, DEVICES)
+        for name in ("batch_size", "save_every", "log_every"):
+            _check_positive(name, getattr(self, name))
+        for name in ("n_epochs", "n_epochs_decay", "max_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_steps == 0 and self.n_epochs + self.n_epochs_decay == 0:
+            raise ValueError("n_epochs + n_epochs_decay is 0 and max_steps is 0: nothing to train")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        from .models.generators import size_multiple
+
+        multiple = size_multiple(self.model.generator)
+        if self.data.crop_size % multiple:
+            raise ValueError(
+                f"crop_size {self.data.crop_size} does not fit generator {self.model.generator!r}: "
+                f"it needs a multiple of {multiple}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Config":
+        """Build from a nested ({'model': {...}}) or flat ({'ngf': 32}) mapping; unknown keys fail."""
+        return apply_overrides(cls(), data)
+
+    def save(self, path: str | Path) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        return cls.from_dict(read_config_file(path))
+
+
+def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Every config field by its flat name: {'ngf': ('model', Field), ...}. Names are unique."""
+    index: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, klass in SECTIONS.items():
+        for f in fields(klass):
+            index[f.name] = (section, f)
+    return index
+
+
+def _coerce(name: str, f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    if kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if kind is int and not isinstance(value, bool):
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if kind is str:
+        return str(value)
+    raise ValueError(f"{name} has the wrong type: {value!r}")
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """Return a new Config with values replaced. Keys are flat ('lr'), dotted ('train.lr') or
+    nested sections ({'train': {'lr': ...}}). An unknown key raises a ValueError naming it."""
+    index = field_index()
+    changes: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in overrides.items():
+        if key in SECTIONS and isinstance(value, Mapping):
+            for sub, subval in value.items():
+                if sub not in {f.name for f in fields(SECTIONS[key])}:
+                    raise ValueError(f"unknown config key {key}.{sub}")
+                changes[key][sub] = _coerce(f"{key}.{sub}", index[sub][1], subval)
+            continue
+        name = key.split(".", 1)[1] if "." in key else key
+        if name not in index or ("." in key and key.split(".", 1)[0] != index[name][0]):
+            raise ValueError(f"unknown config key {key!r}; valid: {', '.join(sorted(index))}")
+        section, f = index[name]
+        changes[section][name] = _coerce(name, f, value)
+    sections = {
+        s: dataclasses.replace(getattr(config, s), **changes[s]) if changes[s] else getattr(config, s)
+        for s in SECTIONS
+    }
+    return Config(**sections)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as err:  # yaml and json raise different types; both mean a malformed file
+        raise ValueError(f"{path}: not a valid config file ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")

@@ -1,0 +1,4 @@
+from .images import load_image, save_image, tensor_to_pil
+from .paired import SPLITS, PairedDataset
+
+__all__ = ["SPLITS", "PairedDataset", "load_image", "save_image", "tensor_to_pil"]

@@ -1,0 +1,88 @@
+"""GAN objectives (vanilla, lsgan, hinge, wgan-gp) and the pix2pix losses built from them."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GAN_MODES
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss on a map of discriminator outputs (logits or critic scores).
+
+    `forward(pred, target_is_real, for_discriminator)`: hinge and wgan-gp treat the generator's
+    term differently from the discriminator's, so the caller says which one it is computing.
+    """
+
+    def __init__(self, mode: str = "vanilla") -> None:
+        super().__init__()
+        if mode not in GAN_MODES:
+            raise ValueError(f"unknown gan_mode {mode!r}; valid: {', '.join(GAN_MODES)}")
+        self.mode = mode
+
+    def forward(self, pred: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+        if self.mode == "vanilla":
+            target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+            return F.binary_cross_entropy_with_logits(pred, target)
+        if self.mode == "lsgan":
+            target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+            return F.mse_loss(pred, target)
+        if self.mode == "hinge":
+            if not for_discriminator:
+                return -pred.mean()
+            return F.relu(1.0 - pred).mean() if target_is_real else F.relu(1.0 + pred).mean()
+        # wgan-gp: the critic maximises real - fake; the penalty is added by gradient_penalty.
+        return -pred.mean() if target_is_real else pred.mean()
+
+
+def gradient_penalty(
+    discriminator: nn.Module, condition: torch.Tensor, real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al.): E[(||grad_x D(cond, x)||_2 - 1)^2] on random interpolates x."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    score = discriminator(torch.cat([condition, mixed], dim=1))
+    (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)  # (B,)
+    return ((norms - 1.0) ** 2).mean()
+
+
+def discriminator_loss(
+    discriminator: nn.Module,
+    gan: GANLoss,
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    fake_b: torch.Tensor,
+    *,
+    lambda_gp: float = 10.0,
+) -> dict[str, torch.Tensor]:
+    """The paper's D objective on (condition, image) pairs, halved to slow D relative to G."""
+    pred_fake = discriminator(torch.cat([real_a, fake_b.detach()], dim=1))
+    pred_real = discriminator(torch.cat([real_a, real_b], dim=1))
+    loss_fake = gan(pred_fake, False)
+    loss_real = gan(pred_real, True)
+    loss = (loss_fake + loss_real) * 0.5
+    out = {"D_real": loss_real, "D_fake": loss_fake}
+    if gan.mode == "wgan-gp":
+        out["D_gp"] = gradient_penalty(discriminator, real_a, real_b, fake_b)
+        loss = loss + lambda_gp * out["D_gp"]
+    out["D"] = loss
+    return out
+
+
+def generator_loss(
+    discriminator: nn.Module,
+    gan: GANLoss,
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    fake_b: torch.Tensor,
+    *,
+    lambda_l1: float = 100.0,
+) -> dict[str, torch.Tensor]:
+    """G fools D on (condition, fake) and stays near the target in L1."""
+    pred_fake = discriminator(torch.cat([real_a, fake_b], dim=1))
+    loss_gan = gan(pred_fake, True, for_discriminator=False)
+    loss_l1 = F.l1_loss(fake_b, real_b)
+    return {"G_GAN": loss_gan, "G_L1": loss_l1, "G": loss_gan + lambda_l1 * loss_l1}

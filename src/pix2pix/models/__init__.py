@@ -1,0 +1,48 @@
+"""nn.Modules and their registries, plus the two factories that turn a ModelConfig into modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch.nn as nn
+
+from .discriminators import DISCRIMINATORS, build_discriminator, register_discriminator
+from .generators import GENERATORS, build_generator, register_generator, size_multiple
+from .layers import init_weights
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+
+
+def make_generator(cfg: "ModelConfig", *, init: bool = True) -> nn.Module:
+    """The generator a ModelConfig describes, initialised as it says."""
+    g = build_generator(
+        cfg.generator, input_nc=cfg.input_nc, output_nc=cfg.output_nc, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout
+    )
+    if init:
+        init_weights(g, cfg.init_type, cfg.init_gain)
+    return g
+
+
+def make_discriminator(cfg: "ModelConfig", *, init: bool = True) -> nn.Module:
+    """The conditional discriminator: it sees input and output channels concatenated."""
+    d = build_discriminator(
+        cfg.discriminator, input_nc=cfg.input_nc + cfg.output_nc, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm=cfg.norm
+    )
+    if init:
+        init_weights(d, cfg.init_type, cfg.init_gain)
+    return d
+
+
+__all__ = [
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "build_discriminator",
+    "build_generator",
+    "init_weights",
+    "make_discriminator",
+    "make_generator",
+    "register_discriminator",
+    "register_generator",
+    "size_multiple",
+]

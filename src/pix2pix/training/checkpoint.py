@@ -1,0 +1,130 @@
+"""Checkpoints: a folder with weights (safetensors), the config (JSON) and the training state.
+
+    RUN_DIR/config.json                      the resolved config of the run
+    RUN_DIR/checkpoints/last/                written every `save_every` steps and at the end
+        config.json  meta.json  generator.safetensors  discriminator.safetensors  training_state.pt
+    RUN_DIR/checkpoints/best/                the best by the selected metric (when asked for)
+
+Each checkpoint folder is written under a temporary name and renamed into place, so an
+interrupted save never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from ..config import Config
+
+GENERATOR_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+STATE_FILE = "training_state.pt"
+META_FILE = "meta.json"
+CONFIG_FILE = "config.json"
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module under DDP and torch.compile wrappers."""
+    while True:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod  # torch.compile
+        elif isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        else:
+            return module
+
+
+def state_dict_for_save(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in unwrap(module).state_dict().items()}
+
+
+def save_checkpoint(
+    folder: str | Path,
+    *,
+    config: Config,
+    generator: nn.Module,
+    discriminator: nn.Module | None = None,
+    training_state: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically (temp folder + rename)."""
+    from .. import __version__
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        save_file(state_dict_for_save(generator), str(tmp / GENERATOR_FILE))
+        if discriminator is not None:
+            save_file(state_dict_for_save(discriminator), str(tmp / DISCRIMINATOR_FILE))
+        if training_state is not None:
+            torch.save(training_state, tmp / STATE_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        (tmp / META_FILE).write_text(json.dumps({"pix2pix_version": __version__, **(meta or {})}, indent=2) + "\n")
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def checkpoint_dir(run_dir: str | Path, name: str = "last") -> Path:
+    """The checkpoint folder `name` of a run; errors name the run folder and what is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir}")
+    folder = run_dir / "checkpoints" / name
+    if not folder.is_dir():
+        # An interrupted swap leaves the previous checkpoint under its .old name.
+        old = folder.with_name(f".{name}.old")
+        if old.is_dir() and (old / GENERATOR_FILE).is_file():
+            return old
+        raise FileNotFoundError(f"{run_dir}: no checkpoint {name!r} (no weights in {folder})")
+    if not (folder / GENERATOR_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: no weights ({GENERATOR_FILE} is missing)")
+    return folder
+
+
+def load_config(folder: str | Path) -> Config:
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no {CONFIG_FILE}")
+    return Config.from_dict(json.loads(path.read_text()))
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Load a safetensors file into `module`, with an error naming the file on mismatch."""
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: unreadable weights ({err})") from None
+    try:
+        unwrap(module).load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ValueError(f"{path}: weights do not fit the configured model ({first})") from None
+
+
+def load_training_state(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no training state ({STATE_FILE}); cannot resume")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / META_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,220 @@
+"""The pix2pix training loop: one function that reads top to bottom.
+
+Per batch: generate, one discriminator step, one generator step (the paper's schedule), the
+learning rates stepped per optimizer step. Everything random (weights, data order, crops, flips,
+dropout) comes from `seed` and the step number, and the RNG state is saved in every checkpoint,
+so on CPU a run interrupted and resumed ends with the same weights as one that was not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.optim.lr_scheduler import LambdaLR
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..data.loader import iterate_batches
+from ..data.paired import PairedDataset
+from ..data.transforms import normalize, random_crop_flip
+from ..losses import GANLoss, discriminator_loss, generator_loss
+from ..models import make_discriminator, make_generator
+from .checkpoint import (
+    DISCRIMINATOR_FILE,
+    GENERATOR_FILE,
+    checkpoint_dir,
+    load_config,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
+)
+from .logging import JsonlLogger, Loggers, TrainLogger
+from .schedule import lr_lambda
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_adam(params: Any, cfg: Any, device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch has one for the device, else foreach.
+
+    The fused and foreach kernels compute the same update as the default for-loop one and skip
+    its per-parameter Python overhead (about 0.19 s of a 256-px step on a 2-core CPU).
+    """
+    kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, foreach=True, **kwargs)
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def total_steps_for(config: Config, n_train: int) -> tuple[int, int]:
+    """(steps per epoch, total optimizer steps) for a training split of `n_train` pairs."""
+    bs = config.train.batch_size
+    steps_per_epoch = n_train // bs
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {bs} is larger than the {n_train} training images")
+    tc = config.train
+    total = tc.max_steps or (tc.n_epochs + tc.n_epochs_decay) * steps_per_epoch
+    return steps_per_epoch, total
+
+
+def train(
+    config: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    progress: bool = True,
+    loggers: list[TrainLogger] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a run in `run_dir`; return a summary {'steps', 'seconds', 'img_per_s'}.
+
+    `stop_at_step` ends the run early with a checkpoint, as an interruption would.
+    """
+    run_dir = Path(run_dir)
+    state: dict[str, Any] | None = None
+    if resume:
+        ckpt = checkpoint_dir(run_dir, "last")
+        config = load_config(run_dir)
+        state = load_training_state(ckpt)
+    elif (run_dir / "checkpoints").exists():
+        raise ValueError(f"{run_dir} already holds a run: resume it with --resume or choose a new folder")
+    mc, dc, tc = config.model, config.data, config.train
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+
+    # Data: decode once, crop and flip per batch.
+    dataset = PairedDataset(
+        dc.root, "train", mode=dc.dataset_mode, direction=dc.direction, load_size=dc.load_size,
+        input_nc=mc.input_nc, output_nc=mc.output_nc, cache=dc.cache, progress=progress,
+    )  # fmt: skip
+    steps_per_epoch, total = total_steps_for(config, len(dataset))
+
+    # Models, optimizers and the lr schedule (counted in optimizer steps).
+    generator = make_generator(mc).to(device)
+    discriminator = make_discriminator(mc).to(device)
+    opt_g = make_adam(generator.parameters(), tc, device)
+    opt_d = make_adam(discriminator.parameters(), tc, device)
+    constant_fraction = tc.n_epochs / max(tc.n_epochs + tc.n_epochs_decay, 1)
+    sched_g = LambdaLR(opt_g, lr_lambda(tc.lr_policy, total, constant_fraction))
+    sched_d = LambdaLR(opt_d, lr_lambda(tc.lr_policy, total, constant_fraction))
+    gan = GANLoss(tc.gan_mode).to(device)
+
+    start_step = 0
+    if state is not None:
+        load_weights(generator, ckpt / GENERATOR_FILE)
+        load_weights(discriminator, ckpt / DISCRIMINATOR_FILE)
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        sched_g.load_state_dict(state["sched_g"])
+        sched_d.load_state_dict(state["sched_d"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and "rng_cuda" in state:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        start_step = int(state["step"])
+        log.info("resuming %s at step %d of %d", run_dir, start_step, total)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir / "config.json")
+    end_step = total if stop_at_step is None else min(total, stop_at_step)
+
+    def save(step: int) -> None:
+        training_state = {
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "sched_g": sched_g.state_dict(),
+            "sched_d": sched_d.state_dict(),
+            "step": step,
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if device.type == "cuda":
+            training_state["rng_cuda"] = torch.cuda.get_rng_state()
+        meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
+        save_checkpoint(
+            run_dir / "checkpoints" / "last", config=config, generator=generator,
+            discriminator=discriminator, training_state=training_state, meta=meta,
+        )  # fmt: skip
+
+    logs = Loggers([JsonlLogger(run_dir / "log.jsonl"), *(loggers or [])])
+    generator.train()
+    discriminator.train()
+    sums: dict[str, torch.Tensor] = {}
+    count, t_log, t_start = 0, time.perf_counter(), time.perf_counter()
+    bar = tqdm(total=total, initial=start_step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    step = start_step
+    try:
+        for step, a_u8, b_u8 in iterate_batches(
+            dataset, batch_size=tc.batch_size, seed=tc.seed, start_step=start_step, total_steps=end_step,
+            num_workers=dc.num_workers, pin_memory=device.type == "cuda",
+        ):  # fmt: skip
+            # Augment: the same crop and flip for A and B, drawn from (seed, step).
+            g = torch.Generator().manual_seed(tc.seed * 7_919 + step)
+            a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g)
+            real_a = normalize(a_u8.to(device, non_blocking=True))  # (B, input_nc, S, S)
+            real_b = normalize(b_u8.to(device, non_blocking=True))  # (B, output_nc, S, S)
+            fake_b = generator(real_a)
+
+            # Update discriminator.
+            set_requires_grad(discriminator, True)
+            opt_d.zero_grad(set_to_none=True)
+            d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
+            d_losses["D"].backward()
+            opt_d.step()
+
+            # Update generator.
+            set_requires_grad(discriminator, False)
+            opt_g.zero_grad(set_to_none=True)
+            g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
+            g_losses["G"].backward()
+            opt_g.step()
+            sched_g.step()
+            sched_d.step()
+
+            # Accumulate on the device; read back only every log_every steps.
+            for k, v in {**d_losses, **g_losses}.items():
+                sums[k] = sums.get(k, 0) + v.detach()
+            count += 1
+            done = step + 1
+            bar.update()
+            if done % tc.log_every == 0 or done == end_step:
+                now = time.perf_counter()
+                values = {k: round(float(v) / count, 5) for k, v in sums.items()}
+                values["lr"] = opt_g.param_groups[0]["lr"]
+                values["img_per_s"] = round(count * tc.batch_size / max(now - t_log, 1e-9), 2)
+                values["epoch"] = round(done / steps_per_epoch, 3)
+                logs.scalars(done, values)
+                bar.set_postfix(G_L1=values["G_L1"], D=values["D"], refresh=False)
+                sums, count, t_log = {}, 0, now
+            if done % tc.save_every == 0 and done != end_step:
+                save(done)
+        step = end_step
+        save(step)
+    finally:
+        bar.close()
+        logs.close()
+    seconds = time.perf_counter() - t_start
+    trained = step - start_step
+    return {
+        "steps": step,
+        "total_steps": total,
+        "seconds": round(seconds, 2),
+        "img_per_s": round(trained * tc.batch_size / max(seconds, 1e-9), 2),
+    }

@@ -1,0 +1,80 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from pix2pix.losses import GANLoss, discriminator_loss, generator_loss, gradient_penalty
+
+
+def test_vanilla_is_bce_with_logits() -> None:
+    pred = torch.zeros(2, 1, 4, 4)  # sigmoid(0) = 0.5
+    assert GANLoss("vanilla")(pred, True).item() == pytest.approx(math.log(2))
+    assert GANLoss("vanilla")(pred, False).item() == pytest.approx(math.log(2))
+
+
+def test_lsgan_is_mse_to_targets() -> None:
+    pred = torch.full((1, 1, 2, 2), 0.25)
+    assert GANLoss("lsgan")(pred, True).item() == pytest.approx(0.75**2)
+    assert GANLoss("lsgan")(pred, False).item() == pytest.approx(0.25**2)
+
+
+def test_hinge_for_d_and_g() -> None:
+    pred = torch.tensor([-2.0, 0.0, 0.5, 3.0])
+    gan = GANLoss("hinge")
+    assert gan(pred, True).item() == pytest.approx((3 + 1 + 0.5 + 0) / 4)
+    assert gan(pred, False).item() == pytest.approx((0 + 1 + 1.5 + 4) / 4)
+    assert gan(pred, True, for_discriminator=False).item() == pytest.approx(-pred.mean().item())
+
+
+def test_unknown_gan_mode() -> None:
+    with pytest.raises(ValueError, match="unknown gan_mode 'wgan'"):
+        GANLoss("wgan")
+
+
+class LinearCritic(nn.Module):
+    """D(cond, x) = sum(k * x): its gradient with respect to x is k everywhere."""
+
+    def __init__(self, k: float) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.k * x[:, 3:]).sum(dim=(1, 2, 3))
+
+
+@pytest.mark.parametrize("k", [0.01, 0.05, 0.2])
+def test_gradient_penalty_matches_closed_form(k: float) -> None:
+    cond, real, fake = torch.randn(3, 2, 3, 4, 4).unbind(0)
+    gp = gradient_penalty(LinearCritic(k), cond, real, fake)
+    norm = k * math.sqrt(3 * 4 * 4)  # ||grad|| = |k| * sqrt(number of pixels)
+    assert gp.item() == pytest.approx((norm - 1) ** 2, rel=1e-5)
+
+
+def test_wgan_gp_discriminator_loss_applies_the_penalty() -> None:
+    torch.manual_seed(0)
+    cond, real, fake = torch.randn(3, 2, 3, 4, 4).unbind(0)
+    critic = LinearCritic(0.5)
+    out = discriminator_loss(critic, GANLoss("wgan-gp"), cond, real, fake, lambda_gp=10.0)
+    base = 0.5 * (critic(torch.cat([cond, fake], 1)).mean() - critic(torch.cat([cond, real], 1)).mean())
+    assert out["D_gp"].item() == pytest.approx((0.5 * math.sqrt(48) - 1) ** 2, rel=1e-5)
+    assert out["D"].item() == pytest.approx(base.item() + 10 * out["D_gp"].item(), rel=1e-5)
+
+
+def test_generator_loss_weights_l1() -> None:
+    d = nn.Conv2d(6, 1, 1)
+    a, b = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+    fake = torch.full((1, 3, 8, 8), 0.5)
+    out = generator_loss(d, GANLoss("vanilla"), a, b, fake, lambda_l1=100.0)
+    assert out["G_L1"].item() == pytest.approx(0.5)
+    assert out["G"].item() == pytest.approx(out["G_GAN"].item() + 50.0)
+
+
+def test_discriminator_loss_is_halved_and_does_not_reach_generator() -> None:
+    d = nn.Conv2d(6, 1, 1)
+    a, b = torch.randn(2, 1, 3, 8, 8).unbind(0)
+    fake = torch.randn(1, 3, 8, 8, requires_grad=True)
+    out = discriminator_loss(d, GANLoss("vanilla"), a, b, fake)
+    assert out["D"].item() == pytest.approx(0.5 * (out["D_real"].item() + out["D_fake"].item()))
+    out["D"].backward()
+    assert fake.grad is None  # the fake is detached for the D step
