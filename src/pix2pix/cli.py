@@ -156,16 +156,18 @@ def train(
 @click.option("--dropout", is_flag=True, help="Keep dropout on at test time (the paper's noise).")
 @click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
 @click.option("--batch-size", default=8, show_default=True, help="Images per forward pass.")
+@click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
+              help="EMA or raw generator weights (auto: EMA where the run kept one).")
 @click.pass_context
 @user_errors
 def translate(
     ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, dropout: bool,
-    checkpoint: str, batch_size: int,
+    checkpoint: str, batch_size: int, weights: str,
 ) -> None:  # fmt: skip
     """Translate image files and folders with a trained run."""
     from .inference import Pix2Pix, translate_paths
 
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
     written = translate_paths(
         pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"]
     )
@@ -179,36 +181,92 @@ def translate(
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset (default: the run's).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: RUN_DIR/eval-SPLIT).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder (default: RUN_DIR/eval-SPLIT).")
 @click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
+              help="EMA or raw generator weights (auto: EMA where the run kept one).")
 @click.option("--untrained/--no-untrained", default=True, show_default=True, help="Also score an untrained model.")
+@click.option("--compare", "compare_dir", type=click.Path(path_type=Path), default=None,
+              help="A second run to show side by side on the same images.")
+@click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
+              help="LPIPS weights: a combined file, or torchvision's vgg16 file (heads from the cache).")
+@click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
+              help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth).")
 @click.pass_context
 @user_errors
 def evaluate(
     ctx: click.Context, run_dir: Path, split: str, data_root: Path | None, out: Path | None, checkpoint: str,
-    untrained: bool,
+    weights: str, untrained: bool, compare_dir: Path | None, lpips_weights: Path | None, inception_weights: Path | None,
 ) -> None:  # fmt: skip
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
     from .evaluation import COPY, beats_baseline, evaluate as run_evaluation, write_metrics
-    from .report import LABELS, write_report
+    from .metrics.fid import load_inception
+    from .metrics.lpips import load_lpips
+    from .report import LABELS, METRIC_LABELS, write_report
 
     out = out if out is not None else run_dir / f"eval-{split}"
-    ev = run_evaluation(
-        run_dir, split=split, data_root=data_root, checkpoint=checkpoint, with_untrained=untrained,
-        image_dir=out, progress=ctx.obj["progress"],
-    )  # fmt: skip
+    lpips, inception = load_lpips(lpips_weights), load_inception(inception_weights)
+    common = dict(split=split, checkpoint=checkpoint, weights=weights, lpips=lpips, inception=inception,
+                  progress=ctx.obj["progress"])  # fmt: skip
+    ev = run_evaluation(run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, **common)
+    compare = None
+    if compare_dir is not None:
+        # Run B is scored on A's images, from the same checkpoint name where it has one.
+        b_common = {**common, "checkpoint": checkpoint if (compare_dir / "checkpoints" / checkpoint).is_dir() else "last"}
+        compare = run_evaluation(
+            compare_dir, data_root=data_root or ev_data_root(run_dir), with_untrained=False, image_dir=out,
+            output_subdir="outputs_b", **b_common,
+        )  # fmt: skip
     write_metrics(ev, out / "metrics.json")
-    page = write_report(ev, out)
+    if compare is not None:
+        write_metrics(compare, out / "metrics_b.json")
+    page = write_report(ev, out, compare=compare)
+    metrics = [k for k in METRIC_LABELS if k in ev.mean["model"]]
     click.echo(f"{split}: {len(ev.names)} images at {ev.size}px (per-image means, RGB in [0, 1])")
-    click.echo(f"  {'':24s} {'L1':>8s} {'PSNR':>8s} {'SSIM':>8s}")
-    for m, vals in ev.mean.items():
-        click.echo(f"  {LABELS[m]:24s} {vals['l1']:8.4f} {vals['psnr']:8.2f} {vals['ssim']:8.4f}")
+    click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
+    rows = [(LABELS[m], vals) for m, vals in ev.mean.items()]
+    if compare is not None:
+        rows.insert(1, (f"run B ({compare_dir.name})", compare.mean["model"]))
+    for label, vals in rows:
+        click.echo(f"  {label:26s}" + "".join(f"{vals[k]:9.4f}" if k not in ("psnr", "fid") else f"{vals[k]:9.2f}" for k in metrics))
     if COPY in ev.mean:
         wins = beats_baseline(ev)
         verdict = "beats" if all(wins.values()) else "does NOT beat"
-        click.echo(f"  the model {verdict} the copy-input baseline ({', '.join(k for k, v in wins.items() if v) or 'no metric'})")
+        better = ", ".join(k for k, v in wins.items() if v) or "no metric"
+        click.echo(f"  the model {verdict} the copy-input baseline (better on: {better})")
     click.echo(f"report: {page}")
     click.echo(f"metrics: {out / 'metrics.json'}")
+
+
+def ev_data_root(run_dir: Path) -> str:
+    """The dataset a run was trained on, so a compared run is scored on the same images."""
+    from .training.checkpoint import checkpoint_dir, load_config
+
+    return load_config(checkpoint_dir(run_dir)).data.root
+
+
+# --- plot ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG to write (default: RUN_DIR/losses.png).")
+@user_errors
+def plot(run_dir: Path, out: Path | None) -> None:
+    """Draw the loss curves of a run (in progress or finished) from its log.jsonl."""
+    from .training.logging import read_jsonl
+    from .training.plots import plot_losses
+
+    log_file = run_dir / "log.jsonl"
+    if not log_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: no log.jsonl (is it a run folder?)")
+    try:
+        path = plot_losses(read_jsonl(log_file), out or run_dir / "losses.png", title=run_dir.name)
+    except ImportError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"loss curves: {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ DATASET_MODES = ("aligned", "folders")
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 LR_POLICIES = ("linear", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips")
 
 
 def _help(text: str) -> Any:
@@ -87,10 +88,17 @@ class TrainConfig:
     gan_mode: str = field(default="vanilla", metadata=_help("vanilla, lsgan, hinge or wgan-gp"))
     lambda_l1: float = field(default=100.0, metadata=_help("weight of the L1 term"))
     lambda_gp: float = field(default=10.0, metadata=_help("gradient-penalty weight for wgan-gp"))
+    ema_decay: float = field(default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper"))
     seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
     save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
     log_every: int = field(default=100, metadata=_help("read losses back every N steps"))
     device: str = field(default="auto", metadata=_help("auto, cpu or cuda"))
+    val_every: int = field(default=1000, metadata=_help("validate on the val split every N steps (0: never)"))
+    sample_every: int = field(default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)"))
+    n_samples: int = field(default=8, metadata=_help("val images in the sample grid"))
+    select_by: str = field(default="", metadata=_help("keep checkpoints/best by this val metric: l1, psnr, ssim or lpips"))
+    tensorboard: bool = field(default=True, metadata=_help("write TensorBoard events to RUN_DIR/tensorboard"))
+    html: bool = field(default=True, metadata=_help("keep a self-refreshing page in RUN_DIR/live/index.html"))
 
     def __post_init__(self) -> None:
         _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
@@ -103,6 +111,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_steps == 0 and self.n_epochs + self.n_epochs_decay == 0:
             raise ValueError("n_epochs + n_epochs_decay is 0 and max_steps is 0: nothing to train")
+        _check_choice("select_by", self.select_by, SELECT_METRICS)
+        for name in ("val_every", "sample_every", "n_samples"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.select_by and self.val_every == 0:
+            raise ValueError(f"select_by {self.select_by!r} needs validation: set val_every > 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
 

@@ -20,7 +20,16 @@ from .config import Config
 from .data.images import pil_to_uint8, to_mode
 from .data.transforms import normalize
 from .models import make_generator, size_multiple
-from .training.checkpoint import GENERATOR_FILE, checkpoint_dir, load_config, load_weights, read_meta
+from .training.checkpoint import (
+    GENERATOR_EMA_FILE,
+    GENERATOR_FILE,
+    checkpoint_dir,
+    load_config,
+    load_weights,
+    read_meta,
+)
+
+WEIGHTS = ("auto", "ema", "raw")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -44,15 +53,30 @@ class Pix2Pix:
 
     @classmethod
     def from_pretrained(
-        cls, run_dir: str | Path, *, checkpoint: str = "last", device: str | torch.device = "cpu"
+        cls,
+        run_dir: str | Path,
+        *,
+        checkpoint: str = "last",
+        weights: str = "auto",
+        device: str | torch.device = "cpu",
     ) -> "Pix2Pix":
-        """Load the generator of `run_dir/checkpoints/<checkpoint>` with its saved config."""
+        """Load the generator of `run_dir/checkpoints/<checkpoint>` with its saved config.
+
+        `weights`: 'ema' (the averaged weights), 'raw' (the last training weights), or 'auto':
+        EMA where the run kept one, else raw.
+        """
+        if weights not in WEIGHTS:
+            raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
         folder = checkpoint_dir(run_dir, checkpoint)
         config = load_config(folder)
         generator = make_generator(config.model, init=False)
-        load_weights(generator, folder / GENERATOR_FILE)
+        ema_file = folder / GENERATOR_EMA_FILE
+        if weights == "ema" and not ema_file.is_file():
+            raise FileNotFoundError(f"{folder}: no EMA weights ({GENERATOR_EMA_FILE}); train with --ema-decay")
+        use_ema = weights == "ema" or (weights == "auto" and ema_file.is_file())
+        load_weights(generator, ema_file if use_ema else folder / GENERATOR_FILE)
         pipe = cls(generator, config, device=device)
-        pipe.meta = read_meta(folder)
+        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw"}
         return pipe
 
     @torch.inference_mode()

@@ -3,6 +3,7 @@
     RUN_DIR/config.json                      the resolved config of the run
     RUN_DIR/checkpoints/last/                written every `save_every` steps and at the end
         config.json  meta.json  generator.safetensors  discriminator.safetensors  training_state.pt
+        generator_ema.safetensors            with ema_decay > 0: the averaged weights inference uses
     RUN_DIR/checkpoints/best/                the best by the selected metric (when asked for)
 
 Each checkpoint folder is written under a temporary name and renamed into place, so an
@@ -24,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from ..config import Config
 
 GENERATOR_FILE = "generator.safetensors"
+GENERATOR_EMA_FILE = "generator_ema.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "training_state.pt"
 META_FILE = "meta.json"
@@ -51,6 +53,7 @@ def save_checkpoint(
     config: Config,
     generator: nn.Module,
     discriminator: nn.Module | None = None,
+    generator_ema: nn.Module | None = None,
     training_state: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
@@ -64,6 +67,8 @@ def save_checkpoint(
         save_file(state_dict_for_save(generator), str(tmp / GENERATOR_FILE))
         if discriminator is not None:
             save_file(state_dict_for_save(discriminator), str(tmp / DISCRIMINATOR_FILE))
+        if generator_ema is not None:
+            save_file(state_dict_for_save(generator_ema), str(tmp / GENERATOR_EMA_FILE))
         if training_state is not None:
             torch.save(training_state, tmp / STATE_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")

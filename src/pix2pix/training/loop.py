@@ -22,10 +22,12 @@ from ..config import Config
 from ..data.loader import iterate_batches
 from ..data.paired import PairedDataset
 from ..data.transforms import normalize, random_crop_flip
+from ..evaluation import sample_grid, validate
 from ..losses import GANLoss, discriminator_loss, generator_loss
 from ..models import make_discriminator, make_generator
 from .checkpoint import (
     DISCRIMINATOR_FILE,
+    GENERATOR_EMA_FILE,
     GENERATOR_FILE,
     checkpoint_dir,
     load_config,
@@ -33,7 +35,7 @@ from .checkpoint import (
     load_weights,
     save_checkpoint,
 )
-from .logging import JsonlLogger, Loggers, TrainLogger
+from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
 from .schedule import lr_lambda
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,88 @@ def make_adam(params: Any, cfg: Any, device: torch.device) -> torch.optim.Adam:
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
+
+
+def train_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    gan: GANLoss,
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    tc: Any,
+) -> dict[str, torch.Tensor]:
+    """One pix2pix step: generate, update D once, update G once. Returns detached-able losses."""
+    fake_b = generator(real_a)  # (B, output_nc, H, W)
+
+    # Update discriminator.
+    set_requires_grad(discriminator, True)
+    opt_d.zero_grad(set_to_none=True)
+    d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
+    d_losses["D"].backward()
+    opt_d.step()
+
+    # Update generator (D frozen, so its weights collect no gradients).
+    set_requires_grad(discriminator, False)
+    opt_g.zero_grad(set_to_none=True)
+    g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
+    g_losses["G"].backward()
+    opt_g.step()
+    return {**d_losses, **g_losses}
+
+
+class EMA:
+    """Exponential moving average of a module's weights; buffers (BatchNorm statistics) are copied.
+
+    Averaging smooths the step-to-step oscillation of GAN training, which shows as speckle noise
+    in a single snapshot's outputs (StyleGAN and EDM sample from EMA weights for this reason).
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval()
+        self.module.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int) -> None:
+        # Warm-up: early on the average forgets fast, so the random init does not linger in it.
+        decay = min(self.decay, (1 + step) / (10 + step))
+        ema_params = list(self.module.parameters())
+        torch._foreach_lerp_(ema_params, [p.detach() for p in module.parameters()], 1.0 - decay)
+        for b_ema, b in zip(self.module.buffers(), module.buffers()):
+            b_ema.copy_(b)
+
+
+def _val_dataset(config: Config) -> PairedDataset | None:
+    """The val split at the test-time size, or None (with a warning) where there is none."""
+    mc, dc = config.model, config.data
+    try:
+        return PairedDataset(
+            dc.root, "val", mode=dc.dataset_mode, direction=dc.direction, load_size=dc.crop_size,
+            input_nc=mc.input_nc, output_nc=mc.output_nc, cache=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        log.warning("no val split in %s: training without validation or sample grids", dc.root)
+        return None
+
+
+def _watchers(config: Config, run_dir: Path) -> list[TrainLogger]:
+    """TensorBoard and the live HTML page, where asked for and installed."""
+    from .watch import HtmlLogger, TensorBoardLogger
+
+    out: list[TrainLogger] = []
+    if config.train.tensorboard:
+        try:
+            out.append(TensorBoardLogger(run_dir / "tensorboard"))
+        except ImportError as err:
+            log.warning("%s; training without it", err)
+    if config.train.html:
+        history = read_jsonl(run_dir / "log.jsonl") if (run_dir / "log.jsonl").is_file() else []
+        out.append(HtmlLogger(run_dir / "live", title=f"pix2pix: {run_dir.name}", history=history))
+    return out
 
 
 def total_steps_for(config: Config, n_train: int) -> tuple[int, int]:
@@ -117,11 +201,14 @@ def train(
     sched_g = LambdaLR(opt_g, lr_lambda(tc.lr_policy, total, constant_fraction))
     sched_d = LambdaLR(opt_d, lr_lambda(tc.lr_policy, total, constant_fraction))
     gan = GANLoss(tc.gan_mode).to(device)
+    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 else None
 
     start_step = 0
     if state is not None:
         load_weights(generator, ckpt / GENERATOR_FILE)
         load_weights(discriminator, ckpt / DISCRIMINATOR_FILE)
+        if ema is not None:
+            load_weights(ema.module, ckpt / GENERATOR_EMA_FILE)
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         sched_g.load_state_dict(state["sched_g"])
@@ -144,16 +231,39 @@ def train(
             "sched_d": sched_d.state_dict(),
             "step": step,
             "rng_cpu": torch.get_rng_state(),
+            "best": best,
         }
         if device.type == "cuda":
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
         meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
         save_checkpoint(
             run_dir / "checkpoints" / "last", config=config, generator=generator,
-            discriminator=discriminator, training_state=training_state, meta=meta,
+            discriminator=discriminator, generator_ema=ema.module if ema is not None else None,
+            training_state=training_state, meta=meta,
         )  # fmt: skip
 
-    logs = Loggers([JsonlLogger(run_dir / "log.jsonl"), *(loggers or [])])
+    # Validation data, fixed sample images, and what the user watches.
+    val_ds = _val_dataset(config) if (tc.val_every or tc.sample_every) else None
+    samples = val_ds.batch(torch.arange(min(tc.n_samples, len(val_ds)))) if val_ds and tc.sample_every else None
+    better = (lambda new, old: new > old) if tc.select_by in ("psnr", "ssim") else (lambda new, old: new < old)
+    best = state.get("best") if state is not None else None
+    logs = Loggers([JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])])
+    eval_model = ema.module if ema is not None else generator
+
+    def evaluate_now(done: int) -> None:
+        nonlocal best
+        if samples is not None and (done % tc.sample_every == 0 or done == end_step):
+            logs.images(done, "val_samples", sample_grid(eval_model, *samples, device))
+        if val_ds is None or not tc.val_every or (done % tc.val_every and done != end_step):
+            return
+        metrics = validate(eval_model, val_ds, device=device)
+        logs.scalars(done, {f"val_{k}": round(v, 5) for k, v in metrics.items()})
+        if tc.select_by and tc.select_by in metrics and (best is None or better(metrics[tc.select_by], best)):
+            best = metrics[tc.select_by]
+            save_checkpoint(
+                run_dir / "checkpoints" / "best", config=config, generator=generator, generator_ema=ema.module if ema else None,
+                meta={"step": done, "select_by": tc.select_by, "value": best, "val": metrics},
+            )  # fmt: skip
     generator.train()
     discriminator.train()
     sums: dict[str, torch.Tensor] = {}
@@ -170,26 +280,14 @@ def train(
             a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g)
             real_a = normalize(a_u8.to(device, non_blocking=True))  # (B, input_nc, S, S)
             real_b = normalize(b_u8.to(device, non_blocking=True))  # (B, output_nc, S, S)
-            fake_b = generator(real_a)
-
-            # Update discriminator.
-            set_requires_grad(discriminator, True)
-            opt_d.zero_grad(set_to_none=True)
-            d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
-            d_losses["D"].backward()
-            opt_d.step()
-
-            # Update generator.
-            set_requires_grad(discriminator, False)
-            opt_g.zero_grad(set_to_none=True)
-            g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
-            g_losses["G"].backward()
-            opt_g.step()
+            losses = train_step(generator, discriminator, opt_g, opt_d, gan, real_a, real_b, tc)
             sched_g.step()
             sched_d.step()
+            if ema is not None:
+                ema.update(generator, step)
 
             # Accumulate on the device; read back only every log_every steps.
-            for k, v in {**d_losses, **g_losses}.items():
+            for k, v in losses.items():
                 sums[k] = sums.get(k, 0) + v.detach()
             count += 1
             done = step + 1
@@ -203,6 +301,7 @@ def train(
                 logs.scalars(done, values)
                 bar.set_postfix(G_L1=values["G_L1"], D=values["D"], refresh=False)
                 sums, count, t_log = {}, 0, now
+            evaluate_now(done)
             if done % tc.save_every == 0 and done != end_step:
                 save(done)
         step = end_step
