@@ -158,16 +158,19 @@ def train(
 @click.option("--batch-size", default=8, show_default=True, help="Images per forward pass.")
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
               help="EMA or raw generator weights (auto: EMA where the run kept one).")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Run the generator in PyTorch or ONNX Runtime (exported on first use, cached in the run).")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
 @click.pass_context
 @user_errors
 def translate(
     ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, dropout: bool,
-    checkpoint: str, batch_size: int, weights: str,
+    checkpoint: str, batch_size: int, weights: str, backend: str, device: str,
 ) -> None:  # fmt: skip
     """Translate image files and folders with a trained run."""
     from .inference import Pix2Pix, translate_paths
 
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device)
     written = translate_paths(
         pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"]
     )

@@ -18,6 +18,8 @@ DATASET_MODES = ("aligned", "folders")
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 LR_POLICIES = ("linear", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+SWITCHES = ("auto", "on", "off")
 SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips")
 
 
@@ -93,6 +95,9 @@ class TrainConfig:
     save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
     log_every: int = field(default=100, metadata=_help("read losses back every N steps"))
     device: str = field(default="auto", metadata=_help("auto, cpu or cuda"))
+    amp: str = field(default="auto", metadata=_help("mixed precision: auto (bf16 on CUDA, off on CPU), off, bf16 or fp16"))
+    channels_last: str = field(default="auto", metadata=_help("auto (on for CUDA), on or off"))
+    compile: bool = field(default=False, metadata=_help("torch.compile the generator and discriminator"))
     val_every: int = field(default=1000, metadata=_help("validate on the val split every N steps (0: never)"))
     sample_every: int = field(default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)"))
     n_samples: int = field(default=8, metadata=_help("val images in the sample grid"))
@@ -112,6 +117,11 @@ class TrainConfig:
         if self.max_steps == 0 and self.n_epochs + self.n_epochs_decay == 0:
             raise ValueError("n_epochs + n_epochs_decay is 0 and max_steps is 0: nothing to train")
         _check_choice("select_by", self.select_by, SELECT_METRICS)
+        _check_choice("amp", self.amp, AMP_MODES)
+        _check_choice("channels_last", self.channels_last, SWITCHES)
+        if self.amp == "fp16" and self.gan_mode == "wgan-gp":
+            raise ValueError("amp 'fp16' with gan_mode 'wgan-gp' is not supported (the penalty's double backward "
+                             "under a loss scaler); use amp 'bf16'")
         for name in ("val_every", "sample_every", "n_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -30,6 +30,7 @@ from .training.checkpoint import (
 )
 
 WEIGHTS = ("auto", "ema", "raw")
+BACKENDS = ("torch", "onnx")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -44,12 +45,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 class Pix2Pix:
     """A trained generator and what is needed to apply it: channels, size multiple, device."""
 
-    def __init__(self, generator: nn.Module, config: Config, *, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, generator: nn.Module, config: Config, *, device: str | torch.device = "cpu", onnx: Any = None
+    ) -> None:
         self.config = config
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.size_multiple = size_multiple(config.model.generator)
         self.meta: dict[str, Any] = {}
+        self.onnx = onnx  # an OnnxGenerator: ONNX Runtime runs the forward pass instead of torch
 
     @classmethod
     def from_pretrained(
@@ -59,14 +63,18 @@ class Pix2Pix:
         checkpoint: str = "last",
         weights: str = "auto",
         device: str | torch.device = "cpu",
+        backend: str = "torch",
     ) -> "Pix2Pix":
         """Load the generator of `run_dir/checkpoints/<checkpoint>` with its saved config.
 
         `weights`: 'ema' (the averaged weights), 'raw' (the last training weights), or 'auto':
-        EMA where the run kept one, else raw.
+        EMA where the run kept one, else raw. `backend`: 'torch', or 'onnx' to run the generator in
+        ONNX Runtime; the export happens on first use and is cached in the checkpoint folder.
         """
         if weights not in WEIGHTS:
             raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         folder = checkpoint_dir(run_dir, checkpoint)
         config = load_config(folder)
         generator = make_generator(config.model, init=False)
@@ -75,8 +83,17 @@ class Pix2Pix:
             raise FileNotFoundError(f"{folder}: no EMA weights ({GENERATOR_EMA_FILE}); train with --ema-decay")
         use_ema = weights == "ema" or (weights == "auto" and ema_file.is_file())
         load_weights(generator, ema_file if use_ema else folder / GENERATOR_FILE)
-        pipe = cls(generator, config, device=device)
-        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw"}
+        onnx = None
+        if backend == "onnx":
+            from .export.onnx import OnnxGenerator, export_onnx
+
+            onnx_file = folder / f"generator{'_ema' if use_ema else ''}.onnx"
+            if not onnx_file.is_file():
+                export_onnx(generator, onnx_file, input_nc=config.model.input_nc,
+                            sample_size=size_multiple(config.model.generator))  # fmt: skip
+            onnx = OnnxGenerator(onnx_file)
+        pipe = cls(generator, config, device=device, onnx=onnx)
+        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw", "backend": backend}
         return pipe
 
     @torch.inference_mode()
@@ -86,10 +103,13 @@ class Pix2Pix:
             raise ValueError(
                 f"expected a (B, {self.config.model.input_nc}, H, W) tensor, got shape {tuple(x.shape)}"
             )
-        self._set_dropout(dropout)
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
-        out = self.generator(padded)[..., :h, :w]
-        return out
+        if self.onnx is not None:
+            if dropout:
+                raise ValueError("test-time dropout needs the torch backend (the ONNX graph has dropout folded away)")
+            return self.onnx(padded)[..., :h, :w].to(self.device)
+        self._set_dropout(dropout)
+        return self.generator(padded)[..., :h, :w]
 
     def __call__(
         self,

@@ -7,20 +7,43 @@ onnx and onnxruntime are optional: they are imported only here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn as nn
 
 log = logging.getLogger(__name__)
-OPSET = 17
+OPSET = 18
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hide the exporter's internal noise: FutureWarnings from torch's own pytree code and log lines
+    about torchvision operators a pix2pix model never uses."""
+    noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        noisy.setLevel(level)
 
 
 def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sample_size: int = 256, opset: int = OPSET) -> Path:
-    """Export `generator` in eval mode to `path` (written atomically) and check it with onnx."""
+    """Export `generator` in eval mode to `path` (written atomically) and check it with onnx.
+
+    `sample_size` is the generator's size multiple: height and width are exported as dynamic
+    multiples of it, and the batch as dynamic.
+    """
     try:
         import onnx
     except ImportError:
@@ -34,14 +57,19 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    dummy = torch.zeros(1, input_nc, sample_size, sample_size, device=next(g.parameters()).device)
-    axes = {0: "batch", 2: "height", 3: "width"}
+    from torch.export import Dim
+
+    # A sample of batch 2 and 2x3 multiples, so no dimension is specialised to 1.
+    dummy = torch.zeros(2, input_nc, 2 * sample_size, 3 * sample_size, device=next(g.parameters()).device)
+    dynamic = {"x": {0: Dim("batch", min=1, max=4096), 2: sample_size * Dim("h", min=1, max=512),
+                     3: sample_size * Dim("w", min=1, max=512)}}  # fmt: skip
     try:
-        with torch.no_grad():
-            torch.onnx.export(
-                g, (dummy,), tmp, input_names=["input"], output_names=["output"],
-                dynamic_axes={"input": axes, "output": axes}, opset_version=opset, dynamo=False,
+        with torch.no_grad(), _quiet_exporter():
+            program = torch.onnx.export(
+                g, (dummy,), dynamic_shapes=dynamic, input_names=["input"], output_names=["output"],
+                opset_version=opset, dynamo=True, verbose=False,
             )  # fmt: skip
+            program.save(tmp)
         onnx.checker.check_model(tmp)
         os.replace(tmp, path)
     finally:

@@ -36,7 +36,10 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
+from .precision import Precision, resolve_precision
 from .schedule import lr_lambda
+
+FP32 = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
 
 log = logging.getLogger(__name__)
 
@@ -76,23 +79,29 @@ def train_step(
     real_a: torch.Tensor,
     real_b: torch.Tensor,
     tc: Any,
+    precision: Precision | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One pix2pix step: generate, update D once, update G once. Returns detached-able losses."""
-    fake_b = generator(real_a)  # (B, output_nc, H, W)
+    """One pix2pix step: generate, update D once, update G once. Returns the losses (on device)."""
+    p = precision or FP32
+    with p.autocast():
+        fake_b = generator(real_a)  # (B, output_nc, H, W)
 
     # Update discriminator.
     set_requires_grad(discriminator, True)
     opt_d.zero_grad(set_to_none=True)
-    d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
-    d_losses["D"].backward()
-    opt_d.step()
+    with p.autocast():
+        d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
+    p.backward(d_losses["D"])
+    p.step(opt_d)
 
     # Update generator (D frozen, so its weights collect no gradients).
     set_requires_grad(discriminator, False)
     opt_g.zero_grad(set_to_none=True)
-    g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
-    g_losses["G"].backward()
-    opt_g.step()
+    with p.autocast():
+        g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
+    p.backward(g_losses["G"])
+    p.step(opt_g)
+    p.update()
     return {**d_losses, **g_losses}
 
 
@@ -193,8 +202,11 @@ def train(
     steps_per_epoch, total = total_steps_for(config, len(dataset))
 
     # Models, optimizers and the lr schedule (counted in optimizer steps).
-    generator = make_generator(mc).to(device)
-    discriminator = make_discriminator(mc).to(device)
+    precision = resolve_precision(tc.amp, tc.channels_last, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest conv kernels once
+    generator = precision.prepare(make_generator(mc).to(device))
+    discriminator = precision.prepare(make_discriminator(mc).to(device))
     opt_g = make_adam(generator.parameters(), tc, device)
     opt_d = make_adam(discriminator.parameters(), tc, device)
     constant_fraction = tc.n_epochs / max(tc.n_epochs + tc.n_epochs_decay, 1)
@@ -249,6 +261,9 @@ def train(
     best = state.get("best") if state is not None else None
     logs = Loggers([JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])])
     eval_model = ema.module if ema is not None else generator
+    # Compiled copies share parameters with the modules that are saved; only the step uses them.
+    step_g, step_d = (torch.compile(generator), torch.compile(discriminator)) if tc.compile else (generator, discriminator)
+    log.info("training on %s for %d steps (%d per epoch)", precision.label, total, steps_per_epoch)
 
     def evaluate_now(done: int) -> None:
         nonlocal best
@@ -278,9 +293,9 @@ def train(
             # Augment: the same crop and flip for A and B, drawn from (seed, step).
             g = torch.Generator().manual_seed(tc.seed * 7_919 + step)
             a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g)
-            real_a = normalize(a_u8.to(device, non_blocking=True))  # (B, input_nc, S, S)
-            real_b = normalize(b_u8.to(device, non_blocking=True))  # (B, output_nc, S, S)
-            losses = train_step(generator, discriminator, opt_g, opt_d, gan, real_a, real_b, tc)
+            real_a = precision.to_memory_format(normalize(a_u8.to(device, non_blocking=True)))  # (B, in_nc, S, S)
+            real_b = precision.to_memory_format(normalize(b_u8.to(device, non_blocking=True)))  # (B, out_nc, S, S)
+            losses = train_step(step_g, step_d, opt_g, opt_d, gan, real_a, real_b, tc, precision)
             sched_g.step()
             sched_d.step()
             if ema is not None:

@@ -1,0 +1,165 @@
+"""Every fast path gives what the plain path gives: cached data, fused Adam, ONNX, channels_last."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix.data.loader import iterate_batches
+from pix2pix.data.paired import PairedDataset
+from pix2pix.inference import Pix2Pix, translate_paths
+from pix2pix.losses import GANLoss
+from pix2pix.models import make_discriminator, make_generator
+from pix2pix.training.loop import make_adam, train, train_step
+from pix2pix.training.precision import Precision, cpu_has_native_bf16, resolve_precision
+
+from .conftest import tiny_config
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cached_and_uncached_data_give_the_same_batches(tiny_data: Path, workers: int) -> None:
+    cached = PairedDataset(tiny_data, "train", load_size=36, cache=True)
+    plain = PairedDataset(tiny_data, "train", load_size=36, cache=False)
+    kwargs = dict(batch_size=4, seed=3, start_step=1, total_steps=7)
+    got_cached = list(iterate_batches(cached, **kwargs))
+    got_plain = list(iterate_batches(plain, num_workers=workers, **kwargs))
+    assert [s for s, _, _ in got_cached] == list(range(1, 7))
+    for (s1, a1, b1), (s2, a2, b2) in zip(got_cached, got_plain):
+        assert s1 == s2 and torch.equal(a1, a2) and torch.equal(b1, b2)
+
+
+def test_ranks_take_disjoint_shares_of_the_global_batch(tiny_data: Path) -> None:
+    ds = PairedDataset(tiny_data, "train", load_size=36)
+    whole = [a for _, a, _ in iterate_batches(ds, batch_size=4, seed=0, start_step=0, total_steps=3)]
+    halves = [
+        [a for _, a, _ in iterate_batches(ds, batch_size=4, seed=0, start_step=0, total_steps=3, rank=r, world_size=2)]
+        for r in (0, 1)
+    ]
+    for w, h0, h1 in zip(whole, *halves):
+        assert torch.equal(torch.cat([h0, h1]), w)
+
+
+def run_steps(cfg, opt_kind: str, precision: Precision | None = None, steps: int = 3) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    g, d = make_generator(cfg.model), make_discriminator(cfg.model)
+    if precision is not None:
+        g, d = precision.prepare(g), precision.prepare(d)
+    if opt_kind == "fused":
+        opt_g, opt_d = make_adam(g.parameters(), cfg.train, torch.device("cpu")), make_adam(d.parameters(), cfg.train, torch.device("cpu"))
+    else:
+        kw = dict(lr=cfg.train.lr, betas=(0.5, 0.999), foreach=False, fused=False)
+        opt_g, opt_d = torch.optim.Adam(g.parameters(), **kw), torch.optim.Adam(d.parameters(), **kw)
+    gen = torch.Generator().manual_seed(5)
+    a = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    b = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    if precision is not None:
+        a, b = precision.to_memory_format(a), precision.to_memory_format(b)
+    gan = GANLoss("vanilla")
+    for _ in range(steps):
+        train_step(g, d, opt_g, opt_d, gan, a, b, cfg.train, precision)
+    return {k: v.contiguous() for k, v in g.state_dict().items()}
+
+
+def test_fused_adam_matches_the_plain_for_loop_adam(tiny_cfg) -> None:
+    fused = run_steps(tiny_cfg, "fused")
+    plain = run_steps(tiny_cfg, "plain")
+    for k in plain:
+        torch.testing.assert_close(fused[k], plain[k], atol=1e-5, rtol=1e-4, msg=k)
+    assert any(not torch.equal(fused[k], run_steps(tiny_cfg, "plain", steps=0)[k]) for k in fused if "weight" in k)
+
+
+def test_fused_adam_is_what_training_uses(tiny_cfg) -> None:
+    opt = make_adam(make_generator(tiny_cfg.model).parameters(), tiny_cfg.train, torch.device("cpu"))
+    assert opt.defaults.get("fused") or opt.defaults.get("foreach")
+
+
+def test_channels_last_matches_contiguous(tiny_data: Path) -> None:
+    # Forward outputs and gradients; dropout off, since its masks are drawn in memory order.
+    cfg = tiny_config(tiny_data, dropout=False)
+    cl = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=True)
+    results = []
+    for p in (None, cl):
+        torch.manual_seed(0)
+        g, d = make_generator(cfg.model), make_discriminator(cfg.model)
+        x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        if p is not None:
+            g, d, x = p.prepare(g), p.prepare(d), p.to_memory_format(x)
+            assert x.is_contiguous(memory_format=torch.channels_last)
+        out = g(x)
+        score = d(torch.cat([x, out], 1))
+        (out.square().mean() + score.mean()).backward()
+        results.append((out.detach().contiguous(), [q.grad.contiguous() for q in g.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-4)
+    for ga, gb in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(ga, gb, atol=1e-6, rtol=1e-3)
+
+
+def test_cpu_stays_float32_and_refuses_slow_bf16() -> None:
+    p = resolve_precision("auto", "auto", torch.device("cpu"))
+    assert p.dtype is None and p.scaler is None and not p.channels_last
+    if not cpu_has_native_bf16():
+        with pytest.raises(ValueError, match="amp 'bf16' on this CPU .* no native support"):
+            resolve_precision("bf16", "auto", torch.device("cpu"))
+    with pytest.raises(ValueError, match="amp 'fp16' on this CPU"):
+        resolve_precision("fp16", "auto", torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
+    run = tmp_path_factory.mktemp("onnxrun") / "run"
+    train(tiny_config(tiny_data, max_steps=4, lr=1e-3, val_every=0, sample_every=0, tensorboard=False, html=False),
+          run, progress=False)  # fmt: skip
+    return run
+
+
+def test_onnx_backend_matches_torch_on_real_images(trained_run: Path, tiny_data: Path) -> None:
+    torch_pipe = Pix2Pix.from_pretrained(trained_run)
+    onnx_pipe = Pix2Pix.from_pretrained(trained_run, backend="onnx")
+    assert (trained_run / "checkpoints" / "last" / "generator.onnx").is_file()  # cached for next time
+    ds = PairedDataset(tiny_data, "test", load_size=32)
+    x = ds.batch(torch.arange(len(ds)))[0].float() / 127.5 - 1
+    diff = (torch_pipe(x) - onnx_pipe(x)).abs().max().item()
+    assert diff <= 1e-4
+    odd = torch.rand(2, 3, 40, 70) * 2 - 1  # dynamic batch and spatial axes, padded and cropped back
+    assert (torch_pipe(odd) - onnx_pipe(odd)).abs().max().item() <= 1e-4
+    with pytest.raises(ValueError, match="test-time dropout needs the torch backend"):
+        onnx_pipe(odd, dropout=True)
+
+
+def test_batched_folder_translation_equals_one_by_one(trained_run: Path, tmp_path: Path, tiny_data: Path) -> None:
+    pipe = Pix2Pix.from_pretrained(trained_run)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, f in enumerate(sorted((tiny_data / "test").glob("*.png"))):
+        with Image.open(f) as img:
+            img.crop((0, 0, 32, 32)).save(src / f"{i}.png")
+    batched = translate_paths(pipe, [src], tmp_path / "b", batch_size=8)
+    single = translate_paths(pipe, [src], tmp_path / "s", batch_size=1)
+    for x, y in zip(batched, single):
+        with Image.open(x) as a, Image.open(y) as b:
+            assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+
+
+@pytest.mark.slow
+def test_torch_compile_flag_trains_like_eager(tmp_path: Path, tiny_data: Path) -> None:
+    base = dict(max_steps=2, val_every=0, sample_every=0, tensorboard=False, html=False)
+    train(tiny_config(tiny_data, **base), tmp_path / "eager", progress=False)
+    train(tiny_config(tiny_data, compile=True, **base), tmp_path / "compiled", progress=False)
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "eager" / "checkpoints" / "last" / "generator.safetensors"))
+    b = load_file(str(tmp_path / "compiled" / "checkpoints" / "last" / "generator.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3, msg=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_amp_channels_last_step(tmp_path: Path, tiny_data: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, device="cuda", amp="auto", max_steps=3), run, progress=False)
+    pipe = Pix2Pix.from_pretrained(run, device="cuda")
+    out = pipe(torch.zeros(1, 3, 32, 32, device="cuda"))
+    assert out.device.type == "cuda" and torch.isfinite(out).all()
