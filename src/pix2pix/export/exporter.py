@@ -1,0 +1,129 @@
+"""`pix2pix export`: a generator file any runtime can load, a parity check, and a sidecar JSON.
+
+The sidecar says everything a user of the file needs without this package: channels, value
+range and normalisation, layout, the size multiple and how to pad to it, the training size and
+direction. The parity check runs the exported file on real images from the run's dataset and
+compares with PyTorch; above the tolerance the export fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..data.paired import PairedDataset
+from ..data.transforms import normalize
+from ..inference import Pix2Pix, pad_to_multiple
+from ..io import atomic_write_text
+from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
+
+log = logging.getLogger(__name__)
+FORMATS = ("onnx", "torchscript")
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    sidecar: Path
+    max_abs_diff: float
+    n_images: int
+
+
+def parity_images(pipe: Pix2Pix, n: int = 8) -> torch.Tensor:
+    """Up to n real input images (B, C, S, S) in [-1, 1] from the run's dataset: test, val or train."""
+    cfg = pipe.config
+    for split in ("test", "val", "train"):
+        try:
+            ds = PairedDataset(
+                cfg.data.root, split, mode=cfg.data.dataset_mode, direction=cfg.data.direction,
+                load_size=cfg.data.crop_size, input_nc=cfg.model.input_nc, output_nc=cfg.model.output_nc, cache=False,
+            )  # fmt: skip
+        except (FileNotFoundError, ValueError):
+            continue
+        return normalize(ds.batch(torch.arange(min(n, len(ds))))[0])
+    raise FileNotFoundError(f"no images for the parity check: the run's dataset {cfg.data.root!r} is not here")
+
+
+def export_torchscript(pipe: Pix2Pix, path: Path) -> Path:
+    g = pipe.generator.eval()
+    m = pipe.size_multiple
+    sample = torch.zeros(2, pipe.config.model.input_nc, 2 * m, 3 * m)
+    with torch.no_grad(), _quiet_exporter():
+        traced = torch.jit.trace(g, sample, check_trace=False)
+        tmp = path.with_name(f".{path.name}.tmp")
+        traced.save(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def export_run(
+    run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "last",
+    weights: str = "auto", images: torch.Tensor | None = None,
+) -> ExportResult:  # fmt: skip
+    """Export the run's generator as `fmt`, check it against PyTorch, write the sidecar JSON."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
+    path = Path(out) if out is not None else Path(run_dir) / "export" / f"generator{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        export_onnx(pipe.generator, path, input_nc=pipe.config.model.input_nc, sample_size=pipe.size_multiple)
+        runner = OnnxGenerator(path)
+    else:
+        export_torchscript(pipe, path)
+        with _quiet_exporter():
+            loaded = torch.jit.load(str(path))
+        runner = lambda x: loaded(x)  # noqa: E731
+
+    # Parity on real images at the training size, and on a padded odd size.
+    x = images if images is not None else parity_images(pipe)
+    diffs = []
+    for batch in (x, torch.nn.functional.interpolate(x, scale_factor=1.5, mode="bilinear").clamp(-1, 1)):
+        want = pipe.translate_tensor(batch)
+        padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
+        with torch.no_grad():
+            got = runner(padded)[..., :h, :w]
+        diffs.append((got - want).abs().max().item())
+    max_diff = max(diffs)
+    if max_diff > PARITY_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise ValueError(f"exported {fmt} differs from PyTorch by {max_diff:.2e} (> {PARITY_TOLERANCE:.0e}); not written")
+    sidecar = path.with_suffix(path.suffix + ".json")
+    atomic_write_text(sidecar, json.dumps(sidecar_dict(pipe, path, fmt, max_diff, len(x)), indent=2) + "\n")
+    return ExportResult(path=path, sidecar=sidecar, max_abs_diff=max_diff, n_images=len(x))
+
+
+def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int) -> dict[str, Any]:
+    cfg = pipe.config
+    return {
+        "format": fmt,
+        "file": path.name,
+        "opset": OPSET if fmt == "onnx" else None,
+        "input": {
+            "name": "input", "layout": "NCHW", "dtype": "float32", "channels": cfg.model.input_nc,
+            "colour": "RGB" if cfg.model.input_nc == 3 else "L", "range": [-1.0, 1.0],
+            "from_uint8": "x / 127.5 - 1", "transparency": "composite on white first",
+        },  # fmt: skip
+        "output": {
+            "name": "output", "layout": "NCHW", "dtype": "float32", "channels": cfg.model.output_nc,
+            "range": [-1.0, 1.0], "to_uint8": "round((y + 1) * 127.5), clipped to 0..255",
+        },  # fmt: skip
+        "size_multiple": pipe.size_multiple,
+        "padding": "pad right and bottom by replicating the border up to a multiple of size_multiple; crop the output back",
+        "train_size": cfg.data.crop_size,
+        "recommended_input_size": cfg.data.crop_size,
+        "direction": cfg.data.direction,
+        "weights": pipe.meta.get("weights"),
+        "step": pipe.meta.get("step"),
+        "parity": {"max_abs_diff_vs_pytorch": max_diff, "tolerance": PARITY_TOLERANCE, "images": n_images},
+        "pix2pix_version": __version__,
+        "config": cfg.to_dict(),
+    }

@@ -1,0 +1,1 @@
+"""Web service: `pix2pix serve RUN_DIR` (FastAPI + uvicorn, the optional `serve` extra)."""

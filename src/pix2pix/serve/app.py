@@ -1,0 +1,209 @@
+"""A FastAPI app around a trained run: POST an image, get the translated PNG back.
+
+The model is loaded once. Inference runs in a worker thread, off the event loop, behind a
+bounded queue: when it is full the answer is 503 with Retry-After, never a hang. Every bad
+input gets a 4xx with a JSON body {"error": ...}; none reaches a 500.
+"""
+
+
+import asyncio
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from .. import __version__
+from ..data.images import to_mode
+from ..inference import Pix2Pix
+
+log = logging.getLogger(__name__)
+ACCEPTED_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    max_bytes: int = 10 * 1024 * 1024  # 10 MB
+    max_pixels: int = 4096 * 4096  # decoded size limit: decompression bombs stop here
+    max_queue: int = 8  # requests waiting or running; more get 503
+    workers: int = 1  # inference threads (each uses torch's intra-op threads)
+    size: int | None = None  # resize inputs to size x size (default: the run's training size); 0 keeps them
+
+
+class BadInput(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decode_upload(data: bytes, settings: ServeSettings) -> Image.Image:
+    """Bytes -> RGB image, or BadInput with the status a client should see."""
+    if not data:
+        raise BadInput(400, "empty body: send a PNG, JPEG or WebP image")
+    if len(data) > settings.max_bytes:
+        raise BadInput(413, f"image of {len(data)} bytes is over the limit of {settings.max_bytes} bytes")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise BadInput(415, "not an image: send a PNG, JPEG or WebP image") from None
+    if img.format not in ACCEPTED_TYPES.values():
+        raise BadInput(415, f"unsupported image format {img.format}: send PNG, JPEG or WebP")
+    w, h = img.size
+    if w * h > settings.max_pixels:
+        raise BadInput(413, f"image of {w}x{h} pixels is over the limit of {settings.max_pixels} pixels")
+    if getattr(img, "n_frames", 1) > 1:
+        raise BadInput(400, f"animated or multi-frame image ({img.n_frames} frames): send a single frame")
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise BadInput(400, f"corrupt or truncated image ({err})") from None
+    return to_mode(img, 3)
+
+
+class Translator:
+    """The loaded model and a bounded queue in front of its worker threads."""
+
+    def __init__(self, pipe: Pix2Pix, settings: ServeSettings) -> None:
+        self.pipe = pipe
+        self.settings = settings
+        self.size = pipe.config.data.crop_size if settings.size is None else settings.size
+        self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pix2pix-infer")
+        self.pending = 0  # touched only on the event loop thread
+
+    def run(self, img: Image.Image) -> bytes:
+        out = self.pipe(img, size=self.size or None)
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        return buf.getvalue()
+
+    async def translate(self, img: Image.Image) -> bytes:
+        if self.pending >= self.settings.max_queue:
+            raise BadInput(503, f"busy: {self.pending} requests in the queue; retry shortly")
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, img)
+        finally:
+            self.pending -= 1
+
+
+def page_html() -> str:
+    return resources.files("pix2pix.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def create_app(
+    run_dir: str | Path | None = None,
+    *,
+    pipe: Pix2Pix | None = None,
+    settings: ServeSettings | None = None,
+    checkpoint: str = "last",
+    backend: str = "torch",
+) -> Any:
+    """The FastAPI app for `run_dir` (or an already loaded `pipe`)."""
+    try:
+        from fastapi import FastAPI, Request
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import HTMLResponse, JSONResponse, Response
+        from starlette.exceptions import HTTPException as StarletteHTTPException
+    except ImportError:
+        raise ImportError("serving needs FastAPI and uvicorn: pip install 'pix2pix[serve]'") from None
+
+    settings = settings or ServeSettings()
+    if pipe is None:
+        if run_dir is None:
+            raise ValueError("create_app needs a run_dir or a pipe")
+        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend)
+    translator = Translator(pipe, settings)
+    app = FastAPI(
+        title="pix2pix",
+        version=__version__,
+        description="Paired image-to-image translation: POST an image to /v1/translate, get a PNG back.",
+    )
+    app.state.translator = translator
+
+    def error(status: int, message: str) -> JSONResponse:
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+    @app.exception_handler(BadInput)
+    async def bad_input(_: Request, exc: BadInput) -> JSONResponse:
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "invalid request")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page_html())
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "queue": translator.pending, "max_queue": settings.max_queue}
+
+    @app.get("/v1/model")
+    async def model_info() -> dict[str, Any]:
+        cfg = pipe.config
+        return {
+            "pix2pix_version": __version__,
+            "generator": cfg.model.generator,
+            "input_nc": cfg.model.input_nc,
+            "output_nc": cfg.model.output_nc,
+            "train_size": cfg.data.crop_size,
+            "serve_size": translator.size or None,
+            "size_multiple": pipe.size_multiple,
+            "direction": cfg.data.direction,
+            "step": pipe.meta.get("step"),
+            "weights": pipe.meta.get("weights"),
+            "backend": "onnx" if pipe.onnx is not None else "torch",
+            "limits": {"max_bytes": settings.max_bytes, "max_pixels": settings.max_pixels},
+            "config": cfg.to_dict(),
+        }
+
+    @app.post(
+        "/v1/translate",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the translated image"}},
+    )
+    async def translate(request: Request) -> Response:
+        """Send an image as multipart form data (field `image`) or as the raw body with an
+        image/png, image/jpeg or image/webp content type."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        length = int(request.headers.get("content-length") or 0)
+        if length > settings.max_bytes + 1024 * 64:  # refuse early, before reading a huge body
+            raise BadInput(413, f"request of {length} bytes is over the limit of {settings.max_bytes} bytes")
+        if ctype == "multipart/form-data":
+            async with request.form() as form:  # closes the spooled upload files
+                upload = form.get("image") or form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise BadInput(400, "multipart request without an 'image' file field")
+                data = await upload.read()
+        elif ctype in ACCEPTED_TYPES:
+            data = await request.body()
+        else:
+            raise BadInput(415, f"unsupported content type {ctype or '(none)'}: send image/png, image/jpeg, "
+                                "image/webp or multipart/form-data")  # fmt: skip
+        img = decode_upload(data, settings)
+        png = await translator.translate(img)
+        return Response(content=png, media_type="image/png")
+
+    return app
+
+
+def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
+          checkpoint: str = "last", backend: str = "torch") -> None:  # fmt: skip
+    """Run the app with uvicorn until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError("serving needs FastAPI and uvicorn: pip install 'pix2pix[serve]'") from None
+    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend)
+    uvicorn.run(app, host=host, port=port, log_level="info")

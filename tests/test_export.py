@@ -1,0 +1,105 @@
+"""Export: ONNX and TorchScript with parity on real OpenMoji images, and a sidecar that suffices."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pix2pix.cli import main
+from pix2pix.inference import Pix2Pix
+from pix2pix.training.loop import train
+
+from .conftest import tiny_config
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
+    run = tmp_path_factory.mktemp("export") / "run"
+    train(tiny_config(tiny_data, max_steps=4, lr=1e-3, ema_decay=0.9, val_every=0, sample_every=0,
+                      tensorboard=False, html=False), run, progress=False)  # fmt: skip
+    return run
+
+
+def test_onnx_export_checks_parity_and_writes_a_sidecar(run_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "model.onnx"
+    r = CliRunner().invoke(main, ["export", str(run_dir), "--format", "onnx", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "parity vs PyTorch on 3 real images" in r.output or "parity vs PyTorch on 4 real images" in r.output
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version >= 17
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert isinstance(dims[0], str) and dims[1] == 3 and isinstance(dims[2], str) and isinstance(dims[3], str)
+    side = json.loads(out.with_suffix(".onnx.json").read_text())
+    assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4 and side["size_multiple"] == 32
+    assert side["input"]["channels"] == 3 and side["weights"] == "ema" and side["direction"] == "AtoB"
+
+
+def test_a_20_line_script_translates_with_only_the_onnx_file_and_sidecar(run_dir: Path, tmp_path: Path, tiny_data: Path) -> None:
+    out = tmp_path / "m.onnx"
+    assert CliRunner().invoke(main, ["export", str(run_dir), "--out", str(out)]).exit_code == 0
+    test_png = sorted((tiny_data / "test").glob("*.png"))[0]
+    with Image.open(test_png) as pair:
+        pair.crop((0, 0, 32, 32)).resize((45, 45)).save(tmp_path / "sketch.png")  # an odd size: padding needed
+    script = tmp_path / "run_onnx.py"
+    script.write_text(textwrap.dedent('''\
+        import json, sys
+        import numpy as np, onnxruntime as ort
+        from PIL import Image
+        model, image, out = sys.argv[1:4]
+        side = json.load(open(model + ".json"))
+        img = Image.open(image).convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img).convert("RGB")
+        x = np.asarray(img, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+        h, w = x.shape[2:]
+        m = side["size_multiple"]
+        x = np.pad(x, ((0, 0), (0, 0), (0, -h % m), (0, -w % m)), mode="edge")
+        sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        y = sess.run([side["output"]["name"]], {side["input"]["name"]: x})[0][0, :, :h, :w]
+        y = np.clip(np.round((y + 1) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        Image.fromarray(y).save(out)
+        '''))  # fmt: skip
+    assert len(script.read_text().splitlines()) <= 20
+    subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "sketch.png"), str(tmp_path / "o.png")],
+                   check=True, timeout=120)  # fmt: skip
+    with Image.open(tmp_path / "sketch.png") as sketch:
+        want = np.asarray(Pix2Pix.from_pretrained(run_dir)(sketch), dtype=int)
+    got = np.asarray(Image.open(tmp_path / "o.png"), dtype=int)
+    assert got.shape == (45, 45, 3) and np.abs(got - want).max() <= 1
+
+
+def test_torchscript_export(run_dir: Path) -> None:
+    import torch
+
+    r = CliRunner().invoke(main, ["export", str(run_dir), "--format", "torchscript"])
+    assert r.exit_code == 0, r.output
+    assert "deprecates TorchScript" in r.output
+    path = run_dir / "export" / "generator.pt"
+    with pytest.warns(DeprecationWarning, match="torch.jit.load"):
+        loaded = torch.jit.load(str(path))
+    x = torch.rand(2, 3, 64, 96) * 2 - 1
+    pipe = Pix2Pix.from_pretrained(run_dir)
+    torch.testing.assert_close(loaded(x), pipe.translate_tensor(x), atol=1e-4, rtol=0)
+    assert json.loads(path.with_suffix(".pt.json").read_text())["format"] == "torchscript"
+
+
+def test_export_needs_images_for_parity(tmp_path: Path, run_dir: Path) -> None:
+    import shutil
+
+    moved = tmp_path / "run"
+    shutil.copytree(run_dir, moved)
+    cfg = json.loads((moved / "checkpoints" / "last" / "config.json").read_text())
+    cfg["data"]["root"] = str(tmp_path / "gone")
+    (moved / "checkpoints" / "last" / "config.json").write_text(json.dumps(cfg))
+    r = CliRunner().invoke(main, ["export", str(moved)])
+    assert r.exit_code != 0 and "no images for the parity check" in r.output
