@@ -79,7 +79,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = field(default=1, metadata=_help("images per optimizer step"))
+    batch_size: int = field(default=1, metadata=_help("global batch: images per optimizer step over all ranks"))
+    grad_accum: int = field(default=1, metadata=_help("split each step into K micro-batches (same global batch, less memory)"))
     n_epochs: int = field(default=100, metadata=_help("epochs at the initial learning rate"))
     n_epochs_decay: int = field(default=100, metadata=_help("epochs over which the learning rate decays"))
     max_steps: int = field(default=0, metadata=_help("total steps; 0 derives them from the epochs"))
@@ -109,7 +110,7 @@ class TrainConfig:
         _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
         _check_choice("device", self.device, DEVICES)
-        for name in ("batch_size", "save_every", "log_every"):
+        for name in ("batch_size", "grad_accum", "save_every", "log_every"):
             _check_positive(name, getattr(self, name))
         for name in ("n_epochs", "n_epochs_decay", "max_steps"):
             if getattr(self, name) < 0:
@@ -119,6 +120,8 @@ class TrainConfig:
         _check_choice("select_by", self.select_by, SELECT_METRICS)
         _check_choice("amp", self.amp, AMP_MODES)
         _check_choice("channels_last", self.channels_last, SWITCHES)
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
         if self.amp == "fp16" and self.gan_mode == "wgan-gp":
             raise ValueError("amp 'fp16' with gan_mode 'wgan-gp' is not supported (the penalty's double backward "
                              "under a loss scaler); use amp 'bf16'")

@@ -10,13 +10,21 @@ import torch
 
 
 def random_crop_flip(
-    a: torch.Tensor, b: torch.Tensor, *, crop_size: int, flip: bool, generator: torch.Generator
+    a: torch.Tensor, b: torch.Tensor, *, crop_size: int, flip: bool, generator: torch.Generator,
+    offset: int = 0, global_n: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crop the same random window from A and B (B, C, L, L) and flip both half of the time."""
+    """Crop the same random window from A and B (B, C, L, L) and flip both half of the time.
+
+    Under data parallelism a rank holds images offset..offset+B of a global batch of `global_n`:
+    the crops and flips are drawn for the whole global batch and sliced, so N ranks augment
+    exactly as one process would.
+    """
     n, _, h, w = a.shape
-    tops = torch.randint(0, h - crop_size + 1, (n,), generator=generator).tolist()
-    lefts = torch.randint(0, w - crop_size + 1, (n,), generator=generator).tolist()
-    flips = (torch.rand(n, generator=generator) < 0.5).tolist() if flip else [False] * n
+    total = global_n or n
+    sl = slice(offset, offset + n)
+    tops = torch.randint(0, h - crop_size + 1, (total,), generator=generator)[sl].tolist()
+    lefts = torch.randint(0, w - crop_size + 1, (total,), generator=generator)[sl].tolist()
+    flips = (torch.rand(total, generator=generator) < 0.5)[sl].tolist() if flip else [False] * n
     if h == crop_size and w == crop_size and not any(flips):
         return a, b
     out_a, out_b = [], []

@@ -28,8 +28,13 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
 
 
 def uses_bias(norm: str) -> bool:
-    """A conv before an affine BatchNorm needs no bias; before InstanceNorm or nothing it does."""
-    return norm not in ("batch", "syncbatch")
+    """Only a conv with no norm after it needs a bias.
+
+    BatchNorm and InstanceNorm both subtract the per-channel mean, so a bias before them has a
+    zero gradient. (The reference implementation keeps one before InstanceNorm: a dead parameter
+    that Adam, which normalises its float-noise gradient, walks around at random.)
+    """
+    return norm == "none"
 
 
 def init_weights(module: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> None:

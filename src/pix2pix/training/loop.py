@@ -25,6 +25,7 @@ from ..data.transforms import normalize, random_crop_flip
 from ..evaluation import sample_grid, validate
 from ..losses import GANLoss, discriminator_loss, generator_loss
 from ..models import make_discriminator, make_generator
+from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
 from .checkpoint import (
     DISCRIMINATOR_FILE,
     GENERATOR_EMA_FILE,
@@ -34,6 +35,7 @@ from .checkpoint import (
     load_training_state,
     load_weights,
     save_checkpoint,
+    unwrap,
 )
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
 from .precision import Precision, resolve_precision
@@ -80,29 +82,64 @@ def train_step(
     real_b: torch.Tensor,
     tc: Any,
     precision: Precision | None = None,
+    *,
+    frozen_discriminator: nn.Module | None = None,
+    accum: int = 1,
 ) -> dict[str, torch.Tensor]:
-    """One pix2pix step: generate, update D once, update G once. Returns the losses (on device)."""
+    """One pix2pix step: generate, update D once, update G once. Returns the mean losses (on device).
+
+    With `accum` > 1 the batch runs as micro-batches whose gradients add up before each update;
+    the G phase then regenerates its fakes instead of keeping every micro-batch's graph alive.
+    `frozen_discriminator` is D outside its DDP wrapper: the G phase only needs gradients with
+    respect to D's input, so it must not register a backward pass with DDP's reducer.
+    """
     p = precision or FP32
-    with p.autocast():
-        fake_b = generator(real_a)  # (B, output_nc, H, W)
+    d_frozen = frozen_discriminator or discriminator
+    chunks = list(zip(real_a.chunk(accum), real_b.chunk(accum)))
+    totals: dict[str, torch.Tensor] = {}
+
+    def add(losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            totals[k] = totals.get(k, 0) + v.detach() / accum
 
     # Update discriminator.
-    set_requires_grad(discriminator, True)
+    set_requires_grad(d_frozen, True)
     opt_d.zero_grad(set_to_none=True)
-    with p.autocast():
-        d_losses = discriminator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_gp=tc.lambda_gp)
-    p.backward(d_losses["D"])
+    fakes = []
+    for i, (a, b) in enumerate(chunks):
+        with p.autocast(), torch.set_grad_enabled(accum == 1):
+            fake_b = generator(a)  # (B, output_nc, H, W); kept with its graph when there is one chunk
+        fakes.append(fake_b)
+        with _no_sync(discriminator, last=i == accum - 1), p.autocast():
+            d_losses = discriminator_loss(discriminator, gan, a, b, fake_b, lambda_gp=tc.lambda_gp)
+        with _no_sync(discriminator, last=i == accum - 1):
+            p.backward(d_losses["D"] / accum)
+        add(d_losses)
     p.step(opt_d)
 
     # Update generator (D frozen, so its weights collect no gradients).
-    set_requires_grad(discriminator, False)
+    set_requires_grad(d_frozen, False)
     opt_g.zero_grad(set_to_none=True)
-    with p.autocast():
-        g_losses = generator_loss(discriminator, gan, real_a, real_b, fake_b, lambda_l1=tc.lambda_l1)
-    p.backward(g_losses["G"])
+    for i, (a, b) in enumerate(chunks):
+        with _no_sync(generator, last=i == accum - 1):
+            with p.autocast():
+                fake_b = fakes[i] if accum == 1 else generator(a)
+                g_losses = generator_loss(d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1)
+            p.backward(g_losses["G"] / accum)
+        add(g_losses)
     p.step(opt_g)
     p.update()
-    return {**d_losses, **g_losses}
+    return totals
+
+
+def _no_sync(module: nn.Module, *, last: bool) -> Any:
+    """DDP's no_sync for all but the last micro-batch: gradients are all-reduced once per step."""
+    import contextlib
+
+    inner = getattr(module, "_orig_mod", module)
+    if not last and isinstance(inner, nn.parallel.DistributedDataParallel):
+        return inner.no_sync()
+    return contextlib.nullcontext()
 
 
 class EMA:
@@ -159,7 +196,10 @@ def _watchers(config: Config, run_dir: Path) -> list[TrainLogger]:
 
 
 def total_steps_for(config: Config, n_train: int) -> tuple[int, int]:
-    """(steps per epoch, total optimizer steps) for a training split of `n_train` pairs."""
+    """(steps per epoch, total optimizer steps) for a training split of `n_train` pairs.
+
+    The batch is global, so these are the same on every rank and for any number of ranks.
+    """
     bs = config.train.batch_size
     steps_per_epoch = n_train // bs
     if steps_per_epoch == 0:
@@ -191,7 +231,29 @@ def train(
     elif (run_dir / "checkpoints").exists():
         raise ValueError(f"{run_dir} already holds a run: resume it with --resume or choose a new folder")
     mc, dc, tc = config.model, config.data, config.train
-    device = resolve_device(tc.device)
+    device, joined = init_distributed(resolve_device(tc.device))
+    try:
+        return _train(config, run_dir, state, device, stop_at_step=stop_at_step, progress=progress, loggers=loggers)
+    finally:
+        cleanup(joined)
+
+
+def _train(
+    config: Config, run_dir: Path, state: dict[str, Any] | None, device: torch.device, *, stop_at_step: int | None,
+    progress: bool, loggers: list[TrainLogger] | None,
+) -> dict[str, Any]:  # fmt: skip
+    mc, dc, tc = config.model, config.data, config.train
+    world, rk = world_size(), rank()
+    main = rk == 0
+    if tc.batch_size % (world * tc.grad_accum):
+        raise ValueError(
+            f"batch_size {tc.batch_size} does not split evenly over {world} ranks x {tc.grad_accum} micro-batches"
+        )
+    if mc.norm == "syncbatch" and world > 1 and device.type != "cuda":
+        raise ValueError("norm 'syncbatch' needs CUDA devices (SyncBatchNorm has no CPU kernel); use norm 'instance'")
+    local_batch = tc.batch_size // world
+    progress = progress and main
+    ckpt = checkpoint_dir(run_dir, "last") if state is not None else run_dir / "checkpoints" / "last"
     torch.manual_seed(tc.seed)
 
     # Data: decode once, crop and flip per batch.
@@ -213,14 +275,10 @@ def train(
     sched_g = LambdaLR(opt_g, lr_lambda(tc.lr_policy, total, constant_fraction))
     sched_d = LambdaLR(opt_d, lr_lambda(tc.lr_policy, total, constant_fraction))
     gan = GANLoss(tc.gan_mode).to(device)
-    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 else None
-
     start_step = 0
     if state is not None:
         load_weights(generator, ckpt / GENERATOR_FILE)
         load_weights(discriminator, ckpt / DISCRIMINATOR_FILE)
-        if ema is not None:
-            load_weights(ema.module, ckpt / GENERATOR_EMA_FILE)
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         sched_g.load_state_dict(state["sched_g"])
@@ -230,10 +288,26 @@ def train(
             torch.cuda.set_rng_state(state["rng_cuda"])
         start_step = int(state["step"])
         log.info("resuming %s at step %d of %d", run_dir, start_step, total)
-    else:
+    elif main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.json")
     end_step = total if stop_at_step is None else min(total, stop_at_step)
+    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 else None
+    if ema is not None and state is not None:
+        load_weights(ema.module, ckpt / GENERATOR_EMA_FILE)
+
+    # Data parallelism: both networks in DDP; every rank starts from the same weights.
+    frozen_d = discriminator
+    if world > 1:
+        if mc.norm == "syncbatch":
+            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+            frozen_d = discriminator
+        ids = [device.index] if device.type == "cuda" else None
+        # gradient_as_bucket_view: gradients live in the all-reduce buckets, no extra copy.
+        # static_graph stays off: D runs twice per step (real, fake) and G's graph differs by phase.
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids, gradient_as_bucket_view=True)
+        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, gradient_as_bucket_view=True)
 
     def save(step: int) -> None:
         training_state = {
@@ -248,6 +322,8 @@ def train(
         if device.type == "cuda":
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
         meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
+        if not main:
+            return
         save_checkpoint(
             run_dir / "checkpoints" / "last", config=config, generator=generator,
             discriminator=discriminator, generator_ema=ema.module if ema is not None else None,
@@ -255,15 +331,20 @@ def train(
         )  # fmt: skip
 
     # Validation data, fixed sample images, and what the user watches.
-    val_ds = _val_dataset(config) if (tc.val_every or tc.sample_every) else None
+    val_ds = _val_dataset(config) if main and (tc.val_every or tc.sample_every) else None
     samples = val_ds.batch(torch.arange(min(tc.n_samples, len(val_ds)))) if val_ds and tc.sample_every else None
     better = (lambda new, old: new > old) if tc.select_by in ("psnr", "ssim") else (lambda new, old: new < old)
     best = state.get("best") if state is not None else None
-    logs = Loggers([JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])])
-    eval_model = ema.module if ema is not None else generator
+    watchers = [JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])] if main else []
+    logs = Loggers(watchers)
+    eval_model = ema.module if ema is not None else unwrap(generator)
     # Compiled copies share parameters with the modules that are saved; only the step uses them.
-    step_g, step_d = (torch.compile(generator), torch.compile(discriminator)) if tc.compile else (generator, discriminator)
-    log.info("training on %s for %d steps (%d per epoch)", precision.label, total, steps_per_epoch)
+    step_g, step_d = generator, discriminator
+    if tc.compile:
+        step_g, step_d, frozen_d = torch.compile(generator), torch.compile(discriminator), torch.compile(frozen_d)
+    if main:
+        log.info("training on %s x %d rank(s) for %d steps (%d per epoch), global batch %d", precision.label,
+                 world, total, steps_per_epoch, tc.batch_size)  # fmt: skip
 
     def evaluate_now(done: int) -> None:
         nonlocal best
@@ -288,18 +369,20 @@ def train(
     try:
         for step, a_u8, b_u8 in iterate_batches(
             dataset, batch_size=tc.batch_size, seed=tc.seed, start_step=start_step, total_steps=end_step,
-            num_workers=dc.num_workers, pin_memory=device.type == "cuda",
+            num_workers=dc.num_workers, pin_memory=device.type == "cuda", rank=rk, world_size=world,
         ):  # fmt: skip
-            # Augment: the same crop and flip for A and B, drawn from (seed, step).
+            # Augment: the same crop and flip for A and B, drawn from (seed, step) for the global batch.
             g = torch.Generator().manual_seed(tc.seed * 7_919 + step)
-            a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g)
+            a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g,
+                                          offset=rk * local_batch, global_n=tc.batch_size)  # fmt: skip
             real_a = precision.to_memory_format(normalize(a_u8.to(device, non_blocking=True)))  # (B, in_nc, S, S)
             real_b = precision.to_memory_format(normalize(b_u8.to(device, non_blocking=True)))  # (B, out_nc, S, S)
-            losses = train_step(step_g, step_d, opt_g, opt_d, gan, real_a, real_b, tc, precision)
+            losses = train_step(step_g, step_d, opt_g, opt_d, gan, real_a, real_b, tc, precision,
+                                frozen_discriminator=frozen_d, accum=tc.grad_accum)  # fmt: skip
             sched_g.step()
             sched_d.step()
             if ema is not None:
-                ema.update(generator, step)
+                ema.update(unwrap(generator), step)
 
             # Accumulate on the device; read back only every log_every steps.
             for k, v in losses.items():
@@ -309,18 +392,20 @@ def train(
             bar.update()
             if done % tc.log_every == 0 or done == end_step:
                 now = time.perf_counter()
-                values = {k: round(float(v) / count, 5) for k, v in sums.items()}
+                values = {k: round(float(all_reduce_mean(v)) / count, 5) for k, v in sums.items()}
                 values["lr"] = opt_g.param_groups[0]["lr"]
                 values["img_per_s"] = round(count * tc.batch_size / max(now - t_log, 1e-9), 2)
                 values["epoch"] = round(done / steps_per_epoch, 3)
                 logs.scalars(done, values)
                 bar.set_postfix(G_L1=values["G_L1"], D=values["D"], refresh=False)
                 sums, count, t_log = {}, 0, now
-            evaluate_now(done)
+            if main:
+                evaluate_now(done)
             if done % tc.save_every == 0 and done != end_step:
                 save(done)
         step = end_step
         save(step)
+        barrier()  # the last checkpoint is on disk before any rank returns
     finally:
         bar.close()
         logs.close()

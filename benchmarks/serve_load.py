@@ -1,0 +1,113 @@
+"""Load test for `pix2pix serve`: start a server on 127.0.0.1, send a bounded number of requests.
+
+A script, never a test. Prints p50 / p95 / p99 latency, throughput and the count of non-2xx
+answers (503s from the bounded queue included), as a table and as JSON.
+
+    python benchmarks/serve_load.py RUN_DIR --requests 500 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sketch_png(size: int) -> bytes:
+    img = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(img)
+    d.ellipse((size * 0.2, size * 0.2, size * 0.8, size * 0.8), outline="black", width=max(1, size // 36))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def fire(url: str, body: bytes, n: int, concurrency: int, timeout_s: float) -> tuple[list[float], dict[int, int], float]:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            t = time.perf_counter()
+            try:
+                r = await client.post(url, content=body, headers={"content-type": "image/png"})
+                code = r.status_code
+            except httpx.HTTPError:
+                code = 0  # connection error or timeout
+            latencies.append(time.perf_counter() - t)
+            statuses[code] = statuses.get(code, 0) + 1
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies, statuses, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument("--max-queue", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=256, help="side of the PNG sent")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args()
+
+    import uvicorn
+
+    from pix2pix.serve.app import ServeSettings, create_app
+
+    port = free_port()
+    app = create_app(args.run_dir, settings=ServeSettings(max_queue=args.max_queue), backend=args.backend)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/translate"
+        body = sketch_png(args.image_size)
+        asyncio.run(fire(url, body, min(8, args.requests), 2, args.timeout))  # warm-up
+        lat, statuses, wall = asyncio.run(fire(url, body, args.requests, args.concurrency, args.timeout))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    q = statistics.quantiles(lat, n=100)
+    ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
+    result = {
+        "requests": args.requests, "concurrency": args.concurrency, "backend": args.backend,
+        "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000, "p99_ms": q[98] * 1000,
+        "throughput_rps": len(lat) / wall, "ok": ok, "non_2xx": len(lat) - ok, "statuses": statuses, "wall_s": wall,
+    }  # fmt: skip
+    print(f"{args.requests} requests, {args.concurrency} concurrent, backend {args.backend}, {args.image_size}px PNG")
+    print(f"p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
+          f"throughput {result['throughput_rps']:.1f} req/s  non-2xx {result['non_2xx']} {statuses}")  # fmt: skip
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
