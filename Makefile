@@ -9,18 +9,25 @@ BIN    := $(VENV)/bin
 # CPU build of PyTorch (this pin takes the CPU wheel); on a GPU machine: make TORCH=torch ...
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 DEMO   ?= demo
 
 .PHONY: install demo test test-all bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile scripts/setup-test-deps.sh
+# What the main job needs.
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,dev]"
-	bash scripts/setup-test-deps.sh $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve]"
 	touch $(STAMP)
+
+# What only the tests add: pytest, Playwright + Debian's Chromium, the TFLite converter.
+$(TEST_STAMP): $(STAMP) scripts/setup-test-deps.sh
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,tflite,dev]"
+	bash scripts/setup-test-deps.sh $(BIN)/python
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	rm -rf $(DEMO)/run $(DEMO)/report $(DEMO)/translated
@@ -30,10 +37,10 @@ demo: $(STAMP)
 	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP)
+test-all: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m ""
 
 bench: $(STAMP)

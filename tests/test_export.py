@@ -103,3 +103,21 @@ def test_export_needs_images_for_parity(tmp_path: Path, run_dir: Path) -> None:
     (moved / "checkpoints" / "last" / "config.json").write_text(json.dumps(cfg))
     r = CliRunner().invoke(main, ["export", str(moved)])
     assert r.exit_code != 0 and "no images for the parity check" in r.output
+
+
+def test_tflite_export_with_parity(run_dir: Path) -> None:
+    pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
+    r = CliRunner().invoke(main, ["export", str(run_dir), "--format", "tflite"])
+    assert r.exit_code == 0, r.output
+    path = run_dir / "export" / "generator.tflite"
+    side = json.loads(path.with_suffix(".tflite.json").read_text())
+    assert side["static_input_shape"] == [1, 3, 32, 32]
+    assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    from pix2pix.export.exporter import TFLiteGenerator
+
+    x = Pix2Pix.from_pretrained(run_dir)
+    img = np.asarray(Image.new("RGB", (32, 32), (200, 30, 30)), dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+    import torch
+
+    t = torch.from_numpy(img)
+    assert (TFLiteGenerator(path)(t) - x.translate_tensor(t)).abs().max().item() <= 1e-4

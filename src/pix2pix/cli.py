@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -203,7 +203,8 @@ def evaluate(
     weights: str, untrained: bool, compare_dir: Path | None, lpips_weights: Path | None, inception_weights: Path | None,
 ) -> None:  # fmt: skip
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
-    from .evaluation import COPY, beats_baseline, evaluate as run_evaluation, write_metrics
+    from .evaluation import COPY, beats_baseline, write_metrics
+    from .evaluation import evaluate as run_evaluation
     from .metrics.fid import load_inception
     from .metrics.lpips import load_lpips
     from .report import LABELS, METRIC_LABELS, write_report
@@ -277,14 +278,14 @@ def plot(run_dir: Path, out: Path | None) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "tflite"]), default="onnx", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (default: RUN_DIR/export/generator.onnx or .pt).")
+              help="File to write (default: RUN_DIR/export/generator.onnx, .pt or .tflite).")
 @click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True)
 @user_errors
 def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: str) -> None:
-    """Export the generator (ONNX or TorchScript), check it against PyTorch, write a sidecar JSON."""
+    """Export the generator (ONNX, TorchScript or TFLite), check it against PyTorch, write a sidecar JSON."""
     from .export.exporter import PARITY_TOLERANCE, export_run
 
     try:
@@ -313,7 +314,8 @@ def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: 
 def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, max_bytes: int,
           max_pixels: int, max_queue: int) -> None:  # fmt: skip
     """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
-    from .serve.app import ServeSettings, serve as run_server
+    from .serve.app import ServeSettings
+    from .serve.app import serve as run_server
 
     settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size)
     try:

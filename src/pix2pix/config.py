@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DIRECTIONS = ("AtoB", "BtoA")
 DATASET_MODES = ("aligned", "folders")
@@ -159,7 +160,7 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Config":
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Build from a nested ({'model': {...}}) or flat ({'ngf': 32}) mapping; unknown keys fail."""
         return apply_overrides(cls(), data)
 
@@ -169,7 +170,7 @@ class Config:
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Config":
+    def load(cls, path: str | Path) -> Config:
         return cls.from_dict(read_config_file(path))
 
 

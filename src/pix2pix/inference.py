@@ -7,8 +7,9 @@ the image is padded to the multiple the U-Net needs and cropped back, never sile
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ class Pix2Pix:
         weights: str = "auto",
         device: str | torch.device = "cpu",
         backend: str = "torch",
-    ) -> "Pix2Pix":
+    ) -> Pix2Pix:
         """Load the generator of `run_dir/checkpoints/<checkpoint>` with its saved config.
 
         `weights`: 'ema' (the averaged weights), 'raw' (the last training weights), or 'auto':

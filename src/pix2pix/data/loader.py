@@ -8,7 +8,7 @@ with one index; uncached ones decode through a DataLoader with workers.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader

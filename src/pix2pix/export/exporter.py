@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ..io import atomic_write_text
 from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
 
 log = logging.getLogger(__name__)
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "tflite")
 PARITY_TOLERANCE = 1e-4
 
 
@@ -63,6 +64,46 @@ def export_torchscript(pipe: Pix2Pix, path: Path) -> Path:
     return path
 
 
+def export_tflite(pipe: Pix2Pix, path: Path) -> Path:
+    """TFLite through litert-torch (the `tflite` extra). TFLite graphs have static shapes: the
+    input is fixed at 1 x C x S x S with S the training size, so resize inputs to S first."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import litert_torch
+    except ImportError:
+        raise ImportError("TFLite export needs litert-torch: pip install 'pix2pix[tflite]'") from None
+    s = pipe.config.data.crop_size
+    sample = torch.zeros(1, pipe.config.model.input_nc, s, s)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        litert_torch.convert(pipe.generator.eval(), (sample,)).export(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+class TFLiteGenerator:
+    """The LiteRT interpreter behind a tensor-in, tensor-out call, one image at a time."""
+
+    def __init__(self, path: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from ai_edge_litert.interpreter import Interpreter
+        self.interpreter = Interpreter(model_path=str(path))
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for img in x:
+            self.interpreter.set_tensor(self.input, img[None].float().contiguous().numpy())
+            self.interpreter.invoke()
+            outs.append(torch.from_numpy(self.interpreter.get_tensor(self.output).copy()))
+        return torch.cat(outs)
+
+
 def export_run(
     run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "last",
     weights: str = "auto", images: torch.Tensor | None = None,
@@ -71,22 +112,27 @@ def export_run(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
+    suffix = {"onnx": ".onnx", "torchscript": ".pt", "tflite": ".tflite"}[fmt]
     path = Path(out) if out is not None else Path(run_dir) / "export" / f"generator{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         export_onnx(pipe.generator, path, input_nc=pipe.config.model.input_nc, sample_size=pipe.size_multiple)
         runner = OnnxGenerator(path)
+    elif fmt == "tflite":
+        runner = TFLiteGenerator(export_tflite(pipe, path))
     else:
         export_torchscript(pipe, path)
         with _quiet_exporter():
             loaded = torch.jit.load(str(path))
         runner = lambda x: loaded(x)  # noqa: E731
 
-    # Parity on real images at the training size, and on a padded odd size.
+    # Parity on real images at the training size, and (where shapes are dynamic) a padded odd size.
     x = images if images is not None else parity_images(pipe)
     diffs = []
-    for batch in (x, torch.nn.functional.interpolate(x, scale_factor=1.5, mode="bilinear").clamp(-1, 1)):
+    batches = [x]
+    if fmt != "tflite":
+        batches.append(torch.nn.functional.interpolate(x, scale_factor=1.5, mode="bilinear").clamp(-1, 1))
+    for batch in batches:
         want = pipe.translate_tensor(batch)
         padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
         with torch.no_grad():
@@ -107,6 +153,7 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         "format": fmt,
         "file": path.name,
         "opset": OPSET if fmt == "onnx" else None,
+        "static_input_shape": [1, cfg.model.input_nc, cfg.data.crop_size, cfg.data.crop_size] if fmt == "tflite" else None,
         "input": {
             "name": "input", "layout": "NCHW", "dtype": "float32", "channels": cfg.model.input_nc,
             "colour": "RGB" if cfg.model.input_nc == 3 else "L", "range": [-1.0, 1.0],

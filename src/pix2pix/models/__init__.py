@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..config import ModelConfig
 
 
-def make_generator(cfg: "ModelConfig", *, init: bool = True) -> nn.Module:
+def make_generator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
     """The generator a ModelConfig describes, initialised as it says."""
     g = build_generator(
         cfg.generator, input_nc=cfg.input_nc, output_nc=cfg.output_nc, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout
@@ -24,7 +24,7 @@ def make_generator(cfg: "ModelConfig", *, init: bool = True) -> nn.Module:
     return g
 
 
-def make_discriminator(cfg: "ModelConfig", *, init: bool = True) -> nn.Module:
+def make_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
     """The conditional discriminator: it sees input and output channels concatenated."""
     d = build_discriminator(
         cfg.discriminator, input_nc=cfg.input_nc + cfg.output_nc, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm=cfg.norm

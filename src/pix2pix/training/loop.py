@@ -25,7 +25,6 @@ from ..data.transforms import normalize, random_crop_flip
 from ..evaluation import sample_grid, validate
 from ..losses import GANLoss, discriminator_loss, generator_loss
 from ..models import make_discriminator, make_generator
-from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
 from .checkpoint import (
     DISCRIMINATOR_FILE,
     GENERATOR_EMA_FILE,
@@ -37,6 +36,7 @@ from .checkpoint import (
     save_checkpoint,
     unwrap,
 )
+from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
 from .precision import Precision, resolve_precision
 from .schedule import lr_lambda
@@ -230,8 +230,7 @@ def train(
         state = load_training_state(ckpt)
     elif (run_dir / "checkpoints").exists():
         raise ValueError(f"{run_dir} already holds a run: resume it with --resume or choose a new folder")
-    mc, dc, tc = config.model, config.data, config.train
-    device, joined = init_distributed(resolve_device(tc.device))
+    device, joined = init_distributed(resolve_device(config.train.device))
     try:
         return _train(config, run_dir, state, device, stop_at_step=stop_at_step, progress=progress, loggers=loggers)
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 
 def lr_lambda(policy: str, total_steps: int, constant_fraction: float) -> Callable[[int], float]:
