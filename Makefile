@@ -33,8 +33,8 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/run $(DEMO)/report $(DEMO)/translated
 	$(BIN)/pix2pix data openmoji --out $(DEMO)/data --size 64
 	$(BIN)/pix2pix train --config configs/openmoji_cpu.yaml --data $(DEMO)/data --out $(DEMO)/run
-	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --out $(DEMO)/report
-	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --out $(DEMO)/translated
+	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --checkpoint best --out $(DEMO)/report
+	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --checkpoint best --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
 
 test: $(TEST_STAMP)

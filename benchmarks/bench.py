@@ -128,12 +128,72 @@ def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
     return {"decode_img_s": n / decode, "loader_img_s": steps * batch / loop}
 
 
+def _ddp_worker(rank: int, world: int, port: int, overrides: dict, batch: int, steps: int, out: str) -> None:
+    """One rank of the distributed benchmark: DDP training steps at local batch = batch / world."""
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    cfg = apply_overrides(Config(), {**overrides, "batch_size": batch})
+    g, d = build(cfg, torch.device("cpu"))
+    frozen = d
+    if world > 1:
+        g = torch.nn.parallel.DistributedDataParallel(g, gradient_as_bucket_view=True)
+        d = torch.nn.parallel.DistributedDataParallel(d, gradient_as_bucket_view=True)
+    opt_g, opt_d = make_adam(g.parameters(), cfg.train, None), make_adam(d.parameters(), cfg.train, None)
+    s = cfg.data.crop_size
+    local = batch // world
+    a, b = torch.rand(local, 3, s, s) * 2 - 1, torch.rand(local, 3, s, s) * 2 - 1
+    gan = GANLoss(cfg.train.gan_mode)
+    times = []
+    for i in range(steps + 2):
+        dist.barrier()
+        t = time.perf_counter()
+        train_step(g, d, opt_g, opt_d, gan, a, b, cfg.train, frozen_discriminator=frozen)
+        dist.barrier()
+        if i >= 2:
+            times.append(time.perf_counter() - t)
+    if rank == 0:
+        Path(out).write_text(json.dumps({"step_s": statistics.median(times)}))
+    dist.destroy_process_group()
+
+
+def bench_distributed(world: int, overrides: dict, batch: int, steps: int) -> dict[str, float]:
+    """Global img/s with `world` CPU processes (gloo), the global batch split between them."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "result.json")
+        mp.spawn(_ddp_worker, args=(world, port, overrides, batch, steps, out), nprocs=world, join=True)
+        step_s = json.loads(Path(out).read_text())["step_s"]
+    return {"ranks": world, "global_batch": batch, "step_s": step_s, "train_img_s": batch / step_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and configurations (< 3 min on 2 cores)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--distributed", type=int, default=0, metavar="N",
+                        help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed")
     args = parser.parse_args()
+    if args.distributed:
+        overrides, batch = CONFIGS["main job b16"]
+        rows = [bench_distributed(w, overrides, batch, 5 if args.quick else 15) for w in sorted({1, args.distributed})]
+        print(f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks")
+        for r in rows:
+            print(f"  {r['ranks']} rank(s): {r['step_s'] * 1000:7.1f} ms/step  {r['train_img_s']:7.1f} img/s  "
+                  f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}")
+        print(json.dumps({"distributed": rows}, indent=2))
+        return
     device = torch.device(args.device)
     repeat = 3 if args.quick else 7
     peak = peak_gflops(device)

@@ -43,3 +43,48 @@ def test_a_shift_lowers_ssim_more_than_it_moves_the_mean() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="differs from target shape"):
         image_metrics(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+
+
+def test_metrics_json_on_known_images(tmp_path) -> None:
+    """evaluate's copy-input column, read back from metrics.json, against values worked out by hand:
+    an image against itself, a known constant error, and a shift."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from pix2pix.cli import main
+    from pix2pix.config import Config, apply_overrides
+    from pix2pix.models import make_generator
+    from pix2pix.training.checkpoint import save_checkpoint
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(40, 216, (32, 32, 3), dtype=np.uint8)
+    stripes = np.zeros((32, 32, 3), dtype=np.uint8)
+    stripes[:, ::4] = 255  # vertical lines every 4 pixels
+    pairs = {
+        "same": (base, base),
+        "offset": (base, base + 20),  # |error| = 20/255 everywhere: L1 = 20/255, PSNR = 20 log10(255/20)
+        "shift": (stripes, np.roll(stripes, 2, axis=1)),  # lines moved by half their period
+    }
+    (tmp_path / "data" / "test").mkdir(parents=True)
+    for name, (a, b) in pairs.items():
+        Image.fromarray(np.concatenate([a, b], axis=1)).save(tmp_path / "data" / "test" / f"{name}.png")
+    cfg = apply_overrides(Config(), {"root": str(tmp_path / "data"), "generator": "unet_32", "ngf": 4, "ndf": 4,
+                                     "load_size": 32, "crop_size": 32})  # fmt: skip
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, generator=make_generator(cfg.model))
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(tmp_path / "run"), "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    rows = {row["name"]: row["copy_input"] for row in json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_image"]}
+
+    assert rows["same"]["l1"] == 0.0 and rows["same"]["ssim"] == pytest.approx(1.0)
+    assert rows["same"]["psnr"] == pytest.approx(PSNR_CAP)
+    assert rows["offset"]["l1"] == pytest.approx(20 / 255, abs=1e-6)
+    assert rows["offset"]["psnr"] == pytest.approx(20 * math.log10(255 / 20), abs=1e-3)
+    assert 0.9 < rows["offset"]["ssim"] < 1.0  # a small brightness change: structure intact
+    # Half the columns of the shifted stripes disagree by 255 on all channels: the lines are 1/4 of
+    # the columns, so 2 * 1/4 = 1/2 of pixels differ by 1.0 -> L1 0.5, MSE 0.5, PSNR 10 log10(2).
+    assert rows["shift"]["l1"] == pytest.approx(0.5, abs=1e-6)
+    assert rows["shift"]["psnr"] == pytest.approx(10 * math.log10(2), abs=1e-4)
+    assert rows["shift"]["ssim"] < 0.1  # the structure moved

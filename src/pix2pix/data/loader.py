@@ -27,6 +27,33 @@ def default_num_workers() -> int:
     return max(0, min(8, cores - 1))
 
 
+class StepBatches:
+    """Index batches for steps start..total-1: a batch sampler spanning epochs.
+
+    One DataLoader iterates it for the whole run, so worker processes start once rather than
+    at every epoch (what persistent_workers buys a per-epoch loader).
+    """
+
+    def __init__(self, n: int, *, batch_size: int, seed: int, start_step: int, total_steps: int,
+                 rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.total = start_step, total_steps
+        self.rank, self.local = rank, batch_size // world_size
+        self.steps_per_epoch = n // batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        perm, perm_epoch = None, -1
+        for step in range(self.start, self.total):
+            epoch, pos = divmod(step, self.steps_per_epoch)
+            if epoch != perm_epoch:
+                perm, perm_epoch = epoch_permutation(self.n, self.seed, epoch), epoch
+            first = pos * self.batch_size + self.rank * self.local
+            yield perm[first : first + self.local].tolist()
+
+
 def iterate_batches(
     dataset: PairedDataset,
     *,
@@ -44,29 +71,14 @@ def iterate_batches(
     `batch_size` is the global batch; rank r of `world_size` takes its contiguous share of it.
     Incomplete batches at the end of an epoch are dropped so every step has the same size.
     """
-    steps_per_epoch = len(dataset) // batch_size
-    local = batch_size // world_size
-    step = start_step
-    while step < total_steps:
-        epoch, pos = divmod(step, steps_per_epoch)
-        perm = epoch_permutation(len(dataset), seed, epoch)
-        last = min(steps_per_epoch, pos + (total_steps - step))
-        batches = [
-            perm[i * batch_size + rank * local : i * batch_size + (rank + 1) * local] for i in range(pos, last)
-        ]
-        if dataset.cached:
-            for idx in batches:
-                a, b = dataset.batch(idx)
-                yield step, a, b
-                step += 1
-        else:
-            workers = default_num_workers() if num_workers < 0 else num_workers
-            loader = DataLoader(
-                dataset,
-                batch_sampler=[idx.tolist() for idx in batches],
-                num_workers=workers,
-                pin_memory=pin_memory,
-            )
-            for a, b in loader:
-                yield step, a, b
-                step += 1
+    sampler = StepBatches(len(dataset), batch_size=batch_size, seed=seed, start_step=start_step,
+                          total_steps=total_steps, rank=rank, world_size=world_size)  # fmt: skip
+    if dataset.cached:
+        for step, idx in enumerate(sampler, start=start_step):
+            a, b = dataset.batch(torch.tensor(idx))
+            yield step, a, b
+        return
+    workers = default_num_workers() if num_workers < 0 else num_workers
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory)
+    for step, (a, b) in enumerate(loader, start=start_step):
+        yield step, a, b
