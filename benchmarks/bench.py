@@ -32,7 +32,9 @@ CONFIGS = {
     # name: (overrides, batch)
     "paper b1": ({"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256}, 1),
     "paper b4": ({"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256}, 4),
-    "main job b16": ({"generator": "unet_64", "ngf": 32, "ndf": 32, "load_size": 64, "crop_size": 64}, 16),
+    # configs/openmoji_cpu.yaml
+    "main job b16": ({"generator": "unet_64", "ngf": 16, "ndf": 16, "discriminator": "pixel", "dropout": False,
+                      "load_size": 64, "crop_size": 64}, 16),
 }
 
 

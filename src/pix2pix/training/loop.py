@@ -402,6 +402,7 @@ def _train(
                 evaluate_now(done)
             if done % tc.save_every == 0 and done != end_step:
                 save(done)
+            bar.unpause()  # validation and saving are not training time: keep them out of the ETA
         step = end_step
         save(step)
         barrier()  # the last checkpoint is on disk before any rank returns
