@@ -331,7 +331,12 @@ def _train(
 
     # Validation data, fixed sample images, and what the user watches.
     val_ds = _val_dataset(config) if main and (tc.val_every or tc.sample_every) else None
-    samples = val_ds.batch(torch.arange(min(tc.n_samples, len(val_ds)))) if val_ds and tc.sample_every else None
+    # Fixed sample images spread over the whole val split (sorted names cluster similar images).
+    samples = (
+        val_ds.batch(torch.linspace(0, len(val_ds) - 1, min(tc.n_samples, len(val_ds))).round().long())
+        if val_ds and tc.sample_every
+        else None
+    )
     better = (lambda new, old: new > old) if tc.select_by in ("psnr", "ssim") else (lambda new, old: new < old)
     best = state.get("best") if state is not None else None
     watchers = [JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])] if main else []
@@ -398,11 +403,14 @@ def _train(
                 logs.scalars(done, values)
                 bar.set_postfix(G_L1=values["G_L1"], D=values["D"], refresh=False)
                 sums, count, t_log = {}, 0, now
+            paused = time.perf_counter()
             if main:
                 evaluate_now(done)
             if done % tc.save_every == 0 and done != end_step:
                 save(done)
-            bar.unpause()  # validation and saving are not training time: keep them out of the ETA
+            # Validation and saving are not training time: keep them out of img/s and the ETA.
+            t_log += time.perf_counter() - paused
+            bar.unpause()
         step = end_step
         save(step)
         barrier()  # the last checkpoint is on disk before any rank returns

@@ -7,11 +7,15 @@ from pathlib import Path
 
 from ..io import atomic_write_bytes
 
+# One panel per group; scalars of very different scales get panels of their own.
 LOSS_GROUPS = {
     "generator": ("G_GAN", "G_L1"),
     "discriminator": ("D_real", "D_fake", "D_gp"),
-    "validation": ("val_l1", "val_psnr", "val_ssim", "val_lpips"),
-    "learning rate and speed": ("lr", "img_per_s"),
+    "validation SSIM": ("val_ssim",),
+    "validation L1 / LPIPS": ("val_l1", "val_lpips"),
+    "validation PSNR (dB)": ("val_psnr",),
+    "learning rate": ("lr",),
+    "speed (img/s)": ("img_per_s",),
 }
 
 
