@@ -409,8 +409,10 @@ def _train(
             if done % tc.save_every == 0 and done != end_step:
                 save(done)
             # Validation and saving are not training time: keep them out of img/s and the ETA.
-            t_log += time.perf_counter() - paused
-            bar.unpause()
+            pause = time.perf_counter() - paused
+            t_log += pause
+            if pause > 0.01:
+                bar.unpause()  # tqdm restarts its clock here, so the pause does not count as a step
         step = end_step
         save(step)
         barrier()  # the last checkpoint is on disk before any rank returns
