@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .config import apply_overrides
 from .data.images import tensor_to_pil
-from .data.paired import PairedDataset
+from .data.paired import PairedDataset, dataset_for
 from .data.transforms import denormalize, normalize
 from .inference import Pix2Pix
 from .io import atomic_write_text
@@ -77,10 +78,7 @@ def evaluate(
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
     cfg = pipe.config
     root = data_root if data_root is not None else cfg.data.root
-    ds = PairedDataset(
-        root, split, mode=cfg.data.dataset_mode, direction=cfg.data.direction, load_size=cfg.data.crop_size,
-        input_nc=cfg.model.input_nc, output_nc=cfg.model.output_nc, cache=False,
-    )  # fmt: skip
+    ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=cfg.data.crop_size, cache=False)
     methods = [MODEL]
     if cfg.model.input_nc == cfg.model.output_nc:
         methods.append(COPY)

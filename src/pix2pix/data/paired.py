@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -16,6 +17,9 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .images import is_image_path, load_image, pil_to_uint8
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -142,6 +146,15 @@ class PairedDataset(Dataset):
                 )
             )
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+
+def dataset_for(config: Config, split: str, *, load_size: int, cache: bool = True, progress: bool = False) -> PairedDataset:
+    """The `split` of the dataset a run's config describes, resized to `load_size`."""
+    mc, dc = config.model, config.data
+    return PairedDataset(
+        dc.root, split, mode=dc.dataset_mode, direction=dc.direction, load_size=load_size,
+        input_nc=mc.input_nc, output_nc=mc.output_nc, cache=cache, progress=progress,
+    )  # fmt: skip
 
 
 def _match_folders(folder: Path) -> list[tuple[Path, Path | None]]:

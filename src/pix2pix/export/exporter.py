@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data.paired import PairedDataset
+from ..data.paired import dataset_for
 from ..data.transforms import normalize
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_write_text
@@ -42,10 +42,7 @@ def parity_images(pipe: Pix2Pix, n: int = 8) -> torch.Tensor:
     cfg = pipe.config
     for split in ("test", "val", "train"):
         try:
-            ds = PairedDataset(
-                cfg.data.root, split, mode=cfg.data.dataset_mode, direction=cfg.data.direction,
-                load_size=cfg.data.crop_size, input_nc=cfg.model.input_nc, output_nc=cfg.model.output_nc, cache=False,
-            )  # fmt: skip
+            ds = dataset_for(cfg, split, load_size=cfg.data.crop_size, cache=False)
         except (FileNotFoundError, ValueError):
             continue
         return normalize(ds.batch(torch.arange(min(n, len(ds))))[0])

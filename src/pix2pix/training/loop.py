@@ -8,6 +8,7 @@ so on CPU a run interrupted and resumed ends with the same weights as one that w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..data.loader import iterate_batches
-from ..data.paired import PairedDataset
+from ..data.paired import PairedDataset, dataset_for
 from ..data.transforms import normalize, random_crop_flip
 from ..evaluation import sample_grid, validate
 from ..losses import GANLoss, discriminator_loss, generator_loss
@@ -110,9 +111,9 @@ def train_step(
         with p.autocast(), torch.set_grad_enabled(accum == 1):
             fake_b = generator(a)  # (B, output_nc, H, W); kept with its graph when there is one chunk
         fakes.append(fake_b)
-        with _no_sync(discriminator, last=i == accum - 1), p.autocast():
-            d_losses = discriminator_loss(discriminator, gan, a, b, fake_b, lambda_gp=tc.lambda_gp)
         with _no_sync(discriminator, last=i == accum - 1):
+            with p.autocast():
+                d_losses = discriminator_loss(discriminator, gan, a, b, fake_b, lambda_gp=tc.lambda_gp)
             p.backward(d_losses["D"] / accum)
         add(d_losses)
     p.step(opt_d)
@@ -134,8 +135,6 @@ def train_step(
 
 def _no_sync(module: nn.Module, *, last: bool) -> Any:
     """DDP's no_sync for all but the last micro-batch: gradients are all-reduced once per step."""
-    import contextlib
-
     inner = getattr(module, "_orig_mod", module)
     if not last and isinstance(inner, nn.parallel.DistributedDataParallel):
         return inner.no_sync()
@@ -168,14 +167,10 @@ class EMA:
 
 def _val_dataset(config: Config) -> PairedDataset | None:
     """The val split at the test-time size, or None (with a warning) where there is none."""
-    mc, dc = config.model, config.data
     try:
-        return PairedDataset(
-            dc.root, "val", mode=dc.dataset_mode, direction=dc.direction, load_size=dc.crop_size,
-            input_nc=mc.input_nc, output_nc=mc.output_nc, cache=True,
-        )  # fmt: skip
+        return dataset_for(config, "val", load_size=config.data.crop_size)
     except FileNotFoundError:
-        log.warning("no val split in %s: training without validation or sample grids", dc.root)
+        log.warning("no val split in %s: training without validation or sample grids", config.data.root)
         return None
 
 
@@ -224,6 +219,7 @@ def train(
     """
     run_dir = Path(run_dir)
     state: dict[str, Any] | None = None
+    ckpt = run_dir / "checkpoints" / "last"
     if resume:
         ckpt = checkpoint_dir(run_dir, "last")
         config = load_config(run_dir)
@@ -232,13 +228,14 @@ def train(
         raise ValueError(f"{run_dir} already holds a run: resume it with --resume or choose a new folder")
     device, joined = init_distributed(resolve_device(config.train.device))
     try:
-        return _train(config, run_dir, state, device, stop_at_step=stop_at_step, progress=progress, loggers=loggers)
+        return _train(config, run_dir, state, ckpt, device, stop_at_step=stop_at_step, progress=progress, loggers=loggers)
     finally:
         cleanup(joined)
 
 
 def _train(
-    config: Config, run_dir: Path, state: dict[str, Any] | None, device: torch.device, *, stop_at_step: int | None,
+    config: Config, run_dir: Path, state: dict[str, Any] | None, ckpt: Path, device: torch.device, *,
+    stop_at_step: int | None,
     progress: bool, loggers: list[TrainLogger] | None,
 ) -> dict[str, Any]:  # fmt: skip
     mc, dc, tc = config.model, config.data, config.train
@@ -252,14 +249,10 @@ def _train(
         raise ValueError("norm 'syncbatch' needs CUDA devices (SyncBatchNorm has no CPU kernel); use norm 'instance'")
     local_batch = tc.batch_size // world
     progress = progress and main
-    ckpt = checkpoint_dir(run_dir, "last") if state is not None else run_dir / "checkpoints" / "last"
     torch.manual_seed(tc.seed)
 
     # Data: decode once, crop and flip per batch.
-    dataset = PairedDataset(
-        dc.root, "train", mode=dc.dataset_mode, direction=dc.direction, load_size=dc.load_size,
-        input_nc=mc.input_nc, output_nc=mc.output_nc, cache=dc.cache, progress=progress,
-    )  # fmt: skip
+    dataset = dataset_for(config, "train", load_size=dc.load_size, cache=dc.cache, progress=progress)
     steps_per_epoch, total = total_steps_for(config, len(dataset))
 
     # Models, optimizers and the lr schedule (counted in optimizer steps).
