@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pix2pix.config import Config, apply_overrides
 from pix2pix.losses import GANLoss
-from pix2pix.models import make_discriminator, make_generator
+from pix2pix.models import gemm_conv, make_discriminator, make_generator
 from pix2pix.training.loop import make_adam, train_step
 
 CONFIGS = {
@@ -34,7 +34,7 @@ CONFIGS = {
     "paper b4": ({"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256}, 4),
     # configs/openmoji_cpu.yaml
     "main job b16": ({"generator": "unet_64", "ngf": 16, "ndf": 16, "discriminator": "pixel", "dropout": False,
-                      "load_size": 64, "crop_size": 64}, 16),
+                      "load_size": 64, "crop_size": 64, "lambda_l1": 300, "lambda_ssim": 300}, 16),
 }
 
 
@@ -179,6 +179,45 @@ def bench_distributed(world: int, overrides: dict, batch: int, steps: int) -> di
     return {"ranks": world, "global_batch": batch, "step_s": step_s, "train_img_s": batch / step_s}
 
 
+def bench_layers(overrides: dict, batch: int, repeat: int) -> list[dict[str, Any]]:
+    """Forward + backward of each U-Net conv, oneDNN against the GEMM form (models/gemm_conv.py)."""
+    cfg = apply_overrides(Config(), {**overrides, "batch_size": batch})
+    g, _ = build(cfg, torch.device("cpu"))
+    shapes: list[tuple[str, torch.nn.Module, torch.Size]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, mod, inp[0].shape)))
+        for name, m in g.named_modules()
+        if isinstance(m, (gemm_conv.Conv2d, gemm_conv.ConvTranspose2d))
+    ]
+    with torch.no_grad():
+        g.eval()(torch.zeros(batch, cfg.model.input_nc, cfg.data.crop_size, cfg.data.crop_size))
+    for h in hooks:
+        h.remove()
+    g.train()
+    saved, rows = gemm_conv.GEMM_MIN_WEIGHT_RATIO, []
+    try:
+        for name, mod, shape in shapes:
+            x = torch.randn(shape, requires_grad=name != "downs.0.0")
+            y = mod(x)
+            grad = torch.randn_like(y)
+            with FlopCounterMode(display=False) as counter:
+                mod(x).backward(grad)
+            times: dict[str, list[float]] = {"onednn": [], "gemm": []}
+            for _ in range(repeat + 1):  # interleaved, so drift hits both alike; the first round warms up
+                for kind, ratio in (("onednn", float("inf")), ("gemm", 0.0)):
+                    gemm_conv.GEMM_MIN_WEIGHT_RATIO = ratio
+                    t = time.perf_counter()
+                    mod(x).backward(grad)
+                    times[kind].append(time.perf_counter() - t)
+            onednn, gemm = (statistics.median(v[1:]) for v in times.values())
+            rows.append({"layer": name, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
+                         "weight_per_input": mod.weight.numel() / x.numel(),
+                         "gflop": counter.get_total_flops() / 1e9, "onednn_ms": onednn * 1e3, "gemm_ms": gemm * 1e3})
+    finally:
+        gemm_conv.GEMM_MIN_WEIGHT_RATIO = saved
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and configurations (< 3 min on 2 cores)")
@@ -186,7 +225,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--distributed", type=int, default=0, metavar="N",
                         help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed")
+    parser.add_argument("--layers", action="store_true",
+                        help="instead: each U-Net conv of the paper config, oneDNN against the GEMM form")
     args = parser.parse_args()
+    if args.layers:
+        overrides, batch = CONFIGS["paper b1"]
+        rows = bench_layers(overrides, batch, 5 if args.quick else 11)
+        print(f"paper config, batch {batch}, forward + backward per layer, {torch.get_num_threads()} threads "
+              f"(training uses GEMM where weight/input >= {gemm_conv.GEMM_MIN_WEIGHT_RATIO:g})")
+        print(f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} {'ratio':>6s}")
+        for r in rows:
+            print(f"{r['layer']:10s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} {r['gflop']:6.2f} "
+                  f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f}")
+        print(json.dumps({"layers": rows}, indent=2))
+        return
     if args.distributed:
         overrides, batch = CONFIGS["main job b16"]
         rows = [bench_distributed(w, overrides, batch, 5 if args.quick else 15) for w in sorted({1, args.distributed})]

@@ -57,6 +57,8 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         ({"crop_size": 300}, "crop_size 300 is larger than load_size 286"),
         ({"generator": "unet_256", "crop_size": 200}, "crop_size 200 does not fit generator 'unet_256'.*multiple of 256"),
         ({"lr": -1}, "lr must be a positive number"),
+        ({"lambda_ssim": -2}, "lambda_ssim must be a number >= 0, got -2"),
+        ({"lambda_l1": "nan"}, "lambda_l1 must be a number >= 0, got nan"),
     ],
 )
 def test_bad_values_name_the_value(overrides: dict, message: str) -> None:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from pix2pix.config import Config
 from pix2pix.training.loop import train
 
-from .conftest import tiny_config
+from .conftest import assert_adam_close, tiny_config
 
 # Instance norm and no dropout: the only per-rank randomness (dropout masks) and per-rank batch
 # statistics are what makes N ranks differ from one process; without them they must agree.
@@ -38,10 +38,10 @@ def weights(run: Path, name: str = "generator") -> dict[str, torch.Tensor]:
     return load_file(str(run / "checkpoints" / "last" / f"{name}.safetensors"))
 
 
-def assert_close_weights(a: dict, b: dict, atol: float = 2e-5) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-4, msg=k)
+def assert_close_weights(a: dict, b: dict) -> None:
+    # Ranks see half the batch each, so the convolution kernels may differ (models/gemm_conv.py
+    # picks GEMM or oneDNN by the weight-to-input ratio) and float noise differs with them.
+    assert_adam_close(a, b, lr=EXACT["lr"])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_grad_accumulation_matches_the_full_batch(tmp_path: Path, tiny_data: Pat
     # Two half-batch means summed differ from one mean in the last float bits; Adam's first steps
     # (update ~ lr * g / |g|) turn that into up to ~2e-5 on weights whose gradient is almost zero,
     # and the gap does not grow with more steps. 5e-5 is 5% of one lr-sized step.
-    assert_close_weights(weights(one_process), weights(tmp_path / "accum"), atol=5e-5)
+    assert_close_weights(weights(one_process), weights(tmp_path / "accum"))
 
 
 def test_killed_two_rank_run_resumes_to_the_same_weights(tmp_path: Path, tiny_data: Path, one_process: Path) -> None:

@@ -15,7 +15,7 @@ from pix2pix.models import make_discriminator, make_generator
 from pix2pix.training.loop import make_adam, train, train_step
 from pix2pix.training.precision import Precision, cpu_has_native_bf16, resolve_precision
 
-from .conftest import tiny_config
+from .conftest import assert_adam_close, tiny_config
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -65,8 +65,7 @@ def run_steps(cfg, opt_kind: str, precision: Precision | None = None, steps: int
 def test_fused_adam_matches_the_plain_for_loop_adam(tiny_cfg) -> None:
     fused = run_steps(tiny_cfg, "fused")
     plain = run_steps(tiny_cfg, "plain")
-    for k in plain:
-        torch.testing.assert_close(fused[k], plain[k], atol=1e-5, rtol=1e-4, msg=k)
+    assert_adam_close(fused, plain, lr=tiny_cfg.train.lr)
     assert any(not torch.equal(fused[k], run_steps(tiny_cfg, "plain", steps=0)[k]) for k in fused if "weight" in k)
 
 
@@ -163,3 +162,59 @@ def test_cuda_amp_channels_last_step(tmp_path: Path, tiny_data: Path) -> None:
     pipe = Pix2Pix.from_pretrained(run, device="cuda")
     out = pipe(torch.zeros(1, 3, 32, 32, device="cuda"))
     assert out.device.type == "cuda" and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("size", [1, 2, 4, 8])
+def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: int, monkeypatch) -> None:
+    import pix2pix.models.gemm_conv as gemm_conv
+    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
+
+    gen = torch.Generator().manual_seed(size)
+    layers = [ConvTranspose2d(12, 5, 4, 2, 1)]
+    if size >= 2:
+        layers.append(Conv2d(12, 5, 4, 2, 1, bias=False))
+    for layer in layers:
+        x = torch.randn(batch, 12, size, size, generator=gen, requires_grad=True)
+        results = []
+        for gemm in (False, True):
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+            layer.train(gemm)  # the GEMM form is a training path; eval runs the plain layer
+            monkeypatch.setattr(gemm_conv, "GEMM_MIN_WEIGHT_RATIO", 0.0)
+            y = layer(x)
+            (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+            results.append([y.detach(), x.grad] + [p.grad for p in layer.parameters()])
+        for plain, fast in zip(*results):
+            torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
+
+
+def test_gemm_path_is_taken_while_training_weight_heavy_layers(monkeypatch) -> None:
+    import pix2pix.models.gemm_conv as gemm_conv
+
+    calls = []
+    monkeypatch.setattr(gemm_conv, "conv_transpose2d_gemm", lambda *a: calls.append(a[0].shape) or torch.zeros(1))
+    layer = gemm_conv.ConvTranspose2d(32, 32, 4, 2, 1)  # 16,384 weights
+    layer(torch.zeros(1, 32, 4, 4))  # training, 512 inputs: weight/input 32, GEMM
+    layer(torch.zeros(1, 32, 8, 8))  # 2,048 inputs: weight/input 8, oneDNN
+    layer.eval()(torch.zeros(1, 32, 2, 2))  # inference: plain
+    assert calls == [torch.Size([1, 32, 4, 4])]
+    g = make_generator(tiny_config(Path("."), generator="unet_32").model)
+    assert any(isinstance(m, gemm_conv.ConvTranspose2d) for m in g.modules())
+
+
+def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
+    import pix2pix.models.gemm_conv as gemm_conv
+
+    cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    results = []
+    for ratio in (float("inf"), 0.0):  # never, always
+        monkeypatch.setattr(gemm_conv, "GEMM_MIN_WEIGHT_RATIO", ratio)
+        torch.manual_seed(0)
+        g = make_generator(cfg.model)
+        out = g(x)
+        out.square().mean().backward()
+        results.append([out.detach()] + [p.grad for p in g.parameters()])
+    for plain, fast in zip(*results):
+        torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)

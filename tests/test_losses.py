@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from pix2pix.losses import GANLoss, discriminator_loss, generator_loss, gradient_penalty
 
@@ -78,3 +79,32 @@ def test_discriminator_loss_is_halved_and_does_not_reach_generator() -> None:
     assert out["D"].item() == pytest.approx(0.5 * (out["D_real"].item() + out["D_fake"].item()))
     out["D"].backward()
     assert fake.grad is None  # the fake is detached for the D step
+
+
+def test_ssim_term_is_off_by_default_and_weighted_when_on() -> None:
+    d = nn.Conv2d(6, 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.zeros(2, 3, 16, 16), torch.rand(2, 3, 16, 16, generator=gen) * 2 - 1
+    fake = (b + 0.3 * torch.randn(2, 3, 16, 16, generator=gen)).clamp(-1, 1)
+    plain = generator_loss(d, GANLoss("vanilla"), a, b, fake)
+    assert "G_SSIM" not in plain
+    out = generator_loss(d, GANLoss("vanilla"), a, b, fake, lambda_ssim=50.0)
+    assert 0.02 < out["G_SSIM"].item() < 1.0
+    assert out["G"].item() == pytest.approx(plain["G"].item() + 50.0 * out["G_SSIM"].item(), rel=1e-5)
+
+
+def test_ssim_loss_is_the_evaluation_ssim_and_prefers_flat_over_noisy() -> None:
+    from pix2pix.losses import ssim_loss
+    from pix2pix.metrics.image import image_metrics
+
+    gen = torch.Generator().manual_seed(1)
+    target = torch.full((1, 3, 64, 64), 0.2)  # a flat fill in [-1, 1]
+    noisy = target + 0.05 * torch.randn(1, 3, 64, 64, generator=gen)
+    flat_wrong = torch.full((1, 3, 64, 64), 0.35)  # worse L1 than `noisy`, no texture
+    assert F.l1_loss(flat_wrong, target) > F.l1_loss(noisy, target)
+    assert ssim_loss(flat_wrong, target) < ssim_loss(noisy, target)
+    ssim = image_metrics((noisy + 1) / 2, (target + 1) / 2)["ssim"]
+    assert ssim_loss(noisy, target).item() == pytest.approx(1 - ssim.item(), abs=5e-3)  # border handling differs
+    x = noisy.clone().requires_grad_(True)
+    ssim_loss(x, target).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -54,6 +54,14 @@ def test_l1_falls_when_training_longer(tmp_path: Path, tiny_data: Path) -> None:
     assert log[-1]["G_L1"] < 0.6 * log[0]["G_L1"]
 
 
+def test_ssim_term_trains_and_is_logged(tmp_path: Path, tiny_data: Path) -> None:
+    cfg = tiny_config(tiny_data, max_steps=40, log_every=10, lr=1e-3, lambda_ssim=100.0)
+    train(cfg, tmp_path / "run", progress=False)
+    log = [r for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines()) if "G_SSIM" in r]
+    assert [r["step"] for r in log] == [10, 20, 30, 40]
+    assert log[-1]["G_SSIM"] < 0.8 * log[0]["G_SSIM"]
+
+
 def test_same_seed_same_weights(tmp_path: Path, tiny_cfg: Config) -> None:
     train(tiny_cfg, tmp_path / "a", progress=False)
     train(tiny_cfg, tmp_path / "b", progress=False)

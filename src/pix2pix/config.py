@@ -91,6 +91,7 @@ class TrainConfig:
     lr_policy: str = field(default="linear", metadata=_help("linear, step or cosine decay after the constant phase"))
     gan_mode: str = field(default="vanilla", metadata=_help("vanilla, lsgan, hinge or wgan-gp"))
     lambda_l1: float = field(default=100.0, metadata=_help("weight of the L1 term"))
+    lambda_ssim: float = field(default=0.0, metadata=_help("weight of a (1 - SSIM) term (Zhao et al. 2017); 0 is off, as in the paper"))
     lambda_gp: float = field(default=10.0, metadata=_help("gradient-penalty weight for wgan-gp"))
     ema_decay: float = field(default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper"))
     seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
@@ -133,6 +134,9 @@ class TrainConfig:
             raise ValueError(f"select_by {self.select_by!r} needs validation: set val_every > 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for name in ("lambda_l1", "lambda_ssim", "lambda_gp"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
 

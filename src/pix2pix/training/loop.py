@@ -125,7 +125,7 @@ def train_step(
         with _no_sync(generator, last=i == accum - 1):
             with p.autocast():
                 fake_b = fakes[i] if accum == 1 else generator(a)
-                g_losses = generator_loss(d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1)
+                g_losses = generator_loss(d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1, lambda_ssim=tc.lambda_ssim)
             p.backward(g_losses["G"] / accum)
         add(g_losses)
     p.step(opt_g)
@@ -394,7 +394,8 @@ def _train(
                 values["img_per_s"] = round(count * tc.batch_size / max(now - t_log, 1e-9), 2)
                 values["epoch"] = round(done / steps_per_epoch, 3)
                 logs.scalars(done, values)
-                bar.set_postfix(G_L1=values["G_L1"], D=values["D"], refresh=False)
+                shown = ("G_L1", "G_SSIM", "D")
+                bar.set_postfix({k: values[k] for k in shown if k in values}, refresh=False)
                 sums, count, t_log = {}, 0, now
             paused = time.perf_counter()
             if main:

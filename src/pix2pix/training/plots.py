@@ -9,7 +9,7 @@ from ..io import atomic_write_bytes
 
 # One panel per group; scalars of very different scales get panels of their own.
 LOSS_GROUPS = {
-    "generator": ("G_GAN", "G_L1"),
+    "generator": ("G_GAN", "G_L1", "G_SSIM"),
     "discriminator": ("D_real", "D_fake", "D_gp"),
     "validation SSIM": ("val_ssim",),
     "validation L1 / LPIPS": ("val_l1", "val_lpips"),

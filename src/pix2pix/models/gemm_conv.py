@@ -1,0 +1,98 @@
+"""Conv2d / ConvTranspose2d that train small feature maps as one GEMM on CPU.
+
+A U-Net's inner layers hold most of its weights (unet_256: 4-8 M parameters per layer) on
+feature maps of 1x1 to 8x8. There, oneDNN's convolution spends its time reformatting the weight
+and its gradient rather than multiplying. Written as im2col + one matrix multiply (Conv2d) or one
+matrix multiply + col2im (ConvTranspose2d), the same arithmetic runs in MKL's GEMM straight from
+the weight as stored, and autograd derives the backward pass (again GEMMs plus fold/unfold): on a
+2-core CPU the inner layers of unet_256 train 1.2-3x faster so.
+
+The result equals the plain layer's up to float summation order (tests/test_fast_paths.py). The
+modules are subclasses, so checkpoints, init and exports see ordinary Conv2d / ConvTranspose2d;
+the GEMM path is taken only while training on CPU in float32, on layers whose weight has at least
+`GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. Inference and export run the plain
+layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM wins (bench.py --layers)
+
+
+def _use_gemm(module: nn.Module, x: torch.Tensor) -> bool:
+    return (
+        module.training
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and module.weight.numel() >= GEMM_MIN_WEIGHT_RATIO * x.numel()
+        and not torch.jit.is_tracing()
+        and not torch.compiler.is_compiling()
+    )
+
+
+# Both forms keep activations as contiguous (pixels, channels) rows, so that MKL sees every product
+# of the forward and backward pass (X W^T, G W, G^T X) in a layout it multiplies at full speed;
+# some transposed small-N layouts are 10x slower on this CPU.
+
+
+def conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int) -> torch.Tensor:
+    """F.conv2d (groups 1, dilation 1, zero padding) as im2col + one GEMM over the whole batch."""
+    b, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (w + 2 * padding - kw) // stride + 1
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (B, C_in*kh*kw, L)
+    rows = cols.transpose(1, 2).reshape(b * h_out * w_out, -1).contiguous()  # (B*L, C_in*kh*kw)
+    out = F.linear(rows, weight.reshape(c_out, -1), bias)  # (B*L, C_out); linear's backward: G W and G^T X
+    return out.view(b, h_out, w_out, c_out).permute(0, 3, 1, 2).contiguous()
+
+
+def conv_transpose2d_gemm(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int
+) -> torch.Tensor:
+    """F.conv_transpose2d (groups 1, dilation 1, no output padding) as one GEMM + col2im."""
+    b, c_in, h, w = x.shape
+    _, c_out, kh, kw = weight.shape
+    h_out = (h - 1) * stride - 2 * padding + kh
+    w_out = (w - 1) * stride - 2 * padding + kw
+    rows = x.permute(0, 2, 3, 1).reshape(b * h * w, c_in).contiguous()  # (B*H*W, C_in)
+    cols = rows @ weight.reshape(c_in, -1)  # (B*H*W, C_out*kh*kw); the weight grad is X^T G, as stored
+    cols = cols.view(b, h * w, -1).transpose(1, 2)  # (B, C_out*kh*kw, H*W)
+    out = F.fold(cols, (h_out, w_out), (kh, kw), padding=padding, stride=stride)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def _gemm_compatible(m: nn.Conv2d | nn.ConvTranspose2d) -> bool:
+    square = lambda t: len(set(t)) == 1  # noqa: E731
+    return (
+        m.groups == 1
+        and m.dilation == (1, 1)
+        and m.padding_mode == "zeros"
+        and isinstance(m.padding, tuple)
+        and square(m.padding)
+        and square(m.stride)
+        and getattr(m, "output_padding", (0, 0)) == (0, 0)
+    )
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d whose CPU training forward on weight-heavy layers is im2col + GEMM (same result)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _gemm_compatible(self) and _use_gemm(self, x):
+            return conv2d_gemm(x, self.weight, self.bias, self.stride[0], self.padding[0])
+        return super().forward(x)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d whose CPU training forward on weight-heavy layers is GEMM + col2im (same result)."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is None and _gemm_compatible(self) and _use_gemm(self, x):
+            return conv_transpose2d_gemm(x, self.weight, self.bias, self.stride[0], self.padding[0])
+        return super().forward(x, output_size)
