@@ -218,6 +218,14 @@ def bench_layers(overrides: dict, batch: int, repeat: int) -> list[dict[str, Any
     return rows
 
 
+def report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> None:
+    """Print the table, then the same figures as JSON (also written to `json_path` if given)."""
+    print("\n".join(lines))
+    print(json.dumps(result, indent=2))
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and configurations (< 3 min on 2 cores)")
@@ -231,22 +239,26 @@ def main() -> None:
     if args.layers:
         overrides, batch = CONFIGS["paper b1"]
         rows = bench_layers(overrides, batch, 5 if args.quick else 11)
-        print(f"paper config, batch {batch}, forward + backward per layer, {torch.get_num_threads()} threads "
-              f"(training uses GEMM where weight/input >= {gemm_conv.GEMM_MIN_WEIGHT_RATIO:g})")
-        print(f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} {'ratio':>6s}")
-        for r in rows:
-            print(f"{r['layer']:10s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} {r['gflop']:6.2f} "
-                  f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f}")
-        print(json.dumps({"layers": rows}, indent=2))
+        lines = [
+            f"paper config, batch {batch}, forward + backward per layer, {torch.get_num_threads()} threads "
+            f"(training uses GEMM where weight/input >= {gemm_conv.GEMM_MIN_WEIGHT_RATIO:g})",
+            f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} {'ratio':>6s}",
+        ] + [
+            f"{r['layer']:10s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} {r['gflop']:6.2f} "
+            f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f}"
+            for r in rows
+        ]
+        report(lines, {"layers": rows}, args.json)
         return
     if args.distributed:
         overrides, batch = CONFIGS["main job b16"]
         rows = [bench_distributed(w, overrides, batch, 5 if args.quick else 15) for w in sorted({1, args.distributed})]
-        print(f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks")
-        for r in rows:
-            print(f"  {r['ranks']} rank(s): {r['step_s'] * 1000:7.1f} ms/step  {r['train_img_s']:7.1f} img/s  "
-                  f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}")
-        print(json.dumps({"distributed": rows}, indent=2))
+        lines = [f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks"] + [
+            f"  {r['ranks']} rank(s): {r['step_s'] * 1000:7.1f} ms/step  {r['train_img_s']:7.1f} img/s  "
+            f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}"
+            for r in rows
+        ]
+        report(lines, {"distributed": rows}, args.json)
         return
     device = torch.device(args.device)
     repeat = 3 if args.quick else 7
@@ -269,20 +281,15 @@ def main() -> None:
         row.update(bench_loader(cfg.data.crop_size, 32 if args.quick else 128, batch, cfg.data.crop_size))
         row["loader_x_train"] = row["loader_img_s"] / row["train_img_s"]
         rows[name] = row
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, peak {peak:.0f} GFLOP/s (fp32 matmul)")
     head = f"{'config':14s} {'step s':>8s} {'img/s':>7s} {'GFLOP':>7s} {'x limit':>7s} | {'infer s':>8s} {'onnx s':>8s} {'x limit':>7s} | {'loader img/s':>12s} {'x train':>8s}"
-    print(head)
-    print("-" * len(head))
-    for name, r in rows.items():
-        print(
-            f"{name:14s} {r['step_s']:8.3f} {r['train_img_s']:7.1f} {r['step_gflop']:7.1f} {r['train_x_limit']:7.2f} | "
-            f"{r['infer_s']:8.4f} {r['onnx_infer_s']:8.4f} {r['infer_x_limit']:7.2f} | {r['loader_img_s']:12.0f} {r['loader_x_train']:8.0f}"
-        )
+    lines = [f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, peak {peak:.0f} GFLOP/s (fp32 matmul)",
+             head, "-" * len(head)] + [
+        f"{name:14s} {r['step_s']:8.3f} {r['train_img_s']:7.1f} {r['step_gflop']:7.1f} {r['train_x_limit']:7.2f} | "
+        f"{r['infer_s']:8.4f} {r['onnx_infer_s']:8.4f} {r['infer_x_limit']:7.2f} | {r['loader_img_s']:12.0f} {r['loader_x_train']:8.0f}"
+        for name, r in rows.items()
+    ]
     result = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "peak_gflops": peak, "configs": rows}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-
+    report(lines, result, args.json)
 
 if __name__ == "__main__":
     main()
