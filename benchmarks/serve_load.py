@@ -12,19 +12,11 @@ import argparse
 import asyncio
 import io
 import json
-import socket
 import statistics
-import threading
 import time
 from pathlib import Path
 
 from PIL import Image, ImageDraw
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sketch_png(size: int) -> bytes:
@@ -77,25 +69,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
 
-    import uvicorn
+    from pix2pix.serve.app import ServeSettings, create_app, serving_in_background
 
-    from pix2pix.serve.app import ServeSettings, create_app
-
-    port = free_port()
     app = create_app(args.run_dir, settings=ServeSettings(max_queue=args.max_queue), backend=args.backend)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        url = f"http://127.0.0.1:{port}/v1/translate"
+    with serving_in_background(app) as base:
+        url = f"{base}/v1/translate"
         body = sketch_png(args.image_size)
         asyncio.run(fire(url, body, min(8, args.requests), 2, args.timeout))  # warm-up
         lat, statuses, wall = asyncio.run(fire(url, body, args.requests, args.concurrency, args.timeout))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     q = statistics.quantiles(lat, n=100)
     ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
     result = {

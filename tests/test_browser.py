@@ -76,28 +76,11 @@ def test_live_page_shows_samples_and_curves(page, run_with_report) -> None:
 @pytest.fixture(scope="module")
 def server(run_with_report):
     """uvicorn serving the run on a free loopback port, in a thread."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    from pix2pix.serve.app import create_app
+    from pix2pix.serve.app import create_app, serving_in_background
 
     run, _ = run_with_report
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_background(create_app(run)) as url:
+        yield url
 
 
 def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from .. import __version__
 from ..data.paired import dataset_for
 from ..data.transforms import normalize
 from ..inference import Pix2Pix, pad_to_multiple
-from ..io import atomic_write_text
+from ..io import atomic_path, atomic_write_text
 from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,8 @@ def export_torchscript(pipe: Pix2Pix, path: Path) -> Path:
     g = pipe.generator.eval()
     m = pipe.size_multiple
     sample = torch.zeros(2, pipe.config.model.input_nc, 2 * m, 3 * m)
-    with torch.no_grad(), _quiet_exporter():
-        traced = torch.jit.trace(g, sample, check_trace=False)
-        tmp = path.with_name(f".{path.name}.tmp")
-        traced.save(str(tmp))
-    tmp.replace(path)
+    with torch.no_grad(), _quiet_exporter(), atomic_path(path) as tmp:
+        torch.jit.trace(g, sample, check_trace=False).save(str(tmp))
     return path
 
 
@@ -72,11 +69,9 @@ def export_tflite(pipe: Pix2Pix, path: Path) -> Path:
         raise ImportError("TFLite export needs litert-torch: pip install 'pix2pix[tflite]'") from None
     s = pipe.config.data.crop_size
     sample = torch.zeros(1, pipe.config.model.input_nc, s, s)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")
         litert_torch.convert(pipe.generator.eval(), (sample,)).export(str(tmp))
-    tmp.replace(path)
     return path
 
 

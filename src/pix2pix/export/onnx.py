@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from ..io import atomic_path
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -54,9 +54,6 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
     was_training = g.training
     g.eval()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     from torch.export import Dim
 
     # A sample of batch 2 and 2x3 multiples, so no dimension is specialised to 1.
@@ -64,16 +61,15 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
     dynamic = {"x": {0: Dim("batch", min=1, max=4096), 2: sample_size * Dim("h", min=1, max=512),
                      3: sample_size * Dim("w", min=1, max=512)}}  # fmt: skip
     try:
-        with torch.no_grad(), _quiet_exporter():
-            program = torch.onnx.export(
-                g, (dummy,), dynamic_shapes=dynamic, input_names=["input"], output_names=["output"],
-                opset_version=opset, dynamo=True, verbose=False,
-            )  # fmt: skip
-            program.save(tmp)
-        onnx.checker.check_model(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            with torch.no_grad(), _quiet_exporter():
+                program = torch.onnx.export(
+                    g, (dummy,), dynamic_shapes=dynamic, input_names=["input"], output_names=["output"],
+                    opset_version=opset, dynamo=True, verbose=False,
+                )  # fmt: skip
+                program.save(str(tmp))
+            onnx.checker.check_model(str(tmp))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         g.train(was_training)
     return path
 

@@ -7,8 +7,12 @@ input gets a 4xx with a JSON body {"error": ...}; none reaches a 500.
 
 
 import asyncio
+import contextlib
 import io
 import logging
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -198,12 +202,40 @@ def create_app(
     return app
 
 
-def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
-          checkpoint: str = "last", backend: str = "torch") -> None:  # fmt: skip
-    """Run the app with uvicorn until interrupted."""
+def _uvicorn() -> Any:
     try:
         import uvicorn
     except ImportError:
         raise ImportError("serving needs FastAPI and uvicorn: pip install 'pix2pix[serve]'") from None
+    return uvicorn
+
+
+@contextlib.contextmanager
+def serving_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0) -> Iterator[str]:
+    """Run `app` with uvicorn in a daemon thread and yield its base URL (for tests, notebooks, load tests).
+
+    Port 0 lets the OS pick a free port. The server stops when the block ends.
+    """
+    uvicorn = _uvicorn()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on {host}:{port} did not start within {timeout_s:g} s")
+        time.sleep(0.05)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
+          checkpoint: str = "last", backend: str = "torch") -> None:  # fmt: skip
+    """Run the app with uvicorn until interrupted."""
+    uvicorn = _uvicorn()
     app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -302,6 +302,8 @@ def _train(
         discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, gradient_as_bucket_view=True)
 
     def save(step: int) -> None:
+        if not main:  # rank 0 writes; the others hold the same state
+            return
         training_state = {
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(),
@@ -314,8 +316,6 @@ def _train(
         if device.type == "cuda":
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
         meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
-        if not main:
-            return
         save_checkpoint(
             run_dir / "checkpoints" / "last", config=config, generator=generator,
             discriminator=discriminator, generator_ema=ema.module if ema is not None else None,

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ...io import atomic_write_text
+from ...io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,8 @@ def _build_one(args: tuple[str, int, str]) -> tuple[str, str, bool]:
     pair.paste(line, (0, 0))
     pair.paste(colour, (size, 0))
     dest = Path(out) / split / f"{stem}.png"
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    pair.save(tmp, format="PNG")
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        pair.save(tmp, format="PNG")
     return stem, split, True
 
 
