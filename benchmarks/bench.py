@@ -25,8 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pix2pix.config import Config, apply_overrides
 from pix2pix.losses import GANLoss
+from pix2pix.methods import make_adam
+from pix2pix.methods.pix2pix import train_step
 from pix2pix.models import gemm_conv, make_discriminator, make_generator
-from pix2pix.training.loop import make_adam, train_step
 
 CONFIGS = {
     # name: (overrides, batch)

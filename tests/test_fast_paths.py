@@ -11,8 +11,10 @@ from pix2pix.data.loader import iterate_batches
 from pix2pix.data.paired import PairedDataset
 from pix2pix.inference import Pix2Pix, translate_paths
 from pix2pix.losses import GANLoss
+from pix2pix.methods import make_adam
+from pix2pix.methods.pix2pix import train_step
 from pix2pix.models import make_discriminator, make_generator
-from pix2pix.training.loop import make_adam, train, train_step
+from pix2pix.training.loop import train
 from pix2pix.training.precision import Precision, cpu_has_native_bf16, resolve_precision
 
 from .conftest import assert_adam_close, tiny_config

@@ -73,7 +73,7 @@ def test_metrics_json_on_known_images(tmp_path) -> None:
         Image.fromarray(np.concatenate([a, b], axis=1)).save(tmp_path / "data" / "test" / f"{name}.png")
     cfg = apply_overrides(Config(), {"root": str(tmp_path / "data"), "generator": "unet_32", "ngf": 4, "ndf": 4,
                                      "load_size": 32, "crop_size": 32})  # fmt: skip
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, generator=make_generator(cfg.model))
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)})
     r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(tmp_path / "run"), "--out", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output
     rows = {row["name"]: row["copy_input"] for row in json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_image"]}

@@ -125,7 +125,7 @@ def test_evaluate_reports_lpips_and_fid_when_weights_exist(tmp_path: Path, tiny_
 
     cfg = tiny_config(tiny_data)
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, generator=make_generator(cfg.model))
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)})
     ev = evaluate(tmp_path / "run", lpips=LPIPS(), inception=FIDInceptionV3(), with_untrained=False)
     for method in ("model", "copy_input"):
         assert {"l1", "psnr", "ssim", "lpips", "fid"} <= set(ev.mean[method])

@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     cfg = tiny_config(tiny_data)
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("serve") / "run"
-    save_checkpoint(run / "checkpoints" / "last", config=cfg, generator=make_generator(cfg.model), meta={"step": 6})
+    save_checkpoint(run / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)}, meta={"step": 6})
     return run
 
 

@@ -85,7 +85,7 @@ def test_save_load_round_trip_gives_the_same_outputs(tmp_path: Path, tiny_cfg: C
     torch.manual_seed(1)
     g = make_generator(tiny_cfg.model)
     g(torch.randn(4, 3, 32, 32))  # move BatchNorm running statistics off their defaults
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=tiny_cfg, generator=g)
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=tiny_cfg, networks={"generator": g})
     pipe = Pix2Pix.from_pretrained(tmp_path / "run")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     g.eval()
@@ -130,7 +130,7 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path: Path, tiny_cf
 
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(
-            tmp_path / "run" / "checkpoints" / "last", config=tiny_cfg, generator=make_generator(tiny_cfg.model),
+            tmp_path / "run" / "checkpoints" / "last", config=tiny_cfg, networks={"generator": make_generator(tiny_cfg.model)},
             training_state={"step": 99},
         )  # fmt: skip
     assert_same_weights(before, weights(tmp_path / "run"), atol=0)

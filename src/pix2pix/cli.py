@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Config, apply_overrides, field_index, read_config_file
+from .config import Config, build_config, field_index, read_config_file
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
@@ -86,6 +86,7 @@ def data_openmoji(
 # --- train -----------------------------------------------------------------------------------
 
 RESERVED = {"root"}  # set through --data
+ALIASES = {"method": ("--model",)}  # the field reads better in code; users say --model cyclegan
 
 
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,14 +94,14 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for name, (section, f) in reversed(list(field_index().items())):
         if name in RESERVED:
             continue
-        flag = name.replace("_", "-")
+        flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, ())]
         default = f.default if f.default is not dataclasses.MISSING else None
         help_text = f"{f.metadata.get('help', '')} [{section}; default: {default}]"
         if f.type in (bool, "bool"):
-            fn = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(fn)
+            fn = click.option(f"{flags[0]}/--no-{flags[0][2:]}", name, default=None, help=help_text)(fn)
         else:
             kind = {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
-            fn = click.option(f"--{flag}", name, type=kind, default=None, help=help_text)(fn)
+            fn = click.option(*flags, name, type=kind, default=None, help=help_text)(fn)
     return fn
 
 
@@ -117,7 +118,7 @@ def train(
     ctx: click.Context, data_root: Path | None, out: Path | None, config_file: Path | None, resume: Path | None,
     stop_at_step: int | None, **overrides: Any,
 ) -> None:  # fmt: skip
-    """Train a pix2pix model (or resume one)."""
+    """Train a model (pix2pix, or cyclegan with --model cyclegan), or resume one."""
     from .training.loop import train as train_loop
 
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -129,12 +130,10 @@ def train(
     else:
         if out is None:
             raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
-        config = Config()
-        if config_file is not None:
-            config = apply_overrides(config, read_config_file(config_file))
         if data_root is not None:
             given["root"] = str(data_root)
-        config = apply_overrides(config, given)
+        # Defaults, the family's defaults (--model or the file's), the file, then the options.
+        config = build_config(*([read_config_file(config_file)] if config_file is not None else []), given)
         if not config.data.root:
             raise click.UsageError("give --data DATASET_DIR (or data.root in the config file)")
         summary = train_loop(config, out, stop_at_step=stop_at_step, progress=ctx.obj["progress"])
@@ -161,19 +160,26 @@ def train(
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Run the generator in PyTorch or ONNX Runtime (exported on first use, cached in the run).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
+@click.option("--hints", "hints_file", type=click.Path(path_type=Path), default=None,
+              help="Colour hints for one input (hints models): an RGBA image of its size (alpha > 0 marks a hint, "
+                   "RGB its colour) or a JSON list of {\"x\", \"y\", \"color\": \"#rrggbb\", \"size\"}.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="Which way a CycleGAN run translates (pix2pix runs: AtoB).")
 @click.pass_context
 @user_errors
 def translate(
     ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, dropout: bool,
-    checkpoint: str, batch_size: int, weights: str, backend: str, device: str,
+    checkpoint: str, batch_size: int, weights: str, backend: str, device: str, hints_file: Path | None, direction: str,
 ) -> None:  # fmt: skip
     """Translate image files and folders with a trained run."""
     from .inference import Pix2Pix, translate_paths
 
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device,
+                                   direction=direction)  # fmt: skip
     written = translate_paths(
-        pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"]
-    )
+        pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"],
+        hints=hints_file,
+    )  # fmt: skip
     click.echo(f"translated {len(written)} image(s) into {out}")
 
 
@@ -196,24 +202,31 @@ def translate(
               help="LPIPS weights: a combined file, or torchvision's vgg16 file (heads from the cache).")
 @click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
               help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth).")
+@click.option("--hints", default=0, show_default=True, type=click.IntRange(0, 32),
+              help="Hints models: also score the model given N hints per image, simulated from the target with a "
+                   "fixed seed (the same hints for every run); 0 is the plain evaluation.")
+@click.option("--curve/--no-curve", default=True, show_default=True,
+              help="Hints models: score 0, 1, 2, 5, 10 and 20 hints for the report's curve.")
 @click.pass_context
 @user_errors
 def evaluate(
     ctx: click.Context, run_dir: Path, split: str, data_root: Path | None, out: Path | None, checkpoint: str,
     weights: str, untrained: bool, compare_dir: Path | None, lpips_weights: Path | None, inception_weights: Path | None,
+    hints: int, curve: bool,
 ) -> None:  # fmt: skip
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
     from .evaluation import COPY, beats_baseline, write_metrics
     from .evaluation import evaluate as run_evaluation
     from .metrics.fid import load_inception
     from .metrics.lpips import load_lpips
-    from .report import LABELS, METRIC_LABELS, write_report
+    from .report import METRIC_LABELS, method_label, write_report
 
     out = out if out is not None else run_dir / f"eval-{split}"
     lpips, inception = load_lpips(lpips_weights), load_inception(inception_weights)
     common = dict(split=split, checkpoint=checkpoint, weights=weights, lpips=lpips, inception=inception,
                   progress=ctx.obj["progress"])  # fmt: skip
-    ev = run_evaluation(run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, **common)
+    ev = run_evaluation(run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve,
+                        **common)  # fmt: skip
     compare = None
     if compare_dir is not None:
         # Run B is scored on A's images, from the same checkpoint name where it has one.
@@ -229,16 +242,22 @@ def evaluate(
     metrics = [k for k in METRIC_LABELS if k in ev.mean["model"]]
     click.echo(f"{split}: {len(ev.names)} images at {ev.size}px (per-image means, RGB in [0, 1])")
     click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
-    rows = [(LABELS[m], vals) for m, vals in ev.mean.items()]
+    rows = [(method_label(m), vals) for m, vals in ev.mean.items()]
     if compare is not None:
         rows.insert(1, (f"run B ({compare_dir.name})", compare.mean["model"]))
     for label, vals in rows:
         click.echo(f"  {label:26s}" + "".join(f"{vals[k]:9.4f}" if k not in ("psnr", "fid") else f"{vals[k]:9.2f}" for k in metrics))
     if COPY in ev.mean:
-        wins = beats_baseline(ev)
-        verdict = "beats" if all(wins.values()) else "does NOT beat"
-        better = ", ".join(k for k, v in wins.items() if v) or "no metric"
-        click.echo(f"  the model {verdict} the copy-input baseline (better on: {better})")
+        for key in [k for k in ev.mean if k.startswith("model")]:
+            wins = beats_baseline(ev, model=key)
+            verdict = "beats" if all(wins.values()) else "does NOT beat"
+            better = ", ".join(k for k, v in wins.items() if v) or "no metric"
+            click.echo(f"  {method_label(key)} {verdict} the copy-input baseline (better on: {better})")
+    if ev.curve:
+        click.echo("  hints per image:" + "".join(f"{c:>8d}" for c in sorted(ev.curve)))
+        for k in ("l1", "psnr", "ssim"):
+            click.echo(f"  {k.upper():>16s}" + "".join(
+                f"{ev.curve[c][k]:8.2f}" if k == "psnr" else f"{ev.curve[c][k]:8.4f}" for c in sorted(ev.curve)))
     click.echo(f"report: {page}")
     click.echo(f"metrics: {out / 'metrics.json'}")
 

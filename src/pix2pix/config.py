@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DIRECTIONS = ("AtoB", "BtoA")
-DATASET_MODES = ("aligned", "folders")
+DATASET_MODES = ("aligned", "folders", "unpaired")
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 LR_POLICIES = ("linear", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
@@ -30,6 +30,9 @@ def _help(text: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    method: str = field(default="pix2pix", metadata=_help("model family: pix2pix (paired) or cyclegan (unpaired); --model on the CLI"))
+    hints: bool = field(default=False, metadata=_help(
+        "colour hints: the generator also takes a hint map (hint colours + a mask, output_nc + 1 channels)"))
     generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
     discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
     ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
@@ -52,16 +55,20 @@ class ModelConfig:
             raise ValueError(
                 f"unknown discriminator {self.discriminator!r}; valid: {', '.join(DISCRIMINATORS.names())}"
             )
+        _check_choice("method", self.method, tuple(METHOD_DEFAULTS))
         _check_choice("norm", self.norm, NORMS)
         _check_choice("init_type", self.init_type, INIT_TYPES)
         for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc"):
             _check_positive(name, getattr(self, name))
+        if self.hints and self.method != "pix2pix":
+            raise ValueError(f"hints are a pix2pix feature; method {self.method!r} does not take them")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     root: str = field(default="", metadata=_help("dataset folder with train/ val/ test/ splits"))
-    dataset_mode: str = field(default="aligned", metadata=_help("aligned (A|B in one file) or folders (A/ and B/)"))
+    dataset_mode: str = field(default="aligned", metadata=_help(
+        "aligned (A|B in one file), folders (A/ and B/ matched by name) or unpaired (A/ and B/ of any sizes)"))
     direction: str = field(default="AtoB", metadata=_help("AtoB or BtoA"))
     load_size: int = field(default=286, metadata=_help("resize images to this size before cropping"))
     crop_size: int = field(default=256, metadata=_help("random crop size for training, and the test size"))
@@ -93,6 +100,23 @@ class TrainConfig:
     lambda_l1: float = field(default=100.0, metadata=_help("weight of the L1 term"))
     lambda_ssim: float = field(default=0.0, metadata=_help("weight of a (1 - SSIM) term (Zhao et al. 2017); 0 is off, as in the paper"))
     lambda_gp: float = field(default=10.0, metadata=_help("gradient-penalty weight for wgan-gp"))
+    # CycleGAN (Zhu et al. 2017); the reference's defaults.
+    lambda_cycle_a: float = field(default=10.0, metadata=_help("cyclegan: weight of the A -> B -> A cycle loss"))
+    lambda_cycle_b: float = field(default=10.0, metadata=_help("cyclegan: weight of the B -> A -> B cycle loss"))
+    lambda_identity: float = field(default=0.5, metadata=_help(
+        "cyclegan: identity loss, as a fraction of the cycle weights (G_AB(b) ~ b); 0 is off"))
+    pool_size: int = field(default=50, metadata=_help("cyclegan: fakes kept per discriminator (Shrivastava et al.); 0 is off"))
+    # Colour hints (model.hints): the hints simulated while training. Zhang et al. 2017 ("Real-Time
+    # User-Guided Image Colorization with Learned Deep Priors") reveal a geometric number of square
+    # patches (p = 1/8: no hints 1/8 of the time, 7 on average), 1 to 9 px wide, each filled with its
+    # mean colour in the target; these defaults are theirs. Positions here favour pixels worth a hint
+    # (not background, not line): see hints.py.
+    hint_p_none: float = field(default=0.125, metadata=_help("hints: probability that an image gets no hints"))
+    hint_p: float = field(default=0.125, metadata=_help(
+        "hints: otherwise the count is 1 + geometric(hint_p): mean 1 / hint_p"))
+    hint_max: int = field(default=32, metadata=_help("hints: at most this many hints per image"))
+    hint_size_min: int = field(default=1, metadata=_help("hints: smallest patch side in pixels"))
+    hint_size_max: int = field(default=9, metadata=_help("hints: largest patch side in pixels"))
     ema_decay: float = field(default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper"))
     seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
     save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
@@ -134,14 +158,36 @@ class TrainConfig:
             raise ValueError(f"select_by {self.select_by!r} needs validation: set val_every > 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        for name in ("lambda_l1", "lambda_ssim", "lambda_gp"):
+        for name in ("lambda_l1", "lambda_ssim", "lambda_gp", "lambda_cycle_a", "lambda_cycle_b", "lambda_identity"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.pool_size < 0:
+            raise ValueError(f"pool_size must be >= 0, got {self.pool_size}")
+        for name in ("hint_p_none", "hint_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.hint_p == 0:
+            raise ValueError("hint_p must be above 0 (the mean hint count is 1 / hint_p)")
+        if self.hint_max < 0:
+            raise ValueError(f"hint_max must be >= 0, got {self.hint_max}")
+        for name in ("hint_size_min", "hint_size_max"):
+            _check_positive(name, getattr(self, name))
+        if self.hint_size_min > self.hint_size_max:
+            raise ValueError(f"hint_size_min {self.hint_size_min} is larger than hint_size_max {self.hint_size_max}")
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+# The model families (methods/ registers one class for each) and their own defaults, applied under any file or option: CycleGAN's are the reference's
+# (Zhu et al. 2017: ResNet-9 generators, instance norm, no dropout, LSGAN, unpaired data; the
+# 70x70 PatchGAN, Adam 2e-4 / 0.5, batch 1 and linear decay are shared with pix2pix).
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pix2pix": {},
+    "cyclegan": {"generator": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan",
+                 "dataset_mode": "unpaired"},
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +199,16 @@ class Config:
     def __post_init__(self) -> None:
         from .models.generators import size_multiple
 
+        if self.model.method == "cyclegan" and self.train.lambda_identity and self.model.input_nc != self.model.output_nc:
+            raise ValueError(
+                f"lambda_identity {self.train.lambda_identity} needs input_nc == output_nc (got {self.model.input_nc} "
+                f"and {self.model.output_nc}); set lambda_identity 0"
+            )
+        if (self.data.dataset_mode == "unpaired") != (self.model.method == "cyclegan"):
+            raise ValueError(
+                f"dataset_mode {self.data.dataset_mode!r} does not fit method {self.model.method!r}: "
+                "unpaired data trains cyclegan, paired data (aligned, folders) trains pix2pix"
+            )
         multiple = size_multiple(self.model.generator)
         if self.data.crop_size % multiple:
             raise ValueError(
@@ -164,9 +220,15 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
+    def for_method(cls, method: str = "pix2pix") -> Config:
+        """The defaults of one model family (METHOD_DEFAULTS over the dataclass defaults)."""
+        _check_choice("method", method, tuple(METHOD_DEFAULTS))
+        return apply_overrides(cls(), {"method": method, **METHOD_DEFAULTS[method]}) if method != "pix2pix" else cls()
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Build from a nested ({'model': {...}}) or flat ({'ngf': 32}) mapping; unknown keys fail."""
-        return apply_overrides(cls(), data)
+        return build_config(data)
 
     def save(self, path: str | Path) -> None:
         from .io import atomic_write_text
@@ -234,6 +296,30 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         for s in SECTIONS
     }
     return Config(**sections)
+
+
+def method_in(layer: Mapping[str, Any]) -> str | None:
+    """The model family a layer of overrides names ('method', 'model.method' or nested), if any."""
+    nested = layer.get("model")
+    if isinstance(nested, Mapping) and "method" in nested:
+        return str(nested["method"])
+    for key in ("method", "model.method"):
+        if key in layer:
+            return str(layer[key])
+    return None
+
+
+def build_config(*layers: Mapping[str, Any]) -> Config:
+    """Defaults, then the named family's defaults, then each layer of overrides in turn.
+
+    The family comes from the last layer that names one, so `--model cyclegan` on the command
+    line brings CycleGAN's defaults in under a config file's values.
+    """
+    methods = [m for m in map(method_in, layers) if m is not None]
+    config = Config.for_method(methods[-1] if methods else "pix2pix")
+    for layer in layers:
+        config = apply_overrides(config, layer)
+    return config
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,15 @@ from .data.transforms import denormalize, normalize
 from .inference import Pix2Pix
 from .io import atomic_write_text
 from .metrics.image import METRICS, image_metrics
-from .models import make_generator
 
 log = logging.getLogger(__name__)
 
 MODEL, COPY, UNTRAINED = "model", "copy_input", "untrained"
+
+
+def hinted(count: int) -> str:
+    """The method key of the model given `count` simulated hints: 'model_h10'."""
+    return f"{MODEL}_h{count}"
 
 
 @dataclass
@@ -36,13 +41,17 @@ class Evaluation:
     checkpoint: str = "last"
     step: int | None = None
     size: int = 0
+    hints: int = 0  # simulated hints per image of the hinted model's entry (0: none)
+    # Hints models: metric means of the model against the number of simulated hints.
+    curve: dict[int, dict[str, float]] = field(default_factory=dict)
+    curve_per_image: dict[int, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         rows = [
             {"name": n, **{m: {k: v[i] for k, v in self.per_image[m].items()} for m in self.per_image}}
             for i, n in enumerate(self.names)
         ]
-        return {
+        out = {
             "run_dir": self.run_dir,
             "checkpoint": self.checkpoint,
             "step": self.step,
@@ -52,6 +61,15 @@ class Evaluation:
             "mean": self.mean,
             "per_image": rows,
         }
+        if self.curve:
+            out["hints"] = self.hints
+            out["hint_curve"] = {
+                "counts": sorted(self.curve),
+                "mean": {str(c): self.curve[c] for c in sorted(self.curve)},
+                "per_image": {str(c): self.curve_per_image[c] for c in sorted(self.curve_per_image)},
+                "seeded_by": "image name (the same hints for every run)",
+            }
+        return out
 
 
 @torch.no_grad()
@@ -69,37 +87,59 @@ def evaluate(
     lpips: torch.nn.Module | None = None,
     inception: torch.nn.Module | None = None,
     progress: bool = False,
+    hints: int = 0,
+    curve: bool = True,
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
     Test images are resized to the training crop size, with no jitter. With `image_dir`, each
     image's input, output and target are written under it in inputs/, outputs/ and targets/.
+    A hints model is scored without hints and, with `hints` N > 0, with N hints per image
+    simulated from the target (seeded by the image's name, so every run gets the same hints);
+    `curve` adds its metrics against the number of hints (hints.EVAL_COUNTS).
     """
+    from .hints import EVAL_COUNTS, draw_hints
+    from .methods import method_for
+    from .methods.pix2pix import eval_hints
+
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
     cfg = pipe.config
+    if hints and not pipe.takes_hints:
+        raise ValueError(f"--hints {hints}: this model was trained without hints")
+    if hints < 0:
+        raise ValueError(f"hints must be >= 0, got {hints}")
     root = data_root if data_root is not None else cfg.data.root
     ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=cfg.data.crop_size, cache=False)
-    methods = [MODEL]
-    if cfg.model.input_nc == cfg.model.output_nc:
+    methods = [MODEL] + ([hinted(hints)] if hints else [])
+    if pipe.in_nc == pipe.out_nc:
         methods.append(COPY)
     untrained = None
     if with_untrained:
         torch.manual_seed(cfg.train.seed)  # the weights this run started from
-        untrained = Pix2Pix(make_generator(cfg.model), cfg)
+        method = method_for(cfg)
+        untrained = Pix2Pix(method.build_network(cfg.model, method.generator_name("AtoB")), cfg)
         methods.append(UNTRAINED)
+    counts = sorted(set(EVAL_COUNTS) | {hints}) if pipe.takes_hints and curve else []
     per_image_keys = METRICS + (("lpips",) if lpips is not None else ())
     per_image: dict[str, dict[str, list[float]]] = {m: {k: [] for k in per_image_keys} for m in methods}
+    curve_values: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts}
     features: dict[str, list[torch.Tensor]] = {m: [] for m in [*methods, "target"]}
     names = [ds.name(i) for i in range(len(ds))]
+    subdirs = ["inputs", output_subdir, "targets"] + ([f"hints_h{hints}", f"{output_subdir}_h{hints}"] if hints else [])
     if image_dir is not None:
         image_dir = Path(image_dir)
-        for sub in ("inputs", output_subdir, "targets"):
+        for sub in subdirs:
             (image_dir / sub).mkdir(parents=True, exist_ok=True)
     for start in tqdm(range(0, len(ds), batch_size), desc=f"evaluate {split}", unit="batch", disable=not progress):
         idx = torch.arange(start, min(start + batch_size, len(ds)))
+        batch_names = [names[i] for i in idx.tolist()]
         a_u8, b_u8 = ds.batch(idx)
-        real_a, target = normalize(a_u8), denormalize(normalize(b_u8))
+        real_a, real_b = normalize(a_u8), normalize(b_u8)
+        target = denormalize(real_b)
         outputs = {MODEL: denormalize(pipe.translate_tensor(real_a))}
+        hint_maps = {c: eval_hints(real_a, real_b, batch_names, c) for c in sorted(set(counts) | {hints}) if c}
+        if hints:
+            outputs[hinted(hints)] = denormalize(pipe.translate_tensor(real_a, hints=hint_maps[hints]))
         if COPY in methods:
             outputs[COPY] = denormalize(real_a)
         if untrained is not None:
@@ -112,6 +152,12 @@ def evaluate(
                 per_image[m][k] += v.tolist()
             if inception is not None:
                 features[m].append(inception(out))
+        for c in counts:
+            out = outputs[MODEL] if c == 0 else outputs.get(hinted(c))
+            if out is None:
+                out = denormalize(pipe.translate_tensor(real_a, hints=hint_maps[c]))
+            for k, v in image_metrics(out, target).items():
+                curve_values[c][k] += v.tolist()
         if inception is not None:
             features["target"].append(inception(target))
         if image_dir is not None:
@@ -119,7 +165,11 @@ def evaluate(
                 stem = _safe_name(names[i])
                 tensor_to_pil(real_a[j]).save(image_dir / "inputs" / f"{stem}.png")
                 tensor_to_pil(outputs[MODEL][j] * 2 - 1).save(image_dir / output_subdir / f"{stem}.png")
-                tensor_to_pil(normalize(b_u8[j])).save(image_dir / "targets" / f"{stem}.png")
+                tensor_to_pil(real_b[j]).save(image_dir / "targets" / f"{stem}.png")
+                if hints:
+                    shown = draw_hints(real_a[j : j + 1], hint_maps[hints][j : j + 1])[0]
+                    tensor_to_pil(shown).save(image_dir / f"hints_h{hints}" / f"{stem}.png")
+                    tensor_to_pil(outputs[hinted(hints)][j] * 2 - 1).save(image_dir / f"{output_subdir}_h{hints}" / f"{stem}.png")
     mean = {m: {k: sum(v) / len(v) for k, v in per_image[m].items()} for m in methods}
     if inception is not None:
         from .metrics.fid import fid_from_features
@@ -129,46 +179,57 @@ def evaluate(
             mean[m]["fid"] = fid_from_features(real, torch.cat(features[m]))
     return Evaluation(
         split=split, names=names, per_image=per_image, mean=mean, run_dir=str(run_dir), checkpoint=checkpoint,
-        step=pipe.meta.get("step"), size=cfg.data.crop_size,
+        step=pipe.meta.get("step"), size=cfg.data.crop_size, hints=hints,
+        curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in curve_values.items()},
+        curve_per_image=curve_values,
     )  # fmt: skip
 
 
 @torch.no_grad()
-def validate(
-    generator: torch.nn.Module, dataset: PairedDataset, *, device: torch.device, batch_size: int = 16,
-    lpips: torch.nn.Module | None = None,
+def paired_metrics(
+    translate: Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor], dataset: PairedDataset, *,
+    device: torch.device, batch_size: int = 16, lpips: torch.nn.Module | None = None,
 ) -> dict[str, float]:  # fmt: skip
-    """Mean L1 / PSNR / SSIM (and LPIPS when given) of `generator` in eval mode over `dataset`."""
-    was_training = generator.training
-    generator.eval()
+    """Mean L1 / PSNR / SSIM (and LPIPS when given) of translate(A, B, names) against B over `dataset`.
+
+    The caller puts its networks in eval mode; `translate` maps normalised A (and B, from which a
+    hints model's simulated hints are drawn) to a fake B in [-1, 1].
+    """
     sums: dict[str, float] = {}
     for start in range(0, len(dataset), batch_size):
-        a_u8, b_u8 = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
-        out = denormalize(generator(normalize(a_u8.to(device)))).float().cpu()
+        idx = list(range(start, min(start + batch_size, len(dataset))))
+        a_u8, b_u8 = dataset.batch(torch.tensor(idx))
+        names = [dataset.name(i) for i in idx]
+        out = denormalize(translate(normalize(a_u8.to(device)), normalize(b_u8.to(device)), names)).float().cpu()
         target = denormalize(normalize(b_u8))
         values = image_metrics(out, target)
         if lpips is not None:
             values["lpips"] = lpips(out, target)
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + float(v.sum())
-    generator.train(was_training)
     return {k: v / len(dataset) for k, v in sums.items()}
 
 
-def sample_grid(generator: torch.nn.Module, a_u8: torch.Tensor, b_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(3, N*S, 3*S) grid in [0, 1]: one row per image, input | output | target."""
-    was_training = generator.training
-    generator.eval()
-    with torch.no_grad():
-        out = denormalize(generator(normalize(a_u8.to(device)))).float().cpu()
-    generator.train(was_training)
-    a, b = denormalize(normalize(a_u8)), denormalize(normalize(b_u8))
-    if a.shape[1] == 1:
-        a = a.expand(-1, 3, -1, -1)
-    if out.shape[1] == 1:
-        out, b = out.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
-    rows = torch.cat([a, out, b], dim=3)  # (N, 3, S, 3S)
-    return torch.cat(list(rows), dim=1)  # (3, N*S, 3S)
+def sample_rows(
+    translators: dict[str, Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor]],
+    a_u8: torch.Tensor, b_u8: torch.Tensor, *, device: torch.device, names: list[str] | None = None,
+    hinted_input: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """(3, N*S, K*S) grid in [0, 1]: one row per image, input | each translator's output | target.
+
+    `hinted_input` ((N, C, S, S) in [-1, 1], the input with its hints drawn on) goes before the
+    last output, the one made with those hints.
+    """
+    names = names or [str(i) for i in range(len(a_u8))]
+    real_a, real_b = normalize(a_u8.to(device)), normalize(b_u8.to(device))
+    outs = [denormalize(fn(real_a, real_b, names)).float().cpu() for fn in translators.values()]
+    columns = [denormalize(normalize(a_u8)), *outs[:-1]]
+    if hinted_input is not None:
+        columns.append(denormalize(hinted_input.float().cpu()))
+    columns += [outs[-1], denormalize(normalize(b_u8))]
+    columns = [c.expand(-1, 3, -1, -1) if c.shape[1] == 1 else c for c in columns]
+    rows = torch.cat(columns, dim=3)  # (N, 3, S, K*S)
+    return torch.cat(list(rows), dim=1)  # (3, N*S, K*S)
 
 
 def write_metrics(evaluation: Evaluation, path: str | Path) -> Path:
@@ -177,11 +238,11 @@ def write_metrics(evaluation: Evaluation, path: str | Path) -> Path:
     return path
 
 
-def beats_baseline(evaluation: Evaluation, baseline: str = COPY) -> dict[str, bool]:
+def beats_baseline(evaluation: Evaluation, baseline: str = COPY, *, model: str = MODEL) -> dict[str, bool]:
     """For each metric, whether the model's mean is better than the baseline's."""
     from .metrics.image import HIGHER_IS_BETTER
 
-    m, b = evaluation.mean[MODEL], evaluation.mean[baseline]
+    m, b = evaluation.mean[model], evaluation.mean[baseline]
     return {k: (m[k] > b[k]) if HIGHER_IS_BETTER[k] else (m[k] < b[k]) for k in m}
 
 

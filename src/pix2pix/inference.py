@@ -2,7 +2,9 @@
 
 The pipeline is callable on PIL images, numpy arrays (H, W, C uint8) or tensors ((C, H, W) or
 (B, C, H, W) in [-1, 1]), singly or in lists, and returns the same kind. Any input size works:
-the image is padded to the multiple the U-Net needs and cropped back, never silently resized.
+the image is padded to the multiple the generator needs and cropped back, never silently resized.
+A hints model also takes colour hints (`hints=`: an RGBA image or a list of points; see hints.py).
+A CycleGAN run translates either way (`direction=`).
 """
 
 from __future__ import annotations
@@ -20,41 +22,53 @@ from PIL import Image
 from .config import Config
 from .data.images import pil_to_uint8, to_mode
 from .data.transforms import normalize
-from .models import make_generator, size_multiple
-from .training.checkpoint import (
-    GENERATOR_EMA_FILE,
-    GENERATOR_FILE,
-    checkpoint_dir,
-    load_config,
-    load_weights,
-    read_meta,
-)
+from .hints import as_hint_map, resize_hints
+from .models import size_multiple
+from .training.checkpoint import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
 WEIGHTS = ("auto", "ema", "raw")
 BACKENDS = ("torch", "onnx")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (B, C, H, W) on the right and bottom, replicating the border, to a multiple of `multiple`."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, mode: str = "replicate") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) on the right and bottom, replicating the border, to a multiple of `multiple`.
+
+    `mode='constant'` pads with zeros instead (a hint map: no hints in the padding).
+    """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (h, w)
 
 
 class Pix2Pix:
-    """A trained generator and what is needed to apply it: channels, size multiple, device."""
+    """A trained generator and what is needed to apply it: channels, hints, size multiple, device."""
 
     def __init__(
-        self, generator: nn.Module, config: Config, *, device: str | torch.device = "cpu", onnx: Any = None
-    ) -> None:
+        self, generator: nn.Module, config: Config, *, device: str | torch.device = "cpu", onnx: Any = None,
+        direction: str = "AtoB",
+    ) -> None:  # fmt: skip
+        from .methods import method_for
+
         self.config = config
+        self.direction = direction
+        # Image channels in, hint-map channels (0 without hints), channels out.
+        self.in_nc, self.hint_nc, self.out_nc = method_for(config).generator_channels(config.model, direction)
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.size_multiple = size_multiple(config.model.generator)
         self.meta: dict[str, Any] = {}
         self.onnx = onnx  # an OnnxGenerator: ONNX Runtime runs the forward pass instead of torch
+
+    @property
+    def takes_hints(self) -> bool:
+        return self.hint_nc > 0
+
+    @property
+    def net_in_nc(self) -> int:
+        """Channels of the generator's input tensor: the image's, plus the hint map's."""
+        return self.in_nc + self.hint_nc
 
     @classmethod
     def from_pretrained(
@@ -65,46 +79,63 @@ class Pix2Pix:
         weights: str = "auto",
         device: str | torch.device = "cpu",
         backend: str = "torch",
+        direction: str = "AtoB",
     ) -> Pix2Pix:
-        """Load the generator of `run_dir/checkpoints/<checkpoint>` with its saved config.
+        """Load the generator of `run_dir/checkpoints/<checkpoint>` (or of a checkpoint folder) with its saved config.
 
         `weights`: 'ema' (the averaged weights), 'raw' (the last training weights), or 'auto':
         EMA where the run kept one, else raw. `backend`: 'torch', or 'onnx' to run the generator in
         ONNX Runtime; the export happens on first use and is cached in the checkpoint folder.
+        `direction`: which way a CycleGAN run translates (AtoB or BtoA); pix2pix runs go AtoB only.
         """
+        from .methods import method_for
+
         if weights not in WEIGHTS:
             raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         folder = checkpoint_dir(run_dir, checkpoint)
         config = load_config(folder)
-        generator = make_generator(config.model, init=False)
-        ema_file = folder / GENERATOR_EMA_FILE
+        method = method_for(config)
+        name = method.generator_name(direction)
+        generator = method.build_network(config.model, name, init=False)
+        ema_file = folder / weights_file(name, ema=True)
         if weights == "ema" and not ema_file.is_file():
-            raise FileNotFoundError(f"{folder}: no EMA weights ({GENERATOR_EMA_FILE}); train with --ema-decay")
+            raise FileNotFoundError(f"{folder}: no EMA weights ({ema_file.name}); train with --ema-decay")
         use_ema = weights == "ema" or (weights == "auto" and ema_file.is_file())
-        load_weights(generator, ema_file if use_ema else folder / GENERATOR_FILE)
-        onnx = None
+        raw_file = folder / weights_file(name)
+        if not use_ema and not raw_file.is_file():
+            raise FileNotFoundError(f"{folder}: no weights for {direction} ({raw_file.name} is missing)")
+        load_weights(generator, ema_file if use_ema else raw_file)
+        pipe = cls(generator, config, device=device, direction=direction)
         if backend == "onnx":
             from .export.onnx import OnnxGenerator, export_onnx
 
-            onnx_file = folder / f"generator{'_ema' if use_ema else ''}.onnx"
+            onnx_file = folder / f"{name}{'_ema' if use_ema else ''}.onnx"
             if not onnx_file.is_file():
-                export_onnx(generator, onnx_file, input_nc=config.model.input_nc,
-                            sample_size=size_multiple(config.model.generator))  # fmt: skip
-            onnx = OnnxGenerator(onnx_file)
-        pipe = cls(generator, config, device=device, onnx=onnx)
-        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw", "backend": backend}
+                export_onnx(generator, onnx_file, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
+            pipe.onnx = OnnxGenerator(onnx_file)
+        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw", "backend": backend,
+                     "checkpoint_dir": str(folder)}  # fmt: skip
         return pipe
 
     @torch.inference_mode()
-    def translate_tensor(self, x: torch.Tensor, *, dropout: bool = False) -> torch.Tensor:
-        """(B, C, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1], any H and W."""
-        if x.ndim != 4 or x.shape[1] != self.config.model.input_nc:
-            raise ValueError(
-                f"expected a (B, {self.config.model.input_nc}, H, W) tensor, got shape {tuple(x.shape)}"
-            )
+    def translate_tensor(self, x: torch.Tensor, *, dropout: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W) in [-1, 1], any H and W.
+
+        `hints`: a hint map (B, C_out + 1, H, W) for a hints model; None means no hints.
+        """
+        if x.ndim != 4 or x.shape[1] != self.in_nc:
+            raise ValueError(f"expected a (B, {self.in_nc}, H, W) tensor, got shape {tuple(x.shape)}")
+        self._check_hints(hints)
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
+        if self.takes_hints:
+            if hints is None:
+                hints = torch.zeros(x.shape[0], self.hint_nc, h, w)
+            elif hints.shape != (x.shape[0], self.hint_nc, h, w):
+                raise ValueError(f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}")
+            hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
+            padded = torch.cat([padded, hint_map], dim=1)  # (B, in_nc + C_out + 1, H', W')
         if self.onnx is not None:
             if dropout:
                 raise ValueError("test-time dropout needs the torch backend (the ONNX graph has dropout folded away)")
@@ -119,23 +150,52 @@ class Pix2Pix:
         size: int | None = None,
         dropout: bool = False,
         batch_size: int = 8,
+        hints: Any = None,
     ) -> Any:
         """Translate one image or a list of them; the output has the input's kind and size
-        (or `size` x `size` when given)."""
+        (or `size` x `size` when given).
+
+        `hints` (hints models only): for one image, an RGBA image of its size (alpha > 0 marks a
+        hint) or a list of points {"x", "y", "color": "#rrggbb", "size"}; for a list of images, a
+        list of those (None for no hints); for a tensor batch, a (B, C_out + 1, H, W) hint map.
+        """
+        self._check_hints(hints)
         if isinstance(images, (list, tuple)):
-            return self._translate_list(list(images), size=size, dropout=dropout, batch_size=batch_size)
+            if hints is not None and (not isinstance(hints, (list, tuple)) or len(hints) != len(images)):
+                raise ValueError(f"for {len(images)} images, hints must be a list of {len(images)} (None for no hints)")
+            return self._translate_list(list(images), size=size, dropout=dropout, batch_size=batch_size, hints=hints)
         if isinstance(images, torch.Tensor):
             x = images if images.ndim == 4 else images.unsqueeze(0)
+            h_map = None
+            if hints is not None:
+                h_map = hints if isinstance(hints, torch.Tensor) else as_hint_map(hints, x.shape[-1], x.shape[-2],
+                                                                                  output_nc=self.out_nc)  # fmt: skip
+                h_map = h_map if h_map.ndim == 4 else h_map.unsqueeze(0).expand(len(x), -1, -1, -1)
             if size is not None:
                 x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
-            out = torch.cat(
-                [self.translate_tensor(x[i : i + batch_size], dropout=dropout) for i in range(0, len(x), batch_size)]
-            )
+                h_map = resize_hints(h_map, (size, size)) if h_map is not None else None
+            out = torch.cat([
+                self.translate_tensor(x[i : i + batch_size], dropout=dropout,
+                                      hints=None if h_map is None else h_map[i : i + batch_size])
+                for i in range(0, len(x), batch_size)
+            ])  # fmt: skip
             return out if images.ndim == 4 else out[0]
-        return self._translate_list([images], size=size, dropout=dropout, batch_size=1)[0]
+        return self._translate_list([images], size=size, dropout=dropout, batch_size=1,
+                                    hints=None if hints is None else [hints])[0]  # fmt: skip
 
-    def _translate_list(self, images: list[Any], *, size: int | None, dropout: bool, batch_size: int) -> list[Any]:
+    def hint_map_for(self, img: Any, hints: Any, *, size: int | None = None, source: str = "hints") -> torch.Tensor:
+        """The (C_out + 1, H, W) hint map of `hints` for image `img`, at `size` x `size` if given."""
+        w, h = (img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0]))
+        h_map = as_hint_map(hints, w, h, output_nc=self.out_nc, source=source)
+        return resize_hints(h_map[None], (size, size))[0] if size is not None else h_map
+
+    def _translate_list(self, images: list[Any], *, size: int | None, dropout: bool, batch_size: int,
+                        hints: list[Any] | None = None) -> list[Any]:  # fmt: skip
         tensors = [self._to_tensor(img, size) for img in images]
+        maps: list[torch.Tensor | None] = [
+            None if hints is None or hints[i] is None else self.hint_map_for(images[i], hints[i], size=size)
+            for i in range(len(images))
+        ]
         results: list[torch.Tensor | None] = [None] * len(tensors)
         # Batch images of one shape together; other shapes run on their own.
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -144,17 +204,27 @@ class Pix2Pix:
         for indices in by_shape.values():
             for j in range(0, len(indices), batch_size):
                 chunk = indices[j : j + batch_size]
-                out = self.translate_tensor(torch.stack([tensors[i] for i in chunk]), dropout=dropout)
+                h_map = None
+                if self.takes_hints and any(maps[i] is not None for i in chunk):
+                    h_map = torch.stack([
+                        maps[i] if maps[i] is not None else torch.zeros(self.hint_nc, *tensors[i].shape[-2:])
+                        for i in chunk
+                    ])  # fmt: skip
+                out = self.translate_tensor(torch.stack([tensors[i] for i in chunk]), dropout=dropout, hints=h_map)
                 for i, o in zip(chunk, out):
                     results[i] = o
         return [self._from_tensor(r, like) for r, like in zip(results, images)]  # type: ignore[arg-type]
+
+    def _check_hints(self, hints: Any) -> None:
+        if hints is not None and not self.takes_hints:
+            raise ValueError("this model was trained without hints (train with --hints to give it colour hints)")
 
     def _to_tensor(self, img: Any, size: int | None) -> torch.Tensor:
         if isinstance(img, np.ndarray):
             img = Image.fromarray(img if img.dtype == np.uint8 else np.clip(img * 255, 0, 255).astype(np.uint8))
         if not isinstance(img, Image.Image):
             raise ValueError(f"cannot translate a {type(img).__name__}: expected a PIL image, array or tensor")
-        img = to_mode(img, self.config.model.input_nc)
+        img = to_mode(img, self.in_nc)
         if size is not None:
             img = img.resize((size, size), Image.BICUBIC)
         return normalize(pil_to_uint8(img))
@@ -185,11 +255,16 @@ def translate_paths(
     dropout: bool = False,
     batch_size: int = 8,
     progress: bool = False,
+    hints: str | Path | None = None,
 ) -> list[Path]:
-    """Translate image files and folders (recursively) into `out_dir` as PNGs; return the paths."""
+    """Translate image files and folders (recursively) into `out_dir` as PNGs; return the paths.
+
+    `hints`: a hints file (an RGBA image of the input's size, or a points JSON) for one input image.
+    """
     from tqdm.auto import tqdm
 
     from .data.images import is_image_path, load_image
+    from .hints import load_hints_file
 
     files: list[tuple[Path, Path]] = []  # (source, path relative to out_dir)
     for item in map(Path, inputs):
@@ -202,12 +277,21 @@ def translate_paths(
             files.append((item, Path(item.stem + ".png")))
         else:
             raise FileNotFoundError(f"input not found: {item}")
+    if hints is not None:
+        pipe._check_hints(hints)
+        if len(files) != 1:
+            raise ValueError(f"--hints {hints} belongs to one image, but {len(files)} images were given")
     out_dir = Path(out_dir)
     written = []
     for j in tqdm(range(0, len(files), batch_size), desc="translate", unit="batch", disable=not progress):
         chunk = files[j : j + batch_size]
-        images = [load_image(src, channels=pipe.config.model.input_nc) for src, _ in chunk]
-        for (_, rel), result in zip(chunk, pipe(images, size=size, dropout=dropout, batch_size=batch_size)):
+        images = [load_image(src, channels=pipe.in_nc) for src, _ in chunk]
+        maps = None
+        if hints is not None:
+            w, h = images[0].size
+            maps = [load_hints_file(hints, w, h, output_nc=pipe.out_nc)]
+        results = pipe(images, size=size, dropout=dropout, batch_size=batch_size, hints=maps)
+        for (_, rel), result in zip(chunk, results):
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             result.save(dest)

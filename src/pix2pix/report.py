@@ -10,11 +10,18 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from .evaluation import COPY, MODEL, UNTRAINED, Evaluation, _safe_name
+from .evaluation import COPY, MODEL, UNTRAINED, Evaluation, _safe_name, hinted
 from .io import atomic_write_text
 from .metrics.image import HIGHER_IS_BETTER
 
 LABELS = {MODEL: "trained model", COPY: "copy input (baseline)", UNTRAINED: "untrained model", "model_b": "run B"}
+
+
+def method_label(key: str) -> str:
+    """The table label of a method key: 'model_h10' -> 'trained model, 10 hints'."""
+    if key.startswith(f"{MODEL}_h") and key[len(MODEL) + 2 :].isdigit():
+        return f"trained model, {key[len(MODEL) + 2:]} hints"
+    return LABELS.get(key, key)
 METRIC_LABELS = {"l1": "L1 ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓"}
 
 TEMPLATE = """<!doctype html>
@@ -41,13 +48,20 @@ The honest baseline is <i>copy input</i>: handing the input through unchanged. A
 {% for m in methods %}<tr data-method="{{ m }}"><td>{{ labels[m] }}</td>{% for k in metrics %}<td class="{{ 'best' if best[k] == m else '' }}">{{ '%.4f'|format(ev.mean[m][k]) if k not in ('psnr', 'fid') else '%.2f'|format(ev.mean[m][k]) }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 {% if extra %}<p class="note">{{ extra }}</p>{% endif %}
-<h2>Input | output{% if rows and rows[0].output_b %} A | output B{% endif %} | target, worst first (by L1)</h2>
+{% if curve %}<h2>Colour hints: quality against the number of hints</h2>
+<p class="note">The model given N hints per image, each a patch of the target's colour at a place worth a hint
+(seeded by the image's name, so every run gets the same hints; the hints of fewer are a subset of the hints of more).
+The dashed line is copying the input, which takes no hints.</p>
+<div id="curve">{{ curve_svg|safe }}</div>
+<table class="metrics" id="curve-table">
+<tr><th>hints</th>{% for k in curve_metrics %}<th>{{ metric_labels[k] }}</th>{% endfor %}</tr>
+{% for c in curve_counts %}<tr data-hints="{{ c }}"><td>{{ c }}</td>{% for k in curve_metrics %}<td>{{ '%.2f'|format(curve[c][k]) if k == 'psnr' else '%.4f'|format(curve[c][k]) }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endif %}
+<h2>{{ columns|join(' | ') }}, worst first (by L1)</h2>
 <div class="grid" id="samples">
 {% for row in rows %}<div class="sample"><div style="display:flex; gap:4px">
-<figure><img src="{{ row.input }}" alt="input {{ row.name }}"></figure>
-<figure><img src="{{ row.output }}" alt="output {{ row.name }}"></figure>
-{% if row.output_b %}<figure><img src="{{ row.output_b }}" alt="output B {{ row.name }}"></figure>{% endif %}
-<figure><img src="{{ row.target }}" alt="target {{ row.name }}"></figure></div>
+{% for src, alt in row.images %}<figure><img src="{{ src }}" alt="{{ alt }} {{ row.name }}"></figure>
+{% endfor %}</div>
 <figcaption>{{ row.name }} &middot; L1 {{ '%.3f'|format(row.l1) }} &middot; PSNR {{ '%.1f'|format(row.psnr) }} &middot; SSIM {{ '%.3f'|format(row.ssim) }}</figcaption></div>
 {% endfor %}</div>
 </body></html>
@@ -66,7 +80,10 @@ def write_report(
     out_dir = Path(out_dir)
     ev = evaluation
     means = dict(ev.mean)
-    labels = dict(LABELS)
+    labels = {m: method_label(m) for m in means}
+    if ev.hints:
+        labels[MODEL] = "trained model, no hints"
+        labels[hinted(ev.hints)] = f"trained model, {ev.hints} hints"
     if compare is not None:
         if compare.names != ev.names:
             raise ValueError(f"cannot compare {compare.run_dir} with {ev.run_dir}: they were scored on different images")
@@ -74,32 +91,91 @@ def write_report(
         labels[MODEL] = f"A: {Path(ev.run_dir).name}"
         labels["model_b"] = f"B: {Path(compare.run_dir).name}"
     ev_view = Evaluation(split=ev.split, names=ev.names, per_image=ev.per_image, mean=means, run_dir=ev.run_dir,
-                         checkpoint=ev.checkpoint, step=ev.step, size=ev.size)  # fmt: skip
+                         checkpoint=ev.checkpoint, step=ev.step, size=ev.size, hints=ev.hints)  # fmt: skip
     methods = list(means)
     metrics = [k for k in METRIC_LABELS if k in means[MODEL]]
     best = {
         k: (max if HIGHER_IS_BETTER.get(k, True) else min)(methods, key=lambda m, k=k: means[m][k]) for k in metrics
     }
     order = sorted(range(len(ev.names)), key=lambda i: -ev.per_image[MODEL]["l1"][i])
+    # Columns: (subfolder, label); one figure each per row.
+    columns = [("inputs", "input"), ("outputs", "output")]
+    if ev.hints:
+        columns = [("inputs", "input"), ("outputs", "output, no hints"), (f"hints_h{ev.hints}", f"{ev.hints} hints"),
+                   (f"outputs_h{ev.hints}", f"output, {ev.hints} hints")]  # fmt: skip
+    if compare is not None:
+        columns = [("inputs", "input"), ("outputs", "output A"), ("outputs_b", "output B")]
+    columns.append(("targets", "target"))
     rows = []
     for i in order:
         stem = _safe_name(ev.names[i])
         rows.append(
             {
                 "name": ev.names[i],
-                "input": f"inputs/{stem}.png",
-                "output": f"outputs/{stem}.png",
-                "target": f"targets/{stem}.png",
-                "output_b": f"outputs_b/{stem}.png" if compare is not None else None,
+                "images": [(f"{sub}/{stem}.png", label) for sub, label in columns],
                 **{k: ev.per_image[MODEL][k][i] for k in ("l1", "psnr", "ssim")},
             }
         )
+    curve_counts = sorted(ev.curve)
+    curve_metrics = [k for k in ("l1", "psnr", "ssim") if ev.curve and k in ev.curve[curve_counts[0]]]
+    baseline = ev.mean.get(COPY)
     env = Environment(autoescape=select_autoescape(default=True))
     page = env.from_string(TEMPLATE).render(
         title=title, ev=ev_view, methods=methods, metrics=metrics, best=best, rows=rows, labels=labels,
         metric_labels=METRIC_LABELS, cell=max(96, min(ev.size, 256)), extra=extra,
-        rendering="pixelated" if ev.size < 128 else "auto", ncols=4 if compare is not None else 3,
+        rendering="pixelated" if ev.size < 128 else "auto", ncols=len(columns),
+        columns=[label for _, label in columns], curve=ev.curve, curve_counts=curve_counts, curve_metrics=curve_metrics,
+        curve_svg=curve_svg(ev.curve, baseline) if ev.curve else "",
     )  # fmt: skip
     path = out_dir / "index.html"
     atomic_write_text(path, page)
     return path
+
+
+def curve_svg(curve: dict[int, dict[str, float]], baseline: dict[str, float] | None) -> str:
+    """Inline SVG: one small chart per metric of the model against the number of hints, the copy
+    baseline dashed. No plotting library: the report stays one self-contained page."""
+    counts = sorted(curve)
+    panels = [
+        _curve_panel(k, counts, [curve[c][k] for c in counts], baseline[k] if baseline else None)
+        for k in ("l1", "psnr", "ssim")
+    ]
+    return '<div style="display:flex; gap:12px; flex-wrap:wrap">' + "".join(panels) + "</div>"
+
+
+def _curve_panel(metric: str, counts: list[int], ys: list[float], base: float | None, *, width: int = 260,
+                 height: int = 180) -> str:  # fmt: skip
+    left, right, top, bottom = 46, 10, 22, 28
+    lo, hi = min(ys + ([base] if base is not None else [])), max(ys + ([base] if base is not None else []))
+    pad = (hi - lo) * 0.1 or abs(hi) * 0.05 or 1.0
+
+    def x_of(i: int) -> float:
+        return left + (width - left - right) * (i / max(len(counts) - 1, 1))
+
+    def y_of(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - lo + pad) / (hi - lo + 2 * pad))
+
+    fmt = "{:.1f}" if metric == "psnr" else "{:.3f}"
+    label = METRIC_LABELS[metric]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{label} against hints" data-metric="{metric}">',
+        f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="12">{label}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{(left + width - right) / 2}" y="{height - 2}" text-anchor="middle" font-size="10">hints per image</text>',
+    ]
+    for v in (lo, hi):
+        parts.append(f'<text x="{left - 4}" y="{y_of(v) + 4:.1f}" text-anchor="end" font-size="10">{fmt.format(v)}</text>')
+    for i, c in enumerate(counts):
+        parts.append(f'<text x="{x_of(i):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">{c}</text>')
+    if base is not None:
+        parts.append(f'<line x1="{left}" y1="{y_of(base):.1f}" x2="{width - right}" y2="{y_of(base):.1f}" '
+                     'stroke="#c62828" stroke-dasharray="4 3"><title>copy input</title></line>')  # fmt: skip
+    points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in enumerate(ys))
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#1565c0" stroke-width="2"/>')
+    for i, (c, v) in enumerate(zip(counts, ys)):
+        parts.append(f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3" fill="#1565c0">'
+                     f'<title>{c} hints: {fmt.format(v)}</title></circle>')  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,7 +1,8 @@
 """Reading and writing images, with errors that name the file.
 
 Every mode a user's folder may hold loads as 8-bit RGB (or L): greyscale, RGBA and LA composited
-on white, palette images with or without transparency, and 16-bit greyscale scaled down.
+on white, palette images with or without transparency, and 16-bit greyscale scaled down. An EXIF
+orientation tag (a phone's portrait photo) is applied, so pixels stand as the photo is shown.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -38,8 +39,13 @@ def to_mode(img: Image.Image, channels: int = 3) -> Image.Image:
     return img.convert("RGB" if channels == 3 else "L")
 
 
-def load_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Open and fully decode an image; raise FileNotFoundError / ValueError naming the file."""
+def upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag, if any: the pixels as a viewer shows them."""
+    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image in its own mode, upright; errors name the file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
@@ -52,11 +58,17 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
             img.load()  # force the decode here, so a truncated file fails now, by name
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
-            return to_mode(img, channels)
+            out = upright(img)
+            return out.copy() if out is img else out
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"{path}: corrupt or truncated image ({err})") from None
+
+
+def load_image(path: str | Path, channels: int = 3) -> Image.Image:
+    """Open and fully decode an image as RGB (or L), upright; raise FileNotFoundError / ValueError naming the file."""
+    return to_mode(open_image(path), channels)
 
 
 def pil_to_uint8(img: Image.Image) -> torch.Tensor:

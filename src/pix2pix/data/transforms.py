@@ -11,32 +11,44 @@ import torch
 
 def random_crop_flip(
     a: torch.Tensor, b: torch.Tensor, *, crop_size: int, flip: bool, generator: torch.Generator,
-    offset: int = 0, global_n: int | None = None,
+    offset: int = 0, global_n: int | None = None, joint: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crop the same random window from A and B (B, C, L, L) and flip both half of the time.
+    """Crop a random window from A and B (B, C, L, L) and flip half of the time.
 
-    Under data parallelism a rank holds images offset..offset+B of a global batch of `global_n`:
-    the crops and flips are drawn for the whole global batch and sliced, so N ranks augment
-    exactly as one process would.
+    `joint`: the same window and flip for A and B (a pair), or each drawn on its own (unpaired
+    images). Under data parallelism a rank holds images offset..offset+B of a global batch of
+    `global_n`: the crops and flips are drawn for the whole global batch and sliced, so N ranks
+    augment exactly as one process would.
     """
-    n, _, h, w = a.shape
-    total = global_n or n
+    total = global_n or a.shape[0]
+    windows = _draw_windows(a.shape, crop_size, flip, generator, offset, total)
+    if joint:
+        return _apply(a, crop_size, *windows), _apply(b, crop_size, *windows)
+    windows_b = _draw_windows(b.shape, crop_size, flip, generator, offset, total)
+    return _apply(a, crop_size, *windows), _apply(b, crop_size, *windows_b)
+
+
+def _draw_windows(
+    shape: torch.Size, crop_size: int, flip: bool, generator: torch.Generator, offset: int, total: int
+) -> tuple[list[int], list[int], list[bool]]:
+    n, _, h, w = shape
     sl = slice(offset, offset + n)
     tops = torch.randint(0, h - crop_size + 1, (total,), generator=generator)[sl].tolist()
     lefts = torch.randint(0, w - crop_size + 1, (total,), generator=generator)[sl].tolist()
     flips = (torch.rand(total, generator=generator) < 0.5)[sl].tolist() if flip else [False] * n
+    return tops, lefts, flips
+
+
+def _apply(x: torch.Tensor, crop_size: int, tops: list[int], lefts: list[int], flips: list[bool]) -> torch.Tensor:
+    h, w = x.shape[-2:]
     if h == crop_size and w == crop_size and not any(flips):
-        return a, b
-    out_a, out_b = [], []
-    for i in range(n):
+        return x
+    out = []
+    for i in range(x.shape[0]):
         t, left = tops[i], lefts[i]
-        pa = a[i, :, t : t + crop_size, left : left + crop_size]
-        pb = b[i, :, t : t + crop_size, left : left + crop_size]
-        if flips[i]:
-            pa, pb = pa.flip(-1), pb.flip(-1)
-        out_a.append(pa)
-        out_b.append(pb)
-    return torch.stack(out_a), torch.stack(out_b)
+        patch = x[i, :, t : t + crop_size, left : left + crop_size]
+        out.append(patch.flip(-1) if flips[i] else patch)
+    return torch.stack(out)
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:

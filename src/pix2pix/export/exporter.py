@@ -37,22 +37,30 @@ class ExportResult:
     n_images: int
 
 
-def parity_images(pipe: Pix2Pix, n: int = 8) -> torch.Tensor:
-    """Up to n real input images (B, C, S, S) in [-1, 1] from the run's dataset: test, val or train."""
+def parity_images(pipe: Pix2Pix, n: int = 8) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Up to n real input images (B, C, S, S) in [-1, 1] from the run's dataset (test, val or train),
+    and for a hints model their hint maps: 10 hints simulated from the targets."""
+    from ..methods.pix2pix import VAL_HINTS, eval_hints
+
     cfg = pipe.config
     for split in ("test", "val", "train"):
         try:
             ds = dataset_for(cfg, split, load_size=cfg.data.crop_size, cache=False)
         except (FileNotFoundError, ValueError):
             continue
-        return normalize(ds.batch(torch.arange(min(n, len(ds))))[0])
+        idx = torch.arange(min(n, len(ds)))
+        a_u8, b_u8 = ds.batch(idx)
+        if pipe.direction == "BtoA":
+            a_u8, b_u8 = b_u8, a_u8
+        a, b = normalize(a_u8), normalize(b_u8)
+        return a, eval_hints(a, b, [ds.name(int(i)) for i in idx], VAL_HINTS) if pipe.takes_hints else None
     raise FileNotFoundError(f"no images for the parity check: the run's dataset {cfg.data.root!r} is not here")
 
 
 def export_torchscript(pipe: Pix2Pix, path: Path) -> Path:
     g = pipe.generator.eval()
     m = pipe.size_multiple
-    sample = torch.zeros(2, pipe.config.model.input_nc, 2 * m, 3 * m)
+    sample = torch.zeros(2, pipe.net_in_nc, 2 * m, 3 * m)
     with torch.no_grad(), _quiet_exporter(), atomic_path(path) as tmp:
         torch.jit.trace(g, sample, check_trace=False).save(str(tmp))
     return path
@@ -68,7 +76,7 @@ def export_tflite(pipe: Pix2Pix, path: Path) -> Path:
     except ImportError:
         raise ImportError("TFLite export needs litert-torch: pip install 'pix2pix[tflite]'") from None
     s = pipe.config.data.crop_size
-    sample = torch.zeros(1, pipe.config.model.input_nc, s, s)
+    sample = torch.zeros(1, pipe.net_in_nc, s, s)
     with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")
         litert_torch.convert(pipe.generator.eval(), (sample,)).export(str(tmp))
@@ -108,7 +116,7 @@ def export_run(
     path = Path(out) if out is not None else Path(run_dir) / "export" / f"generator{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
-        export_onnx(pipe.generator, path, input_nc=pipe.config.model.input_nc, sample_size=pipe.size_multiple)
+        export_onnx(pipe.generator, path, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
         runner = OnnxGenerator(path)
     elif fmt == "tflite":
         runner = TFLiteGenerator(export_tflite(pipe, path))
@@ -118,15 +126,21 @@ def export_run(
             loaded = torch.jit.load(str(path))
         runner = lambda x: loaded(x)  # noqa: E731
 
-    # Parity on real images at the training size, and (where shapes are dynamic) a padded odd size.
-    x = images if images is not None else parity_images(pipe)
+    # Parity on real images at the training size, and (where shapes are dynamic) a padded odd size;
+    # a hints model's with hints simulated from the targets.
+    x, hints = (images, None) if images is not None else parity_images(pipe)
+    if pipe.takes_hints and hints is None:
+        hints = torch.zeros(x.shape[0], pipe.hint_nc, *x.shape[-2:])
     diffs = []
-    batches = [x]
+    batches = [(x, hints)]
     if fmt != "tflite":
-        batches.append(torch.nn.functional.interpolate(x, scale_factor=1.5, mode="bilinear").clamp(-1, 1))
-    for batch in batches:
-        want = pipe.translate_tensor(batch)
+        resize = lambda t, mode: torch.nn.functional.interpolate(t, scale_factor=1.5, mode=mode)  # noqa: E731
+        batches.append((resize(x, "bilinear").clamp(-1, 1), None if hints is None else resize(hints, "nearest")))
+    for batch, h_map in batches:
+        want = pipe.translate_tensor(batch, hints=h_map)
         padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
+        if h_map is not None:
+            padded = torch.cat([padded, pad_to_multiple(h_map, pipe.size_multiple, mode="constant")[0]], dim=1)
         with torch.no_grad():
             got = runner(padded)[..., :h, :w]
         diffs.append((got - want).abs().max().item())
@@ -141,18 +155,20 @@ def export_run(
 
 def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int) -> dict[str, Any]:
     cfg = pipe.config
-    return {
+    out = {
         "format": fmt,
         "file": path.name,
         "opset": OPSET if fmt == "onnx" else None,
-        "static_input_shape": [1, cfg.model.input_nc, cfg.data.crop_size, cfg.data.crop_size] if fmt == "tflite" else None,
+        "static_input_shape": [1, pipe.net_in_nc, cfg.data.crop_size, cfg.data.crop_size] if fmt == "tflite" else None,
+        "model": cfg.model.method,
+        "translates": pipe.direction,
         "input": {
-            "name": "input", "layout": "NCHW", "dtype": "float32", "channels": cfg.model.input_nc,
-            "colour": "RGB" if cfg.model.input_nc == 3 else "L", "range": [-1.0, 1.0],
+            "name": "input", "layout": "NCHW", "dtype": "float32", "channels": pipe.net_in_nc,
+            "image_channels": pipe.in_nc, "colour": "RGB" if pipe.in_nc == 3 else "L", "range": [-1.0, 1.0],
             "from_uint8": "x / 127.5 - 1", "transparency": "composite on white first",
         },  # fmt: skip
         "output": {
-            "name": "output", "layout": "NCHW", "dtype": "float32", "channels": cfg.model.output_nc,
+            "name": "output", "layout": "NCHW", "dtype": "float32", "channels": pipe.out_nc,
             "range": [-1.0, 1.0], "to_uint8": "round((y + 1) * 127.5), clipped to 0..255",
         },  # fmt: skip
         "size_multiple": pipe.size_multiple,
@@ -166,3 +182,17 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         "pix2pix_version": __version__,
         "config": cfg.to_dict(),
     }
+    if pipe.takes_hints:
+        c = pipe.out_nc
+        out["hints"] = {
+            "channels": list(range(pipe.in_nc, pipe.net_in_nc)),
+            "layout": f"input channels {pipe.in_nc}..{pipe.in_nc + c - 1}: hint colours, {pipe.in_nc + c}: mask",
+            "colours": "the hint's colour normalised like the image (x / 127.5 - 1) where a hint is, 0 elsewhere",
+            "mask": "1 where a hint is, 0 elsewhere",
+            "no_hints": "all hint channels 0",
+            "from_rgba": "alpha > 0 marks a hint pixel; its RGB is the colour",
+            "padding": "pad the hint channels with zeros (not by replicating the border)",
+            "resize": "to shrink a hint map, average the colours over the hint pixels under each new pixel and "
+                      "mark it a hint where any was",
+        }  # fmt: skip
+    return out

@@ -1,4 +1,4 @@
-"""timm-style decorator registries: a name maps to a constructor, filled at import time."""
+"""timm-style decorator registries: a name maps to a constructor (or a class), filled at import time."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch.nn as nn
 class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, Callable[..., nn.Module]] = {}
+        self._entries: dict[str, Any] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-        def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def register(self, name: str) -> Callable[[Any], Any]:
+        def decorator(fn: Any) -> Any:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = fn
@@ -25,10 +25,14 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
-    def build(self, name: str, **kwargs: Any) -> nn.Module:
+    def get(self, name: str) -> Any:
+        """The registered entry; an unknown name raises a ValueError listing the valid ones."""
         if name not in self._entries:
             raise ValueError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
-        return self._entries[name](**kwargs)
+        return self._entries[name]
+
+    def build(self, name: str, **kwargs: Any) -> nn.Module:
+        return self.get(name)(**kwargs)
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

@@ -2,8 +2,11 @@
 
     RUN_DIR/config.json                      the resolved config of the run
     RUN_DIR/checkpoints/last/                written every `save_every` steps and at the end
-        config.json  meta.json  generator.safetensors  discriminator.safetensors  training_state.pt
-        generator_ema.safetensors            with ema_decay > 0: the averaged weights inference uses
+        config.json  meta.json  training_state.pt (optimizers, schedules, RNG, the method's extras)
+        NAME.safetensors                     one per network of the method: pix2pix's generator and
+                                             discriminator; CycleGAN's generator (A -> B),
+                                             generator_ba, discriminator_a and discriminator_b
+        NAME_ema.safetensors                 with ema_decay > 0: the averaged weights inference uses
     RUN_DIR/checkpoints/best/                the best by the selected metric (when asked for)
 
 Each checkpoint folder is written under a temporary name and renamed into place, so an
@@ -24,9 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..config import Config
 
-GENERATOR_FILE = "generator.safetensors"
-GENERATOR_EMA_FILE = "generator_ema.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
+GENERATOR_FILE = "generator.safetensors"  # every method has a network called "generator" (A -> B)
 STATE_FILE = "training_state.pt"
 META_FILE = "meta.json"
 CONFIG_FILE = "config.json"
@@ -47,28 +48,34 @@ def state_dict_for_save(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in unwrap(module).state_dict().items()}
 
 
+def weights_file(name: str, *, ema: bool = False) -> str:
+    """The file of network `name` in a checkpoint folder: NAME.safetensors or NAME_ema.safetensors."""
+    return f"{name}{'_ema' if ema else ''}.safetensors"
+
+
 def save_checkpoint(
     folder: str | Path,
     *,
     config: Config,
-    generator: nn.Module,
-    discriminator: nn.Module | None = None,
-    generator_ema: nn.Module | None = None,
+    networks: dict[str, nn.Module],
+    ema: dict[str, nn.Module] | None = None,
     training_state: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically (temp folder + rename)."""
+    """Write a checkpoint folder atomically (temp folder + rename): each network as NAME.safetensors,
+    each EMA copy as NAME_ema.safetensors."""
     from .. import __version__
 
+    if "generator" not in networks:
+        raise ValueError(f"a checkpoint needs a 'generator' network, got {', '.join(networks) or 'none'}")
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
-        save_file(state_dict_for_save(generator), str(tmp / GENERATOR_FILE))
-        if discriminator is not None:
-            save_file(state_dict_for_save(discriminator), str(tmp / DISCRIMINATOR_FILE))
-        if generator_ema is not None:
-            save_file(state_dict_for_save(generator_ema), str(tmp / GENERATOR_EMA_FILE))
+        for name, module in networks.items():
+            save_file(state_dict_for_save(module), str(tmp / weights_file(name)))
+        for name, module in (ema or {}).items():
+            save_file(state_dict_for_save(module), str(tmp / weights_file(name, ema=True)))
         if training_state is not None:
             torch.save(training_state, tmp / STATE_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -124,10 +131,15 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
 
 
 def load_training_state(folder: str | Path) -> dict[str, Any]:
+    """The optimizers, schedules, RNG and method state of a checkpoint, by network name."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no training state ({STATE_FILE}); cannot resume")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "opt_g" in state:  # written before methods: pix2pix's two optimizers under fixed keys
+        state["optimizers"] = {"generator": state.pop("opt_g"), "discriminator": state.pop("opt_d")}
+        state["schedulers"] = {"generator": state.pop("sched_g"), "discriminator": state.pop("sched_d")}
+    return state
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:

@@ -1,14 +1,17 @@
-"""The pix2pix training loop: one function that reads top to bottom.
+"""The training run: one generic loop around a model family's step (methods/).
 
-Per batch: generate, one discriminator step, one generator step (the paper's schedule), the
-learning rates stepped per optimizer step. Everything random (weights, data order, crops, flips,
-dropout) comes from `seed` and the step number, and the RNG state is saved in every checkpoint,
-so on CPU a run interrupted and resumed ends with the same weights as one that was not.
+Everything around the step is here, written once for every family: data order, augmentation,
+precision, DDP, learning-rate schedules, EMA, checkpoints with exact resume, logging, validation,
+best-checkpoint selection and the live page. What is trained, and how one step goes, is the
+method's (methods/pix2pix.py, methods/cyclegan.py).
+
+Everything random (weights, data order, crops, flips, hints, dropout) comes from `seed` and the
+step number, and the RNG state is saved in every checkpoint, so on CPU a run interrupted and
+resumed ends with the same weights as one that was not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -21,28 +24,22 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..data.loader import iterate_batches
-from ..data.paired import PairedDataset, dataset_for
+from ..data.paired import dataset_for
 from ..data.transforms import normalize, random_crop_flip
-from ..evaluation import sample_grid, validate
-from ..losses import GANLoss, discriminator_loss, generator_loss
-from ..models import make_discriminator, make_generator
+from ..methods import Method, StepInfo, method_for
 from .checkpoint import (
-    DISCRIMINATOR_FILE,
-    GENERATOR_EMA_FILE,
-    GENERATOR_FILE,
     checkpoint_dir,
     load_config,
     load_training_state,
     load_weights,
     save_checkpoint,
     unwrap,
+    weights_file,
 )
 from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
-from .precision import Precision, resolve_precision
+from .precision import resolve_precision
 from .schedule import lr_lambda
-
-FP32 = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
 
 log = logging.getLogger(__name__)
 
@@ -53,92 +50,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
     return torch.device(name)
-
-
-def make_adam(params: Any, cfg: Any, device: torch.device) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has one for the device, else foreach.
-
-    The fused and foreach kernels compute the same update as the default for-loop one and skip
-    its per-parameter Python overhead (about 0.19 s of a 256-px step on a 2-core CPU).
-    """
-    kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, foreach=True, **kwargs)
-
-
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def train_step(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    gan: GANLoss,
-    real_a: torch.Tensor,
-    real_b: torch.Tensor,
-    tc: Any,
-    precision: Precision | None = None,
-    *,
-    frozen_discriminator: nn.Module | None = None,
-    accum: int = 1,
-) -> dict[str, torch.Tensor]:
-    """One pix2pix step: generate, update D once, update G once. Returns the mean losses (on device).
-
-    With `accum` > 1 the batch runs as micro-batches whose gradients add up before each update;
-    the G phase then regenerates its fakes instead of keeping every micro-batch's graph alive.
-    `frozen_discriminator` is D outside its DDP wrapper: the G phase only needs gradients with
-    respect to D's input, so it must not register a backward pass with DDP's reducer.
-    """
-    p = precision or FP32
-    d_frozen = frozen_discriminator or discriminator
-    chunks = list(zip(real_a.chunk(accum), real_b.chunk(accum)))
-    totals: dict[str, torch.Tensor] = {}
-
-    def add(losses: dict[str, torch.Tensor]) -> None:
-        for k, v in losses.items():
-            totals[k] = totals.get(k, 0) + v.detach() / accum
-
-    # Update discriminator.
-    set_requires_grad(d_frozen, True)
-    opt_d.zero_grad(set_to_none=True)
-    fakes = []
-    for i, (a, b) in enumerate(chunks):
-        with p.autocast(), torch.set_grad_enabled(accum == 1):
-            fake_b = generator(a)  # (B, output_nc, H, W); kept with its graph when there is one chunk
-        fakes.append(fake_b)
-        with _no_sync(discriminator, last=i == accum - 1):
-            with p.autocast():
-                d_losses = discriminator_loss(discriminator, gan, a, b, fake_b, lambda_gp=tc.lambda_gp)
-            p.backward(d_losses["D"] / accum)
-        add(d_losses)
-    p.step(opt_d)
-
-    # Update generator (D frozen, so its weights collect no gradients).
-    set_requires_grad(d_frozen, False)
-    opt_g.zero_grad(set_to_none=True)
-    for i, (a, b) in enumerate(chunks):
-        with _no_sync(generator, last=i == accum - 1):
-            with p.autocast():
-                fake_b = fakes[i] if accum == 1 else generator(a)
-                g_losses = generator_loss(d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1, lambda_ssim=tc.lambda_ssim)
-            p.backward(g_losses["G"] / accum)
-        add(g_losses)
-    p.step(opt_g)
-    p.update()
-    return totals
-
-
-def _no_sync(module: nn.Module, *, last: bool) -> Any:
-    """DDP's no_sync for all but the last micro-batch: gradients are all-reduced once per step."""
-    inner = getattr(module, "_orig_mod", module)
-    if not last and isinstance(inner, nn.parallel.DistributedDataParallel):
-        return inner.no_sync()
-    return contextlib.nullcontext()
 
 
 class EMA:
@@ -165,7 +76,7 @@ class EMA:
             b_ema.copy_(b)
 
 
-def _val_dataset(config: Config) -> PairedDataset | None:
+def _val_dataset(config: Config) -> Any:
     """The val split at the test-time size, or None (with a warning) where there is none."""
     try:
         return dataset_for(config, "val", load_size=config.data.crop_size)
@@ -255,26 +166,22 @@ def _train(
     dataset = dataset_for(config, "train", load_size=dc.load_size, cache=dc.cache, progress=progress)
     steps_per_epoch, total = total_steps_for(config, len(dataset))
 
-    # Models, optimizers and the lr schedule (counted in optimizer steps).
+    # The method's networks and optimizers, and one lr schedule per optimizer (counted in optimizer steps).
     precision = resolve_precision(tc.amp, tc.channels_last, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest conv kernels once
-    generator = precision.prepare(make_generator(mc).to(device))
-    discriminator = precision.prepare(make_discriminator(mc).to(device))
-    opt_g = make_adam(generator.parameters(), tc, device)
-    opt_d = make_adam(discriminator.parameters(), tc, device)
+    method: Method = method_for(config)(config, device=device, precision=precision)
     constant_fraction = tc.n_epochs / max(tc.n_epochs + tc.n_epochs_decay, 1)
-    sched_g = LambdaLR(opt_g, lr_lambda(tc.lr_policy, total, constant_fraction))
-    sched_d = LambdaLR(opt_d, lr_lambda(tc.lr_policy, total, constant_fraction))
-    gan = GANLoss(tc.gan_mode).to(device)
+    schedulers = {name: LambdaLR(opt, lr_lambda(tc.lr_policy, total, constant_fraction))
+                  for name, opt in method.optimizers.items()}  # fmt: skip
     start_step = 0
     if state is not None:
-        load_weights(generator, ckpt / GENERATOR_FILE)
-        load_weights(discriminator, ckpt / DISCRIMINATOR_FILE)
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        sched_g.load_state_dict(state["sched_g"])
-        sched_d.load_state_dict(state["sched_d"])
+        for name, net in method.networks.items():
+            load_weights(net, ckpt / weights_file(name))
+        for name, opt in method.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            schedulers[name].load_state_dict(state["schedulers"][name])
+        method.load_extra_state(state.get("method", {}))
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"])
@@ -284,31 +191,21 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.json")
     end_step = total if stop_at_step is None else min(total, stop_at_step)
-    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 else None
-    if ema is not None and state is not None:
-        load_weights(ema.module, ckpt / GENERATOR_EMA_FILE)
+    ema = {name: EMA(method.networks[name], tc.ema_decay) for name in method.generators.values()} if tc.ema_decay > 0 else {}
+    for name, averaged in ema.items():
+        if state is not None:
+            load_weights(averaged.module, ckpt / weights_file(name, ema=True))
 
-    # Data parallelism: both networks in DDP; every rank starts from the same weights.
-    frozen_d = discriminator
-    if world > 1:
-        if mc.norm == "syncbatch":
-            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
-            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
-            frozen_d = discriminator
-        ids = [device.index] if device.type == "cuda" else None
-        # gradient_as_bucket_view: gradients live in the all-reduce buckets, no extra copy.
-        # static_graph stays off: D runs twice per step (real, fake) and G's graph differs by phase.
-        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids, gradient_as_bucket_view=True)
-        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, gradient_as_bucket_view=True)
+    # Data parallelism: the networks in DDP; every rank starts from the same weights.
+    method.distribute(world=world, compile=tc.compile)
 
     def save(step: int) -> None:
         if not main:  # rank 0 writes; the others hold the same state
             return
         training_state = {
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(),
-            "sched_d": sched_d.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in method.optimizers.items()},
+            "schedulers": {name: sched.state_dict() for name, sched in schedulers.items()},
+            "method": method.extra_state(),
             "step": step,
             "rng_cpu": torch.get_rng_state(),
             "best": best,
@@ -317,48 +214,45 @@ def _train(
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
         meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
         save_checkpoint(
-            run_dir / "checkpoints" / "last", config=config, generator=generator,
-            discriminator=discriminator, generator_ema=ema.module if ema is not None else None,
-            training_state=training_state, meta=meta,
+            run_dir / "checkpoints" / "last", config=config, networks=method.networks,
+            ema={name: e.module for name, e in ema.items()}, training_state=training_state, meta=meta,
         )  # fmt: skip
 
     # Validation data, fixed sample images, and what the user watches.
     val_ds = _val_dataset(config) if main and (tc.val_every or tc.sample_every) else None
-    # Fixed sample images spread over the whole val split (sorted names cluster similar images).
-    samples = (
-        val_ds.batch(torch.linspace(0, len(val_ds) - 1, min(tc.n_samples, len(val_ds))).round().long())
-        if val_ds and tc.sample_every
-        else None
-    )
+    samples = None
+    if val_ds is not None and tc.sample_every:
+        # Fixed sample images spread over the whole val split (sorted names cluster similar images).
+        picked = torch.linspace(0, len(val_ds) - 1, min(tc.n_samples, len(val_ds))).round().long()
+        samples = (*val_ds.batch(picked), [val_ds.name(int(i)) for i in picked])
     better = (lambda new, old: new > old) if tc.select_by in ("psnr", "ssim") else (lambda new, old: new < old)
     best = state.get("best") if state is not None else None
     watchers = [JsonlLogger(run_dir / "log.jsonl"), *_watchers(config, run_dir), *(loggers or [])] if main else []
     logs = Loggers(watchers)
-    eval_model = ema.module if ema is not None else unwrap(generator)
-    # Compiled copies share parameters with the modules that are saved; only the step uses them.
-    step_g, step_d = generator, discriminator
-    if tc.compile:
-        step_g, step_d, frozen_d = torch.compile(generator), torch.compile(discriminator), torch.compile(frozen_d)
+    # What validation judges: the EMA weights where kept, else the trained ones.
+    eval_nets = {name: (ema[name].module if name in ema else unwrap(net)) for name, net in method.networks.items()}
     if main:
-        log.info("training on %s x %d rank(s) for %d steps (%d per epoch), global batch %d", precision.label,
-                 world, total, steps_per_epoch, tc.batch_size)  # fmt: skip
+        log.info("training %s on %s x %d rank(s) for %d steps (%d per epoch), global batch %d", method.name,
+                 precision.label, world, total, steps_per_epoch, tc.batch_size)  # fmt: skip
 
     def evaluate_now(done: int) -> None:
         nonlocal best
         if samples is not None and (done % tc.sample_every == 0 or done == end_step):
-            logs.images(done, "val_samples", sample_grid(eval_model, *samples, device))
+            logs.images(done, "val_samples", method.sample_grid(eval_nets, *samples))
         if val_ds is None or not tc.val_every or (done % tc.val_every and done != end_step):
             return
-        metrics = validate(eval_model, val_ds, device=device)
+        metrics = method.validate(eval_nets, val_ds)
         logs.scalars(done, {f"val_{k}": round(v, 5) for k, v in metrics.items()})
         if tc.select_by and tc.select_by in metrics and (best is None or better(metrics[tc.select_by], best)):
             best = metrics[tc.select_by]
             save_checkpoint(
-                run_dir / "checkpoints" / "best", config=config, generator=generator, generator_ema=ema.module if ema else None,
+                run_dir / "checkpoints" / "best", config=config,
+                networks={name: unwrap(net) for name, net in method.networks.items() if name in method.generators.values()},
+                ema={name: e.module for name, e in ema.items()},
                 meta={"step": done, "select_by": tc.select_by, "value": best, "val": metrics},
             )  # fmt: skip
-    generator.train()
-    discriminator.train()
+
+    method.train()
     sums: dict[str, torch.Tensor] = {}
     count, t_log, t_start = 0, time.perf_counter(), time.perf_counter()
     bar = tqdm(total=total, initial=start_step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
@@ -368,18 +262,20 @@ def _train(
             dataset, batch_size=tc.batch_size, seed=tc.seed, start_step=start_step, total_steps=end_step,
             num_workers=dc.num_workers, pin_memory=device.type == "cuda", rank=rk, world_size=world,
         ):  # fmt: skip
-            # Augment: the same crop and flip for A and B, drawn from (seed, step) for the global batch.
+            # Augment: crops and flips drawn from (seed, step) for the global batch; the same for A
+            # and B of a pair, independent for unpaired images.
             g = torch.Generator().manual_seed(tc.seed * 7_919 + step)
             a_u8, b_u8 = random_crop_flip(a_u8, b_u8, crop_size=dc.crop_size, flip=dc.flip, generator=g,
-                                          offset=rk * local_batch, global_n=tc.batch_size)  # fmt: skip
+                                          offset=rk * local_batch, global_n=tc.batch_size,
+                                          joint=method.paired)  # fmt: skip
             real_a = precision.to_memory_format(normalize(a_u8.to(device, non_blocking=True)))  # (B, in_nc, S, S)
             real_b = precision.to_memory_format(normalize(b_u8.to(device, non_blocking=True)))  # (B, out_nc, S, S)
-            losses = train_step(step_g, step_d, opt_g, opt_d, gan, real_a, real_b, tc, precision,
-                                frozen_discriminator=frozen_d, accum=tc.grad_accum)  # fmt: skip
-            sched_g.step()
-            sched_d.step()
-            if ema is not None:
-                ema.update(unwrap(generator), step)
+            losses = method.train_step(real_a, real_b, StepInfo(step=step, offset=rk * local_batch,
+                                                                global_batch=tc.batch_size))  # fmt: skip
+            for sched in schedulers.values():
+                sched.step()
+            for name, averaged in ema.items():
+                averaged.update(unwrap(method.networks[name]), step)
 
             # Accumulate on the device; read back only every log_every steps.
             for k, v in losses.items():
@@ -390,11 +286,11 @@ def _train(
             if done % tc.log_every == 0 or done == end_step:
                 now = time.perf_counter()
                 values = {k: round(float(all_reduce_mean(v)) / count, 5) for k, v in sums.items()}
-                values["lr"] = opt_g.param_groups[0]["lr"]
+                values["lr"] = next(iter(method.optimizers.values())).param_groups[0]["lr"]
                 values["img_per_s"] = round(count * tc.batch_size / max(now - t_log, 1e-9), 2)
                 values["epoch"] = round(done / steps_per_epoch, 3)
                 logs.scalars(done, values)
-                shown = ("G_L1", "G_SSIM", "D")
+                shown = ("G_L1", "G_SSIM", "G_cycle", "D")
                 bar.set_postfix({k: values[k] for k in shown if k in values}, refresh=False)
                 sums, count, t_log = {}, 0, now
             paused = time.perf_counter()

@@ -1,0 +1,274 @@
+"""Colour hints: the map a hints model takes beside its line art, simulated or given by a user.
+
+A hint map is (B, C + 1, H, W): the hint colours (C = output_nc channels, normalised like the
+image to [-1, 1], 0 where there is no hint) and a mask (1 where a hint is). The generator of a
+hints model takes cat([line art, hint colours, mask]) on channels; its discriminator does not
+see the hints (they are the user's, not part of the condition it judges).
+
+While training, hints are simulated from the target as Zhang et al. 2017 ("Real-Time
+User-Guided Image Colorization with Learned Deep Priors") simulate their users: a geometric
+number of square patches, each filled with the patch's mean colour in the target. Their patches
+are centred by a Gaussian on the image centre; on line art the informative places are known, so
+here positions are drawn uniformly from the pixels worth a hint: not background (white in the
+target) and not line (dark in the input). Every draw comes from one seed per image, so a run
+resumed, or split over ranks, sees the same hints.
+
+Users give hints as an RGBA image of the sketch's size (alpha > 0 marks a hint, its RGB is the
+colour) or as a list of points {"x", "y", "color": "#rrggbb", "size"}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageColor
+
+# A target pixel brighter than this in every channel ([-1, 1] scale; 0.94 is 247 of 255) is
+# background; an input pixel darker than 0 (128 of 255) on average is line.
+WHITE = 0.94
+LINE = 0.0
+EVAL_DRAWS = 32  # evaluation draws this many hints per image and keeps the first N: N hints nest
+EVAL_COUNTS = (0, 1, 2, 5, 10, 20)  # the evaluation curve's hint counts
+
+
+@dataclass(frozen=True)
+class HintRecipe:
+    """How many hints, and how large, training simulates per image (TrainConfig's hint_* fields)."""
+
+    p_none: float = 0.125
+    p: float = 0.125
+    max_count: int = 32
+    size_min: int = 1
+    size_max: int = 9
+
+    @classmethod
+    def from_config(cls, tc: Any) -> HintRecipe:
+        return cls(p_none=tc.hint_p_none, p=tc.hint_p, max_count=tc.hint_max, size_min=tc.hint_size_min,
+                   size_max=tc.hint_size_max)  # fmt: skip
+
+    def count(self, g: torch.Generator) -> int:
+        """0 with probability p_none, else 1 + geometric(p) (mean 1 / p), at most max_count."""
+        u_none, u_count = torch.rand(2, generator=g, dtype=torch.float64).tolist()
+        if u_none < self.p_none or self.max_count == 0:
+            return 0
+        extra = 0 if self.p >= 1 else int(math.log(max(u_count, 1e-300)) / math.log(1 - self.p))
+        return min(self.max_count, 1 + extra)
+
+
+def eval_patch_size(size: int) -> int:
+    """The patch side of evaluation hints and of a point without a size: 3 px up to 127 px images,
+    then 2 px more per 64 px (9 px at 256 px, the largest patch of the recipe)."""
+    return 2 * max(1, size // 64) + 1
+
+
+def hint_channels(output_nc: int) -> int:
+    return output_nc + 1
+
+
+def empty_hints(n: int, output_nc: int, h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.zeros(n, hint_channels(output_nc), h, w, device=device)
+
+
+def hint_weights(line_art: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, H, W): 1 where a hint is worth placing (not background, not line), else 0.
+
+    An image with no such pixel gets uniform weights, so it can still be hinted.
+    """
+    worth = (target < WHITE).any(dim=1) & (line_art.mean(dim=1) >= LINE)  # (B, H, W)
+    weights = worth.float()
+    empty = weights.flatten(1).sum(1) == 0
+    weights[empty] = 1.0
+    return weights
+
+
+def seed_for(seed: int, step: int, index: int) -> int:
+    """A seed for image `index` of the global batch at `step`: resume and ranks see the same hints."""
+    return (seed * 0x9E3779B1 + step * 0x85EBCA77 + index * 0xC2B2AE3D + 1) % (2**63 - 1)
+
+
+def seed_for_name(name: str) -> int:
+    """A fixed seed per test image, the same for every run, so evaluations compare fairly."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
+
+
+def simulate_hints(
+    target: torch.Tensor,
+    line_art: torch.Tensor,
+    seeds: Sequence[int],
+    *,
+    recipe: HintRecipe | None = None,
+    count: int | None = None,
+    size: int | None = None,
+) -> torch.Tensor:
+    """A hint map (B, C + 1, H, W) drawn from `target` (B, C, H, W) in [-1, 1], one seed per image.
+
+    Training passes `recipe` (random count and patch sizes). Evaluation passes `count` (and a
+    fixed `size`): it draws EVAL_DRAWS hints and keeps the first `count`, so the hints of a
+    smaller count are a subset of a larger one's.
+    """
+    if (recipe is None) == (count is None):
+        raise ValueError("simulate_hints needs either a recipe or a count")
+    if count is not None and not 0 <= count <= EVAL_DRAWS:
+        raise ValueError(f"hint count must be between 0 and {EVAL_DRAWS}, got {count}")
+    b, c, h, w = target.shape
+    if len(seeds) != b:
+        raise ValueError(f"{len(seeds)} seeds for a batch of {b}")
+    out = torch.zeros(b, c + 1, h, w, dtype=target.dtype, device=target.device)
+    weights = hint_weights(line_art, target).cpu()
+    target_cpu = target.detach().float().cpu()
+    for i, seed in enumerate(seeds):
+        g = torch.Generator().manual_seed(int(seed))
+        if recipe is not None:
+            n = recipe.count(g)
+            draws = n
+            sizes = torch.randint(recipe.size_min, recipe.size_max + 1, (max(n, 1),), generator=g).tolist()
+        else:
+            n, draws = int(count), EVAL_DRAWS  # type: ignore[arg-type]
+            sizes = [size or eval_patch_size(min(h, w))] * draws
+        if n == 0:
+            continue
+        centres = torch.multinomial(weights[i].flatten(), draws, replacement=True, generator=g)[:n].tolist()
+        for centre, side in zip(centres, sizes[:n]):
+            cy, cx = divmod(centre, w)
+            y0, x0 = max(0, cy - (side - 1) // 2), max(0, cx - (side - 1) // 2)
+            y1, x1 = min(h, y0 + side), min(w, x0 + side)
+            colour = target_cpu[i, :, y0:y1, x0:x1].mean(dim=(1, 2))  # (C,): the patch's mean colour
+            out[i, :c, y0:y1, x0:x1] = colour.to(out)[:, None, None]
+            out[i, c, y0:y1, x0:x1] = 1.0
+    return out
+
+
+def resize_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a hint map (B, C + 1, H, W) to `size` (H', W') without losing small dots.
+
+    Shrinking averages each colour over the hint pixels under the new pixel, and marks it a hint
+    where any was; growing repeats pixels.
+    """
+    if tuple(hints.shape[-2:]) == tuple(size):
+        return hints
+    colour, mask = hints[:, :-1], hints[:, -1:]
+    if size[0] >= hints.shape[-2] and size[1] >= hints.shape[-1]:
+        return F.interpolate(hints, size=size, mode="nearest")
+    weight = F.interpolate(mask, size=size, mode="area")  # fraction of hint pixels under each new pixel
+    summed = F.interpolate(colour * mask, size=size, mode="area")
+    new_mask = (weight > 0).to(hints.dtype)
+    return torch.cat([summed / weight.clamp_min(1e-12) * new_mask, new_mask], dim=1)
+
+
+def hints_from_rgba(img: Image.Image, *, output_nc: int = 3) -> torch.Tensor:
+    """(C + 1, H, W) from an RGBA image: alpha > 0 marks a hint, its RGB is the colour."""
+    if "A" not in img.getbands() and not (img.mode == "P" and "transparency" in img.info):
+        raise ValueError(f"hints image has no alpha channel (mode {img.mode}): alpha > 0 marks a hint")
+    arr = np.asarray(img.convert("RGBA"), dtype=np.float32)  # (H, W, 4)
+    mask = torch.from_numpy(arr[..., 3] > 0).float()[None]
+    colour = torch.from_numpy(arr[..., :3] / 127.5 - 1.0).permute(2, 0, 1)
+    if output_nc == 1:
+        colour = colour.mean(0, keepdim=True)
+    return torch.cat([colour * mask, mask])
+
+
+def parse_points(points: Any, width: int, height: int, *, source: str = "hints") -> list[dict[str, Any]]:
+    """Check a list of {"x", "y", "color", "size"} points; errors name `source` and the bad value."""
+    if isinstance(points, Mapping) and "points" in points:
+        points = points["points"]
+    if not isinstance(points, list):
+        raise ValueError(f"{source}: expected a list of points {{\"x\", \"y\", \"color\", \"size\"}}, got {type(points).__name__}")
+    parsed = []
+    for i, p in enumerate(points):
+        where = f"{source}: point {i}"
+        if not isinstance(p, Mapping):
+            raise ValueError(f"{where}: expected an object with x, y and color, got {p!r}")
+        missing = [k for k in ("x", "y", "color") if k not in p]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)} in {dict(p)!r}")
+        x, y = p["x"], p["y"]
+        for name, v in (("x", x), ("y", y)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{where}: {name} must be a number, got {v!r}")
+        if not (0 <= x < width and 0 <= y < height):
+            raise ValueError(f"{where}: ({x}, {y}) is outside the {width}x{height} image")
+        color = p["color"]
+        try:
+            if not isinstance(color, str):
+                raise ValueError
+            rgb = ImageColor.getrgb(color)[:3]
+        except ValueError:
+            raise ValueError(f"{where}: color {color!r} is not a colour (use #rrggbb)") from None
+        size = p.get("size", eval_patch_size(min(width, height)))
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not size >= 1 or not math.isfinite(size):
+            raise ValueError(f"{where}: size must be a number of pixels >= 1, got {size!r}")
+        parsed.append({"x": float(x), "y": float(y), "rgb": rgb, "size": int(round(size))})
+    return parsed
+
+
+def hints_from_points(points: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:
+    """(C + 1, H, W) from a list of points, each a `size` x `size` square centred on (x, y)."""
+    out = torch.zeros(output_nc + 1, height, width)
+    for p in parse_points(points, width, height, source=source):
+        cx, cy, side = int(p["x"]), int(p["y"]), p["size"]
+        y0, x0 = max(0, cy - (side - 1) // 2), max(0, cx - (side - 1) // 2)
+        y1, x1 = min(height, cy - (side - 1) // 2 + side), min(width, cx - (side - 1) // 2 + side)
+        colour = torch.tensor(p["rgb"], dtype=torch.float32) / 127.5 - 1.0
+        if output_nc == 1:
+            colour = colour.mean(0, keepdim=True)
+        out[:output_nc, y0:y1, x0:x1] = colour[:, None, None]
+        out[output_nc, y0:y1, x0:x1] = 1.0
+    return out
+
+
+def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:
+    """Any form of hints for one (width x height) image -> (C + 1, H, W).
+
+    Accepts a PIL image with alpha (same size as the image), a list of points, or a tensor
+    already in the encoding.
+    """
+    if isinstance(hints, torch.Tensor):
+        if hints.shape != (output_nc + 1, height, width):
+            raise ValueError(f"{source}: a hint map must be ({output_nc + 1}, {height}, {width}), got {tuple(hints.shape)}")
+        return hints.float()
+    if isinstance(hints, Image.Image):
+        if hints.size != (width, height):
+            raise ValueError(f"{source}: hints image is {hints.size[0]}x{hints.size[1]} but the image is {width}x{height}")
+        return hints_from_rgba(hints, output_nc=output_nc)
+    if isinstance(hints, (list, tuple, Mapping)):
+        return hints_from_points(list(hints) if isinstance(hints, tuple) else hints, width, height,
+                                 output_nc=output_nc, source=source)  # fmt: skip
+    raise ValueError(f"{source}: hints must be an RGBA image, a list of points or a tensor, got {type(hints).__name__}")
+
+
+def load_hints_file(path: str | Path, width: int, height: int, *, output_nc: int = 3) -> torch.Tensor:
+    """Read `--hints FILE`: a points JSON or an image with alpha of the sketch's size."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"hints file not found: {path}")
+    if path.suffix.lower() == ".json":
+        try:
+            points = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        return hints_from_points(points, width, height, output_nc=output_nc, source=str(path))
+    from .data.images import open_image
+
+    img = open_image(path)
+    try:
+        return as_hint_map(img, width, height, output_nc=output_nc, source=str(path))
+    except ValueError as err:
+        msg = str(err)
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+
+
+def draw_hints(line_art: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """Line art (B, C, H, W) in [-1, 1] with the hint colours painted over it, to show what was given."""
+    colour, mask = hints[:, :-1], hints[:, -1:]
+    if colour.shape[1] != line_art.shape[1]:
+        colour = colour.mean(1, keepdim=True).expand_as(line_art) if line_art.shape[1] != 1 else colour.mean(1, keepdim=True)
+    return line_art * (1 - mask) + colour * mask

@@ -1,0 +1,28 @@
+"""Model families: what each trains (networks, optimizers, step), registered by name.
+
+The generic run around a step lives in training/loop.py; a method is a small class (base.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import Method, StepInfo, make_adam
+from .registry import METHODS, register_method
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class registered as `name` (importing the families fills the registry)."""
+    from . import pix2pix  # noqa: F401
+
+    return METHODS.get(name)
+
+
+def method_for(config: Config) -> type[Method]:
+    return get_method(config.model.method)
+
+
+__all__ = ["METHODS", "Method", "StepInfo", "get_method", "make_adam", "method_for", "register_method"]
