@@ -20,12 +20,12 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve]"
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,sketch]"
 	touch $(STAMP)
 
 # What only the tests add: pytest, Playwright + Debian's Chromium, the TFLite converter.
 $(TEST_STAMP): $(STAMP) scripts/setup-test-deps.sh
-	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,tflite,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,sketch,tflite,dev]"
 	bash scripts/setup-test-deps.sh $(BIN)/python
 	touch $(TEST_STAMP)
 

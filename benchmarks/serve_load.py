@@ -29,7 +29,10 @@ def sketch_png(size: int) -> bytes:
 
 
 async def fire(url: str, body: bytes, n: int, concurrency: int, timeout_s: float) -> tuple[list[float], dict[int, int], float]:
-    import httpx
+    try:
+        import httpx2 as httpx  # the serve extra's HTTP client (httpx's successor)
+    except ImportError:
+        import httpx
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}

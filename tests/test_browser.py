@@ -125,3 +125,63 @@ def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -
     )
     assert erased == [255, 255, 255]
     assert "Error" not in page.locator("#status").inner_text()
+
+
+@pytest.fixture(scope="module")
+def hints_server(hints_run):
+    from pix2pix.serve.app import create_app, serving_in_background
+
+    with serving_in_background(create_app(hints_run)) as url:
+        yield url
+
+
+def result_pixels(page) -> list[list[int]]:
+    """The result image's pixels (RGB rows), read back through a canvas in the page."""
+    return page.evaluate(
+        "(() => { const img = document.getElementById('result'); const c = document.createElement('canvas');"
+        " c.width = img.naturalWidth; c.height = img.naturalHeight; const x = c.getContext('2d');"
+        " x.drawImage(img, 0, 0); const d = x.getImageData(0, 0, c.width, c.height).data; const rows = [];"
+        " for (let y = 0; y < c.height; y++) { const row = []; for (let i = 0; i < c.width; i++) {"
+        " const k = 4 * (y * c.width + i); row.push([d[k], d[k + 1], d[k + 2]]); } rows.push(row); } return rows; })()"
+    )
+
+
+def redness_at_centre(rows: list) -> float:
+    c = len(rows) // 2
+    patch = [rows[y][x] for y in range(c - 1, c + 2) for x in range(c - 1, c + 2)]
+    r, g, b = (sum(p[i] for p in patch) / len(patch) for i in range(3))
+    return r - max(g, b)
+
+
+def test_a_red_hint_dropped_in_a_drawn_shape_turns_it_red(page, hints_server) -> None:
+    page.goto(hints_server + "/")
+    page.wait_for_function("!document.getElementById('hint-tools').hidden", timeout=20_000)
+    # Draw a closed circle with the pen.
+    box = page.locator("#canvas").bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.32
+    import math
+
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for i in range(1, 41):
+        page.mouse.move(cx + r * math.cos(2 * math.pi * i / 40), cy + r * math.sin(2 * math.pi * i / 40))
+    page.mouse.up()
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 1", timeout=20_000)
+    page.wait_for_timeout(300)
+    count = int(page.get_attribute("#result", "data-count"))
+    without = redness_at_centre(result_pixels(page))
+    # Pick red and drop a hint in the middle of the shape.
+    page.click("#hint")
+    page.eval_on_selector("#colour", "el => { el.value = '#e53935'; el.dispatchEvent(new Event('input')); }")
+    page.mouse.click(cx, cy)
+    page.wait_for_function(f"Number(document.getElementById('result').dataset.count) > {count}"
+                           " && document.getElementById('result').dataset.hints === '1'", timeout=20_000)  # fmt: skip
+    with_hint = redness_at_centre(result_pixels(page))
+    dot = page.evaluate("Array.from(document.getElementById('hints').getContext('2d').getImageData(128, 128, 1, 1).data)")
+    assert dot == [229, 57, 53, 255]  # the dot is on the hint layer, in the picked colour
+    assert without < 30 and with_hint > 60, (without, with_hint)
+    # Clear hints: the result goes back to the hint-free one.
+    page.click("#clear-hints")
+    page.wait_for_function("document.getElementById('result').dataset.hints === '0'", timeout=20_000)
+    assert redness_at_centre(result_pixels(page)) < 30
+    assert "Error" not in page.locator("#status").inner_text()

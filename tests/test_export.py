@@ -93,7 +93,7 @@ def test_torchscript_export(run_dir: Path) -> None:
     assert json.loads(path.with_suffix(".pt.json").read_text())["format"] == "torchscript"
 
 
-def test_export_needs_images_for_parity(tmp_path: Path, run_dir: Path) -> None:
+def test_export_without_the_dataset_checks_parity_on_drawings_or_given_images(tmp_path: Path, run_dir: Path) -> None:
     import shutil
 
     moved = tmp_path / "run"
@@ -101,7 +101,18 @@ def test_export_needs_images_for_parity(tmp_path: Path, run_dir: Path) -> None:
     cfg = json.loads((moved / "checkpoints" / "last" / "config.json").read_text())
     cfg["data"]["root"] = str(tmp_path / "gone")
     (moved / "checkpoints" / "last" / "config.json").write_text(json.dumps(cfg))
+    meta = json.loads((moved / "checkpoints" / "last" / "meta.json").read_text())
+    meta.pop("data_root")  # no record of where the data was
+    (moved / "checkpoints" / "last" / "meta.json").write_text(json.dumps(meta))
     r = CliRunner().invoke(main, ["export", str(moved)])
+    assert r.exit_code == 0, r.output
+    assert "parity vs PyTorch on 8 drawings made here (the run's dataset is not here)" in r.output
+    assert json.loads((moved / "export" / "generator.onnx.json").read_text())["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    (tmp_path / "mine").mkdir()
+    Image.new("RGB", (50, 40), (255, 255, 255)).save(tmp_path / "mine" / "a.png")
+    r = CliRunner().invoke(main, ["export", str(moved), "--images", str(tmp_path / "mine"), "--out", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0 and f"on 1 images from {tmp_path / 'mine'}" in r.output, r.output
+    r = CliRunner().invoke(main, ["export", str(moved), "--images", str(tmp_path / "empty")])
     assert r.exit_code != 0 and "no images for the parity check" in r.output
 
 

@@ -175,3 +175,64 @@ def test_onnx_backend_serves_the_same_image(run_dir: Path, client) -> None:
         assert c.get("/v1/model").json()["backend"] == "onnx"
     b = np.asarray(Image.open(io.BytesIO(client.post("/v1/translate", content=data, headers={"content-type": "image/png"}).content)))
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+# --- colour hints ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hints_client(hints_run: Path):
+    app = create_app(hints_run, settings=ServeSettings(max_bytes=200_000, max_pixels=512 * 512))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def sketch_and_hints(size: int = 128) -> tuple[bytes, bytes, Image.Image, Image.Image]:
+    from PIL import ImageDraw
+
+    sketch = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(sketch).ellipse((size * 0.2, size * 0.2, size * 0.8, size * 0.8), outline="black", width=size // 20)
+    hints = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    c, half = size // 2, size // 26
+    ImageDraw.Draw(hints).rectangle((c - half, c - half, c + half, c + half), fill=(229, 57, 53, 255))
+    out = []
+    for img in (sketch, hints):
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out[0], out[1], sketch, hints
+
+
+def test_translate_with_hints_matches_the_library(hints_client, hints_run: Path) -> None:
+    from pix2pix.inference import Pix2Pix
+
+    sketch_png, hints_png, sketch, hints = sketch_and_hints()
+    r = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png"),
+                                                  "hints": ("h.png", hints_png, "image/png")})  # fmt: skip
+    assert r.status_code == 200, r.text
+    served = np.asarray(Image.open(io.BytesIO(r.content)))
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    assert np.array_equal(served, np.asarray(pipe(sketch, size=32, hints=hints)))
+    plain = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png")})
+    assert not np.array_equal(served, np.asarray(Image.open(io.BytesIO(plain.content))))
+    assert hints_client.get("/v1/model").json()["hints"] is True
+
+
+def test_bad_hints_get_4xx(hints_client, client) -> None:
+    sketch_png, hints_png, _, _ = sketch_and_hints()
+    small = png_bytes(size=(40, 30))
+    cases = [
+        ({"hints": ("h.png", png_bytes(size=(20, 20)), "image/png")}, 400, "hints of 20x20 do not match the image's 128x128"),
+        ({"hints": ("h.png", b"junk", "image/png")}, 415, "hints is not an image"),
+        ({"hints": ("h.png", b"", "image/png")}, 400, "empty hints"),
+        ({"hints": ("h.png", png_bytes(size=(128, 128)), "image/png")}, 400, "hints have no alpha channel"),
+    ]
+    for extra, status, words in cases:
+        r = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png"), **extra})
+        assert_error(r, status, words)
+    r = hints_client.post("/v1/translate", data={"hints": "text"}, files={"image": ("s.png", sketch_png, "image/png")})
+    assert_error(r, 400, "'hints' field must be a file")
+    # A model trained without hints says so.
+    r = client.post("/v1/translate", files={"image": ("s.png", small, "image/png"), "hints": ("h.png", hints_png, "image/png")})
+    assert_error(r, 400, "trained without hints")
+    assert client.get("/v1/model").json()["hints"] is False

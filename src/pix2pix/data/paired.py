@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -49,6 +49,8 @@ def split_dir(root: str | Path, split: str) -> Path:
 
 class PairedDataset(Dataset):
     """Pairs (A, B) from `root/split`, A the input and B the target after `direction`."""
+
+    paired = True
 
     def __init__(
         self,
@@ -98,8 +100,17 @@ class PairedDataset(Dataset):
             return self._cache[0][index], self._cache[1][index]
         return self._decode(index)
 
-    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def images_a(self) -> PairSide:
+        return PairSide(self, 0)
+
+    @property
+    def images_b(self) -> PairSide:
+        return PairSide(self, 1)
+
+    def batch(self, indices: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(A, B) uint8 batches for `indices`; a single gather when cached."""
+        indices = torch.as_tensor(indices, dtype=torch.long)
         if self._cache is not None:
             return self._cache[0][indices], self._cache[1][indices]
         items = [self._decode(int(i)) for i in indices]
@@ -148,9 +159,29 @@ class PairedDataset(Dataset):
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
 
-def dataset_for(config: Config, split: str, *, load_size: int, cache: bool = True, progress: bool = False) -> PairedDataset:
-    """The `split` of the dataset a run's config describes, resized to `load_size`."""
+class PairSide:
+    """One side (A or B) of a paired dataset, with the interface of an unpaired image folder."""
+
+    def __init__(self, dataset: PairedDataset, side: int) -> None:
+        self.dataset, self.side = dataset, side
+
+    @property
+    def count(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, indices: Any) -> torch.Tensor:
+        return self.dataset.batch(indices)[self.side]
+
+
+def dataset_for(config: Config, split: str, *, load_size: int, cache: bool = True, progress: bool = False) -> Any:
+    """The `split` of the dataset a run's config describes, resized to `load_size`: a PairedDataset,
+    or for unpaired data an UnpairedDataset (pairs where an evaluation split holds them)."""
     mc, dc = config.model, config.data
+    if dc.dataset_mode == "unpaired":
+        from .unpaired import open_unpaired_split
+
+        return open_unpaired_split(dc.root, split, direction=dc.direction, load_size=load_size, input_nc=mc.input_nc,
+                                   output_nc=mc.output_nc, cache=cache, progress=progress)  # fmt: skip
     return PairedDataset(
         dc.root, split, mode=dc.dataset_mode, direction=dc.direction, load_size=load_size,
         input_nc=mc.input_nc, output_nc=mc.output_nc, cache=cache, progress=progress,

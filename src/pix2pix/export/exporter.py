@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..config import apply_overrides
 from ..data.paired import dataset_for
 from ..data.transforms import normalize
 from ..inference import Pix2Pix, pad_to_multiple
@@ -35,17 +36,33 @@ class ExportResult:
     sidecar: Path
     max_abs_diff: float
     n_images: int
+    source: str = ""  # where the parity images came from
 
 
-def parity_images(pipe: Pix2Pix, n: int = 8) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Up to n real input images (B, C, S, S) in [-1, 1] from the run's dataset (test, val or train),
-    and for a hints model their hint maps: 10 hints simulated from the targets."""
+def parity_images(pipe: Pix2Pix, n: int = 8, *, images_dir: str | Path | None = None,
+                  ) -> tuple[torch.Tensor, torch.Tensor | None, str]:  # fmt: skip
+    """Up to n input images (B, C, S, S) in [-1, 1] for the parity check, their hint maps for a
+    hints model, and where they came from: `images_dir`, else the run's dataset (test, val or
+    train split; hints simulated from the targets), else drawings made here (the run folder was
+    copied without its data)."""
     from ..methods.pix2pix import VAL_HINTS, eval_hints
+    from ..training.checkpoint import resolve_data_root
 
     cfg = pipe.config
+    s = cfg.data.crop_size
+    if images_dir is not None:
+        from ..data.images import is_image_path, load_image, pil_to_uint8
+
+        folder = Path(images_dir)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))[:n] if folder.is_dir() else []
+        if not files:
+            raise FileNotFoundError(f"no images for the parity check in {folder}")
+        x = normalize(torch.stack([pil_to_uint8(load_image(f, pipe.in_nc).resize((s, s))) for f in files]))
+        return x, synthetic_hints(pipe, len(x), s) if pipe.takes_hints else None, f"images from {folder}"
+    root = resolve_data_root(pipe.meta.get("checkpoint_dir", "."), cfg)
     for split in ("test", "val", "train"):
         try:
-            ds = dataset_for(cfg, split, load_size=cfg.data.crop_size, cache=False)
+            ds = dataset_for(apply_overrides(cfg, {"root": root}), split, load_size=s, cache=False)
         except (FileNotFoundError, ValueError):
             continue
         idx = torch.arange(min(n, len(ds)))
@@ -53,8 +70,46 @@ def parity_images(pipe: Pix2Pix, n: int = 8) -> tuple[torch.Tensor, torch.Tensor
         if pipe.direction == "BtoA":
             a_u8, b_u8 = b_u8, a_u8
         a, b = normalize(a_u8), normalize(b_u8)
-        return a, eval_hints(a, b, [ds.name(int(i)) for i in idx], VAL_HINTS) if pipe.takes_hints else None
-    raise FileNotFoundError(f"no images for the parity check: the run's dataset {cfg.data.root!r} is not here")
+        hints = eval_hints(a, b, [ds.name(int(i)) for i in idx], VAL_HINTS) if pipe.takes_hints else None
+        return a, hints, f"real images from the run's dataset ({split} split)"
+    log.info("the run's dataset %r is not here: checking parity on drawings made for it", cfg.data.root)
+    x = synthetic_drawings(n, s, pipe.in_nc)
+    return x, synthetic_hints(pipe, n, s) if pipe.takes_hints else None, "drawings made here (the run's dataset is not here)"
+
+
+def synthetic_drawings(n: int, size: int, channels: int, *, seed: int = 0) -> torch.Tensor:
+    """n line drawings (ellipses, boxes, strokes on white), (n, C, S, S) in [-1, 1], the same every time."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from ..data.images import pil_to_uint8, to_mode
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img = Image.new("RGB", (size, size), "white")
+        draw = ImageDraw.Draw(img)
+        for _ in range(4):
+            x0, y0, x1, y1 = sorted(rng.integers(0, size, 2).tolist()) + sorted(rng.integers(0, size, 2).tolist())
+            box = (min(x0, x1), min(y0, y1), max(x0, x1) + 2, max(y0, y1) + 2)
+            shape = rng.choice(["ellipse", "rectangle", "line"])
+            getattr(draw, str(shape))(box, **({"fill": "black"} if shape == "line" else {"outline": "black"}),
+                                      width=max(1, size // 32))  # fmt: skip
+        out.append(pil_to_uint8(to_mode(img, channels)))
+    return normalize(torch.stack(out))
+
+
+def synthetic_hints(pipe: Pix2Pix, n: int, size: int, *, seed: int = 0) -> torch.Tensor:
+    """n hint maps of a few random colour squares each."""
+    g = torch.Generator().manual_seed(seed)
+    maps = torch.zeros(n, pipe.hint_nc, size, size)
+    side = max(1, size // 16)
+    for i in range(n):
+        for _ in range(5):
+            y, x = torch.randint(0, size - side + 1, (2,), generator=g).tolist()
+            maps[i, :-1, y : y + side, x : x + side] = (torch.rand(pipe.hint_nc - 1, generator=g) * 2 - 1)[:, None, None]
+            maps[i, -1, y : y + side, x : x + side] = 1
+    return maps
 
 
 def export_torchscript(pipe: Pix2Pix, path: Path) -> Path:
@@ -106,14 +161,22 @@ class TFLiteGenerator:
 
 def export_run(
     run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "last",
-    weights: str = "auto", images: torch.Tensor | None = None,
+    weights: str = "auto", images: torch.Tensor | None = None, direction: str = "AtoB",
+    images_dir: str | Path | None = None,
 ) -> ExportResult:  # fmt: skip
-    """Export the run's generator as `fmt`, check it against PyTorch, write the sidecar JSON."""
+    """Export the run's generator for `direction` as `fmt`, check it against PyTorch, write the sidecar JSON.
+
+    The default file is RUN/export/NAME.onnx (.pt, .tflite) with NAME the network: `generator`
+    (A -> B) or, for a CycleGAN run's BtoA, `generator_ba`.
+    """
+    from ..methods import method_for
+
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
     suffix = {"onnx": ".onnx", "torchscript": ".pt", "tflite": ".tflite"}[fmt]
-    path = Path(out) if out is not None else Path(run_dir) / "export" / f"generator{suffix}"
+    name = method_for(pipe.config).generator_name(direction)
+    path = Path(out) if out is not None else Path(run_dir) / "export" / f"{name}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         export_onnx(pipe.generator, path, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
@@ -128,7 +191,10 @@ def export_run(
 
     # Parity on real images at the training size, and (where shapes are dynamic) a padded odd size;
     # a hints model's with hints simulated from the targets.
-    x, hints = (images, None) if images is not None else parity_images(pipe)
+    if images is not None:
+        x, hints, source = images, None, "the images given"
+    else:
+        x, hints, source = parity_images(pipe, images_dir=images_dir)
     if pipe.takes_hints and hints is None:
         hints = torch.zeros(x.shape[0], pipe.hint_nc, *x.shape[-2:])
     diffs = []
@@ -149,11 +215,11 @@ def export_run(
         path.unlink(missing_ok=True)
         raise ValueError(f"exported {fmt} differs from PyTorch by {max_diff:.2e} (> {PARITY_TOLERANCE:.0e}); not written")
     sidecar = path.with_suffix(path.suffix + ".json")
-    atomic_write_text(sidecar, json.dumps(sidecar_dict(pipe, path, fmt, max_diff, len(x)), indent=2) + "\n")
-    return ExportResult(path=path, sidecar=sidecar, max_abs_diff=max_diff, n_images=len(x))
+    atomic_write_text(sidecar, json.dumps(sidecar_dict(pipe, path, fmt, max_diff, len(x), source), indent=2) + "\n")
+    return ExportResult(path=path, sidecar=sidecar, max_abs_diff=max_diff, n_images=len(x), source=source)
 
 
-def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int) -> dict[str, Any]:
+def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int, source: str = "") -> dict[str, Any]:
     cfg = pipe.config
     out = {
         "format": fmt,
@@ -178,7 +244,8 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         "direction": cfg.data.direction,
         "weights": pipe.meta.get("weights"),
         "step": pipe.meta.get("step"),
-        "parity": {"max_abs_diff_vs_pytorch": max_diff, "tolerance": PARITY_TOLERANCE, "images": n_images},
+        "parity": {"max_abs_diff_vs_pytorch": max_diff, "tolerance": PARITY_TOLERANCE, "images": n_images,
+                   "source": source},
         "pix2pix_version": __version__,
         "config": cfg.to_dict(),
     }

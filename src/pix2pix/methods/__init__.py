@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import cyclegan, pix2pix  # noqa: E402, F401, I001  (fill the registry)
 from .base import Method, StepInfo, make_adam
 from .registry import METHODS, register_method
 
@@ -15,9 +16,7 @@ if TYPE_CHECKING:
 
 
 def get_method(name: str) -> type[Method]:
-    """The method class registered as `name` (importing the families fills the registry)."""
-    from . import pix2pix  # noqa: F401
-
+    """The method class registered as `name`; an unknown name raises a ValueError listing the valid ones."""
     return METHODS.get(name)
 
 

@@ -13,7 +13,8 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 PSNR_CAP = 20 * math.log10(255.0)  # 48.13 dB
 METRICS = ("l1", "psnr", "ssim")
-HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
+HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False, "kid": False,
+                    "cycle_a": False, "cycle_b": False}
 
 
 def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

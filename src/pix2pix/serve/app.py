@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .. import __version__
-from ..data.images import to_mode
+from ..data.images import to_mode, upright
 from ..inference import Pix2Pix
 
 log = logging.getLogger(__name__)
@@ -45,28 +45,30 @@ class BadInput(Exception):
         self.message = message
 
 
-def decode_upload(data: bytes, settings: ServeSettings) -> Image.Image:
-    """Bytes -> RGB image, or BadInput with the status a client should see."""
+def decode_upload(data: bytes, settings: ServeSettings, *, what: str = "image", rgb: bool = True) -> Image.Image:
+    """Bytes -> an upright RGB image (or, `rgb=False`, in its own mode), or BadInput with the
+    status a client should see. `what` names the part in errors ('image', 'hints')."""
     if not data:
-        raise BadInput(400, "empty body: send a PNG, JPEG or WebP image")
+        raise BadInput(400, f"empty {'body' if what == 'image' else what}: send a PNG, JPEG or WebP image")
     if len(data) > settings.max_bytes:
-        raise BadInput(413, f"image of {len(data)} bytes is over the limit of {settings.max_bytes} bytes")
+        raise BadInput(413, f"{what} of {len(data)} bytes is over the limit of {settings.max_bytes} bytes")
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise BadInput(415, "not an image: send a PNG, JPEG or WebP image") from None
+        raise BadInput(415, f"{what} is not an image: send a PNG, JPEG or WebP image") from None
     if img.format not in ACCEPTED_TYPES.values():
-        raise BadInput(415, f"unsupported image format {img.format}: send PNG, JPEG or WebP")
+        raise BadInput(415, f"unsupported {what} format {img.format}: send PNG, JPEG or WebP")
     w, h = img.size
     if w * h > settings.max_pixels:
-        raise BadInput(413, f"image of {w}x{h} pixels is over the limit of {settings.max_pixels} pixels")
+        raise BadInput(413, f"{what} of {w}x{h} pixels is over the limit of {settings.max_pixels} pixels")
     if getattr(img, "n_frames", 1) > 1:
-        raise BadInput(400, f"animated or multi-frame image ({img.n_frames} frames): send a single frame")
+        raise BadInput(400, f"animated or multi-frame {what} ({img.n_frames} frames): send a single frame")
     try:
         img.load()
+        img = upright(img)  # a phone photo's EXIF orientation, as the browser shows it
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise BadInput(400, f"corrupt or truncated image ({err})") from None
-    return to_mode(img, 3)
+        raise BadInput(400, f"corrupt or truncated {what} ({err})") from None
+    return to_mode(img, 3) if rgb else img
 
 
 class Translator:
@@ -79,18 +81,18 @@ class Translator:
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pix2pix-infer")
         self.pending = 0  # touched only on the event loop thread
 
-    def run(self, img: Image.Image) -> bytes:
-        out = self.pipe(img, size=self.size or None)
+    def run(self, img: Image.Image, hints: Image.Image | None = None) -> bytes:
+        out = self.pipe(img, size=self.size or None, hints=hints)
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         return buf.getvalue()
 
-    async def translate(self, img: Image.Image) -> bytes:
+    async def translate(self, img: Image.Image, hints: Image.Image | None = None) -> bytes:
         if self.pending >= self.settings.max_queue:
             raise BadInput(503, f"busy: {self.pending} requests in the queue; retry shortly")
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, img)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, img, hints)
         finally:
             self.pending -= 1
 
@@ -106,6 +108,7 @@ def create_app(
     settings: ServeSettings | None = None,
     checkpoint: str = "last",
     backend: str = "torch",
+    direction: str = "AtoB",
 ) -> Any:
     """The FastAPI app for `run_dir` (or an already loaded `pipe`)."""
     try:
@@ -120,7 +123,7 @@ def create_app(
     if pipe is None:
         if run_dir is None:
             raise ValueError("create_app needs a run_dir or a pipe")
-        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend)
+        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend, direction=direction)
     translator = Translator(pipe, settings)
     app = FastAPI(
         title="pix2pix",
@@ -158,9 +161,12 @@ def create_app(
         cfg = pipe.config
         return {
             "pix2pix_version": __version__,
+            "model": cfg.model.method,
+            "translates": pipe.direction,
+            "hints": pipe.takes_hints,
             "generator": cfg.model.generator,
-            "input_nc": cfg.model.input_nc,
-            "output_nc": cfg.model.output_nc,
+            "input_nc": pipe.in_nc,
+            "output_nc": pipe.out_nc,
             "train_size": cfg.data.crop_size,
             "serve_size": translator.size or None,
             "size_multiple": pipe.size_multiple,
@@ -179,24 +185,43 @@ def create_app(
     )
     async def translate(request: Request) -> Response:
         """Send an image as multipart form data (field `image`) or as the raw body with an
-        image/png, image/jpeg or image/webp content type."""
+        image/png, image/jpeg or image/webp content type. A hints model also takes colour hints
+        in the multipart field `hints`: a PNG (or WebP) of the image's size whose alpha > 0 marks a
+        hint and whose RGB is its colour."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         length = int(request.headers.get("content-length") or 0)
-        if length > settings.max_bytes + 1024 * 64:  # refuse early, before reading a huge body
-            raise BadInput(413, f"request of {length} bytes is over the limit of {settings.max_bytes} bytes")
+        limit = settings.max_bytes * 2 if ctype == "multipart/form-data" else settings.max_bytes
+        if length > limit + 1024 * 64:  # refuse early, before reading a huge body
+            raise BadInput(413, f"request of {length} bytes is over the limit of {limit} bytes")
+        hints_data = None
         if ctype == "multipart/form-data":
             async with request.form() as form:  # closes the spooled upload files
                 upload = form.get("image") or form.get("file")
                 if upload is None or isinstance(upload, str):
                     raise BadInput(400, "multipart request without an 'image' file field")
                 data = await upload.read()
+                hints_upload = form.get("hints")
+                if hints_upload is not None:
+                    if isinstance(hints_upload, str):
+                        raise BadInput(400, "the 'hints' field must be a file (a PNG with alpha), not text")
+                    hints_data = await hints_upload.read()
         elif ctype in ACCEPTED_TYPES:
             data = await request.body()
         else:
             raise BadInput(415, f"unsupported content type {ctype or '(none)'}: send image/png, image/jpeg, "
                                 "image/webp or multipart/form-data")  # fmt: skip
         img = decode_upload(data, settings)
-        png = await translator.translate(img)
+        hints = None
+        if hints_data is not None:
+            if not pipe.takes_hints:
+                raise BadInput(400, "this model was trained without hints: send the image alone")
+            hints = decode_upload(hints_data, settings, what="hints", rgb=False)
+            if hints.size != img.size:
+                raise BadInput(400, f"hints of {hints.size[0]}x{hints.size[1]} do not match the image's "
+                                    f"{img.size[0]}x{img.size[1]}: send hints of the image's size")  # fmt: skip
+            if "A" not in hints.getbands() and not (hints.mode == "P" and "transparency" in hints.info):
+                raise BadInput(400, f"hints have no alpha channel (mode {hints.mode}): alpha > 0 marks a hint")
+        png = await translator.translate(img, hints)
         return Response(content=png, media_type="image/png")
 
     return app
@@ -234,8 +259,8 @@ def serving_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, t
 
 
 def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
-          checkpoint: str = "last", backend: str = "torch") -> None:  # fmt: skip
+          checkpoint: str = "last", backend: str = "torch", direction: str = "AtoB") -> None:  # fmt: skip
     """Run the app with uvicorn until interrupted."""
     uvicorn = _uvicorn()
-    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend)
+    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend, direction=direction)
     uvicorn.run(app, host=host, port=port, log_level="info")

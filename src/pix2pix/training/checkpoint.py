@@ -16,6 +16,7 @@ interrupted save never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,11 +93,19 @@ def save_checkpoint(
     return folder
 
 
+def is_checkpoint_folder(folder: str | Path) -> bool:
+    folder = Path(folder)
+    return (folder / GENERATOR_FILE).is_file() and (folder / CONFIG_FILE).is_file()
+
+
 def checkpoint_dir(run_dir: str | Path, name: str = "last") -> Path:
-    """The checkpoint folder `name` of a run; errors name the run folder and what is missing."""
+    """The checkpoint folder `name` of a run, or `run_dir` itself where it is a checkpoint folder
+    (RUN/checkpoints/best); errors name the run folder and what is missing."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
+    if is_checkpoint_folder(run_dir):
+        return run_dir
     folder = run_dir / "checkpoints" / name
     if not folder.is_dir():
         # An interrupted swap leaves the previous checkpoint under its .old name.
@@ -145,3 +154,36 @@ def load_training_state(folder: str | Path) -> dict[str, Any]:
 def read_meta(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / META_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def data_location(root: str, run_dir: Path) -> dict[str, str]:
+    """Where a run's dataset was when it trained, recorded in every checkpoint's meta.json: the path
+    as the user gave it, absolute, and relative to the run folder (which survives copying the run
+    and its data together)."""
+    if not root:
+        return {}
+    absolute = Path(root).resolve()
+    try:
+        from_run = os.path.relpath(absolute, Path(run_dir).resolve())
+    except ValueError:  # another drive (Windows)
+        from_run = str(absolute)
+    return {"as_given": root, "absolute": str(absolute), "from_run": from_run}
+
+
+def resolve_data_root(folder: str | Path, config: Config) -> str:
+    """The dataset of the run a checkpoint folder belongs to, found from where it is read: the path
+    as given (from the current folder), then relative to the run folder, then the absolute path
+    recorded at training. Falls back to the path as given, so errors name what the user wrote."""
+    folder = Path(folder)
+    given = config.data.root
+    location = read_meta(folder).get("data_root", {})
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    candidates = [Path(given)] if given else []
+    if location.get("from_run"):
+        candidates.append(run_dir / location["from_run"])
+    if location.get("absolute"):
+        candidates.append(Path(location["absolute"]))
+    for candidate in candidates:
+        if candidate.is_dir():
+            return str(candidate)
+    return given

@@ -29,6 +29,7 @@ from ..data.transforms import normalize, random_crop_flip
 from ..methods import Method, StepInfo, method_for
 from .checkpoint import (
     checkpoint_dir,
+    data_location,
     load_config,
     load_training_state,
     load_weights,
@@ -191,6 +192,7 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.json")
     end_step = total if stop_at_step is None else min(total, stop_at_step)
+    data_at = data_location(dc.root, run_dir)
     ema = {name: EMA(method.networks[name], tc.ema_decay) for name in method.generators.values()} if tc.ema_decay > 0 else {}
     for name, averaged in ema.items():
         if state is not None:
@@ -212,7 +214,7 @@ def _train(
         }
         if device.type == "cuda":
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
-        meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total}
+        meta = {"step": step, "epoch": step / steps_per_epoch, "total_steps": total, "data_root": data_at}
         save_checkpoint(
             run_dir / "checkpoints" / "last", config=config, networks=method.networks,
             ema={name: e.module for name, e in ema.items()}, training_state=training_state, meta=meta,
@@ -249,7 +251,7 @@ def _train(
                 run_dir / "checkpoints" / "best", config=config,
                 networks={name: unwrap(net) for name, net in method.networks.items() if name in method.generators.values()},
                 ema={name: e.module for name, e in ema.items()},
-                meta={"step": done, "select_by": tc.select_by, "value": best, "val": metrics},
+                meta={"step": done, "select_by": tc.select_by, "value": best, "val": metrics, "data_root": data_at},
             )  # fmt: skip
 
     method.train()

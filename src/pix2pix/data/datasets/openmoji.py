@@ -6,6 +6,11 @@ drawn on white and written side by side as aligned A|B PNGs in train/ val/ test/
 
 The split is a hash of the base emoji (its code points without skin-tone modifiers), so every
 variant of an emoji lands in the same split, and the test set holds shapes never seen in training.
+
+`unpaired=True` builds the unpaired task (for CycleGAN) with a ground truth: the training split
+holds line art as domain A (train/A/) and colour as domain B (train/B/) from disjoint emojis, split
+by another hash of the base emoji, so no emoji appears in both; val and test stay aligned pairs,
+so an unpaired model is scored against the true colours.
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ def split_of(key: str) -> str:
     return "train"
 
 
+def domain_of(key: str) -> str:
+    """Unpaired task: which domain a training emoji goes to, A (line art) or B (colour), about 50 / 50."""
+    u = int.from_bytes(hashlib.sha256(f"domain:{key}".encode()).digest()[:8], "big") / 2**64
+    return "A" if u < 0.5 else "B"
+
+
 def line_art_svg(svg_text: str) -> str:
     """The SVG with only its `<g id="line">` group (and any <defs> it may reference)."""
     ET.register_namespace("", SVG_NS)
@@ -106,19 +117,25 @@ def select_svgs(svg_dir: Path, all_variants: bool) -> list[Path]:
     return sorted(chosen.values())
 
 
-def _build_one(args: tuple[str, int, str]) -> tuple[str, str, bool]:
-    svg_path, size, out = args
+def _build_one(args: tuple[str, int, str, bool]) -> tuple[str, str, bool]:
+    svg_path, size, out, unpaired = args
     stem = Path(svg_path).stem
     split = split_of(base_key(stem))
     line, colour = render_pair(svg_path, size)
     if (np.asarray(line) < BLANK_THRESHOLD).sum() == 0:
         return stem, split, False
-    pair = Image.new("RGB", (2 * size, size))
-    pair.paste(line, (0, 0))
-    pair.paste(colour, (size, 0))
-    dest = Path(out) / split / f"{stem}.png"
+    if unpaired and split == "train":
+        # One side of the pair only, in its emoji's domain: A holds line art, B colour.
+        domain = domain_of(base_key(stem))
+        image, dest = (line if domain == "A" else colour), Path(out) / split / domain / f"{stem}.png"
+        split = f"train/{domain}"
+    else:
+        image = Image.new("RGB", (2 * size, size))
+        image.paste(line, (0, 0))
+        image.paste(colour, (size, 0))
+        dest = Path(out) / split / f"{stem}.png"
     with atomic_path(dest) as tmp:
-        pair.save(tmp, format="PNG")
+        image.save(tmp, format="PNG")
     return stem, split, True
 
 
@@ -131,8 +148,10 @@ def build_openmoji(
     workers: int | None = None,
     svg_dir: str | Path | None = None,
     progress: bool = True,
+    unpaired: bool = False,
 ) -> BuildSummary:
-    """Render OpenMoji into aligned pairs under `out/{train,val,test}`; return what was written."""
+    """Render OpenMoji into aligned pairs under `out/{train,val,test}` (with `unpaired`, train/A
+    and train/B from disjoint emojis); return what was written."""
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
     source = Path(svg_dir) if svg_dir is not None else openmoji_svg_dir()
@@ -144,10 +163,11 @@ def build_openmoji(
     if not svgs:
         raise ValueError(f"no SVG files in {source}")
     out = Path(out)
-    for split in ("train", "val", "test"):
+    for split in ("train/A", "train/B", "val", "test") if unpaired else ("train", "val", "test"):
         (out / split).mkdir(parents=True, exist_ok=True)
-    summary = BuildSummary(out=out, size=size, counts={"train": 0, "val": 0, "test": 0}, svgs_seen=len(svgs))
-    jobs = [(str(p), size, str(out)) for p in svgs]
+    splits = ["train/A", "train/B", "val", "test"] if unpaired else ["train", "val", "test"]
+    summary = BuildSummary(out=out, size=size, counts=dict.fromkeys(splits, 0), svgs_seen=len(svgs))
+    jobs = [(str(p), size, str(out), unpaired) for p in svgs]
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     bar = tqdm(total=len(jobs), desc="render openmoji", unit="svg", disable=not progress)
     if workers > 1:
@@ -169,6 +189,9 @@ def build_openmoji(
         "size": size,
         "all_variants": all_variants,
         "direction": "AtoB: A = line art, B = colour",
+        "unpaired": unpaired,
+        "layout": ("train/A (line art) and train/B (colour) from disjoint emojis; val and test: aligned A|B pairs"
+                   if unpaired else "aligned A|B pairs in train/ val/ test/"),
         "counts": summary.counts,
         "skipped_blank": summary.skipped_blank,
     }

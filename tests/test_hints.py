@@ -1,0 +1,310 @@
+"""Colour hints: simulation, encoding, user hint files, the pipeline, CLI, export and resume."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+from pix2pix.cli import main
+from pix2pix.config import Config
+from pix2pix.data.paired import PairedDataset
+from pix2pix.data.transforms import normalize
+from pix2pix.hints import (
+    EVAL_DRAWS,
+    HintRecipe,
+    as_hint_map,
+    hint_weights,
+    hints_from_points,
+    load_hints_file,
+    resize_hints,
+    seed_for,
+    simulate_hints,
+)
+from pix2pix.inference import Pix2Pix
+from pix2pix.methods import get_method
+from pix2pix.methods.pix2pix import eval_hints
+from pix2pix.training.loop import train
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def val_batch(tiny_data: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    ds = PairedDataset(tiny_data, "train", load_size=32)
+    a, b = ds.batch(torch.arange(len(ds)))
+    return normalize(a), normalize(b), [ds.name(i) for i in range(len(ds))]
+
+
+# --- simulation ------------------------------------------------------------------------------
+
+
+def test_counts_follow_the_recipe() -> None:
+    recipe = HintRecipe(p_none=0.125, p=0.125, max_count=32)
+    counts = [recipe.count(torch.Generator().manual_seed(s)) for s in range(4000)]
+    zero = sum(c == 0 for c in counts) / len(counts)
+    assert abs(zero - 0.125) < 0.02  # no hints an eighth of the time
+    nonzero = [c for c in counts if c]
+    assert abs(np.mean(nonzero) - 7.4) < 0.5  # 1 + geometric(1/8) capped at 32: mean ~ 7.4
+    assert max(counts) == 32 and min(nonzero) == 1
+    assert HintRecipe(p_none=1.0).count(torch.Generator().manual_seed(0)) == 0
+    assert {HintRecipe(p_none=0.0, p=1.0).count(torch.Generator().manual_seed(s)) for s in range(50)} == {1}
+
+
+def test_hints_sit_on_pixels_worth_a_hint_with_the_patch_mean_colour(val_batch) -> None:
+    a, b, _ = val_batch
+    recipe = HintRecipe(p_none=0.0, p=0.2, size_min=1, size_max=1)  # 1-px patches: colour = the pixel's
+    hints = simulate_hints(b, a, [seed_for(3, 7, i) for i in range(len(a))], recipe=recipe)
+    assert hints.shape == (len(a), 4, 32, 32)
+    mask = hints[:, 3] > 0
+    worth = hint_weights(a, b) > 0
+    assert mask.any(dim=(1, 2)).all()  # p_none 0: every image got at least one hint
+    assert (mask <= worth).all()  # never on background or line
+    colours = hints[:, :3].permute(0, 2, 3, 1)[mask]
+    assert torch.allclose(colours, b.permute(0, 2, 3, 1)[mask], atol=1e-6)
+    assert (hints[:, :3].permute(0, 2, 3, 1)[~mask] == 0).all()  # 0 where there is no hint
+
+
+def test_a_wide_patch_holds_the_mean_of_its_target_patch() -> None:
+    target = torch.full((1, 3, 16, 16), -0.5)
+    target[0, 0, :, 8:] = 0.5  # red channel: left half -0.5, right half 0.5
+    line = torch.ones(1, 3, 16, 16)  # no lines
+    hints = simulate_hints(target, line, [0], recipe=HintRecipe(p_none=0.0, p=1.0, size_min=16, size_max=16))
+    assert hints[0, 3].sum() == 16 * 16  # one 16 x 16 patch covers the image
+    assert torch.allclose(hints[0, 0], torch.zeros(16, 16), atol=1e-6)  # mean of -0.5 and 0.5
+    assert torch.allclose(hints[0, 1], torch.full((16, 16), -0.5))
+
+
+def test_simulation_is_a_function_of_the_seed(val_batch) -> None:
+    a, b, _ = val_batch
+    recipe = HintRecipe()
+    seeds = [seed_for(0, 5, i) for i in range(len(a))]
+    first = simulate_hints(b, a, seeds, recipe=recipe)
+    assert torch.equal(first, simulate_hints(b, a, seeds, recipe=recipe))
+    assert not torch.equal(first, simulate_hints(b, a, [seed_for(0, 6, i) for i in range(len(a))], recipe=recipe))
+    # A rank holding images 4..7 of the global batch draws exactly those images' hints.
+    share = simulate_hints(b[4:8], a[4:8], [seed_for(0, 5, 4 + i) for i in range(4)], recipe=recipe)
+    assert torch.equal(share, first[4:8])
+
+
+def test_evaluation_hints_nest_and_ignore_the_run(val_batch) -> None:
+    a, b, names = val_batch
+    two, five = eval_hints(a, b, names, 2), eval_hints(a, b, names, 5)
+    assert ((two[:, 3] > 0) <= (five[:, 3] > 0)).all()  # the hints of 2 are among the hints of 5
+    assert (five[:, 3] > 0).flatten(1).sum(1).gt(0).all()
+    assert torch.equal(eval_hints(a, b, names, 0), torch.zeros_like(two))
+    with pytest.raises(ValueError, match=f"at most {EVAL_DRAWS}"):
+        eval_hints(a, b, names, EVAL_DRAWS + 1)
+
+
+def test_resize_keeps_small_dots_and_their_colour() -> None:
+    big = torch.zeros(1, 4, 64, 64)
+    big[0, :3, 10:12, 20:22] = torch.tensor([0.8, -0.6, 0.1])[:, None, None]
+    big[0, 3, 10:12, 20:22] = 1
+    small = resize_hints(big, (16, 16))  # a 2 x 2 dot covers 1/4 of one 4 x 4 cell
+    assert small[0, 3].sum() == 1 and small[0, 3, 2, 5] == 1
+    assert torch.allclose(small[0, :3, 2, 5], torch.tensor([0.8, -0.6, 0.1]), atol=1e-6)
+    assert resize_hints(small, (32, 32))[0, 3].sum() == 4  # growing repeats pixels
+
+
+# --- encoding and user hints -------------------------------------------------------------------
+
+
+def test_a_hints_model_takes_input_nc_plus_4_channels(tiny_data: Path) -> None:
+    cfg = tiny_config(tiny_data, hints=True)
+    method = get_method("pix2pix")
+    g = method.build_network(cfg.model, "generator")
+    assert g.downs[0][0].in_channels == 3 + 4
+    d = method.build_network(cfg.model, "discriminator")
+    assert d.model[0].in_channels == 3 + 3  # the discriminator sees line art and image, not the hints
+    assert method.generator_channels(cfg.model, "AtoB") == (3, 4, 3)
+
+
+def test_points_and_an_rgba_image_give_the_same_map() -> None:
+    points = [{"x": 5, "y": 6, "color": "#ff0000", "size": 3}, {"x": 20, "y": 2, "color": "#00f"}]
+    from_points = hints_from_points(points, 32, 24)
+    rgba = Image.new("RGBA", (32, 24), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(rgba)
+    draw.rectangle((4, 5, 6, 7), fill=(255, 0, 0, 255))
+    draw.rectangle((19, 1, 21, 3), fill=(0, 0, 255, 255))  # default size at 24 px: 3
+    assert torch.equal(from_points, as_hint_map(rgba, 32, 24))
+    assert from_points[3].sum() == 18 and from_points[0, 6, 5] == 1.0 and from_points[2, 2, 20] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('[{"x": 1, "y": 2, "color": "reddish"}]', "point 0: color 'reddish' is not a colour"),
+        ('[{"x": 40, "y": 2, "color": "#ff0000"}]', "point 0: (40, 2) is outside the 32x32 image"),
+        ('[{"x": 1, "y": -1, "color": "#ff0000"}]', "point 0: (1, -1) is outside"),
+        ('[{"x": 1, "color": "#ff0000"}]', "point 0: missing y"),
+        ('[{"x": "a", "y": 1, "color": "#ff0000"}]', "point 0: x must be a number, got 'a'"),
+        ('[{"x": 1, "y": 1, "color": "#ff0000", "size": 0}]', "point 0: size must be a number of pixels >= 1, got 0"),
+        ('{"x": 1}', "expected a list of points"),
+    ],
+)
+def test_bad_points_files_name_the_file_and_the_value(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "points.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=str(path).replace(".", r"\.")) as info:
+        load_hints_file(path, 32, 32)
+    assert message in str(info.value)
+
+
+def test_bad_hint_images_name_the_file(tmp_path: Path) -> None:
+    Image.new("RGBA", (16, 16)).save(tmp_path / "small.png")
+    with pytest.raises(ValueError, match=r"small.png: hints image is 16x16 but the image is 32x32"):
+        load_hints_file(tmp_path / "small.png", 32, 32)
+    Image.new("RGB", (32, 32)).save(tmp_path / "opaque.png")
+    with pytest.raises(ValueError, match=r"opaque.png: hints image has no alpha channel"):
+        load_hints_file(tmp_path / "opaque.png", 32, 32)
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"junk.png: not a readable image"):
+        load_hints_file(tmp_path / "junk.png", 32, 32)
+    with pytest.raises(FileNotFoundError, match="hints file not found"):
+        load_hints_file(tmp_path / "none.png", 32, 32)
+
+
+# --- a trained hints model ---------------------------------------------------------------------
+
+
+def circle_and_red_hint(size: int = 128) -> tuple[Image.Image, Image.Image, list[dict]]:
+    sketch = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(sketch).ellipse((size * 0.2, size * 0.2, size * 0.8, size * 0.8), outline="black", width=size // 20)
+    c, half = size // 2, size // 26
+    hints = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(hints).rectangle((c - half, c - half, c + half, c + half), fill=(229, 57, 53, 255))
+    return sketch, hints, [{"x": c, "y": c, "color": "#e53935", "size": 2 * half + 1}]
+
+
+def redness(img: Image.Image, radius: int = 1) -> float:
+    """R minus the larger of G and B, around the centre."""
+    arr = np.asarray(img).astype(float)
+    c = arr.shape[0] // 2
+    patch = arr[c - radius : c + radius + 1, c - radius : c + radius + 1].reshape(-1, 3).mean(0)
+    return float(patch[0] - max(patch[1], patch[2]))
+
+
+def test_a_trained_hints_model_follows_a_hint_and_works_without(hints_run: Path) -> None:
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    sketch, hints, points = circle_and_red_hint()
+    plain = pipe(sketch, size=32)
+    red = pipe(sketch, size=32, hints=hints)
+    assert redness(plain) < 30 < 60 < redness(red)
+    # No hints is the empty map; points and the RGBA image of the same hint agree.
+    empty = torch.zeros(1, 4, 32, 32)
+    x = normalize(torch.from_numpy(np.asarray(sketch.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1))[None]
+    torch.testing.assert_close(pipe.translate_tensor(x), pipe.translate_tensor(x, hints=empty))
+    assert np.array_equal(np.asarray(pipe(sketch, size=32, hints=points)), np.asarray(red))
+
+
+def test_cli_translate_with_a_hints_file_agrees_with_the_api(hints_run: Path, tmp_path: Path) -> None:
+    sketch, hints, points = circle_and_red_hint()
+    sketch.save(tmp_path / "sketch.png")
+    hints.save(tmp_path / "hints.png")
+    (tmp_path / "points.json").write_text(json.dumps(points))
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    want = np.asarray(pipe(sketch, hints=hints))
+    for name in ("hints.png", "points.json"):
+        r = CliRunner().invoke(main, ["--no-progress", "translate", str(hints_run), str(tmp_path / "sketch.png"),
+                                      "--hints", str(tmp_path / name), "--out", str(tmp_path / name[:-4])])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert np.array_equal(np.asarray(Image.open(tmp_path / name[:-4] / "sketch.png")), want)
+    # A hints file for several inputs, and a bad file: one-line errors.
+    r = CliRunner().invoke(main, ["translate", str(hints_run), str(tmp_path / "sketch.png"), str(tmp_path / "sketch.png"),
+                                  "--hints", str(tmp_path / "hints.png"), "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code != 0 and "belongs to one image, but 2 images were given" in r.output
+    (tmp_path / "bad.json").write_text('[{"x": 500, "y": 1, "color": "#fff"}]')
+    r = CliRunner().invoke(main, ["translate", str(hints_run), str(tmp_path / "sketch.png"), "--hints",
+                                  str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code != 0 and r.output.strip().splitlines()[-1].startswith(f"Error: {tmp_path / 'bad.json'}: point 0")
+    assert "Traceback" not in r.output
+
+
+def test_a_model_without_hints_refuses_them(tmp_path: Path, tiny_data: Path) -> None:
+    run = tmp_path / "plain"
+    train(tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False), run,
+          progress=False)  # fmt: skip
+    pipe = Pix2Pix.from_pretrained(run)
+    sketch, hints, points = circle_and_red_hint(32)
+    with pytest.raises(ValueError, match="trained without hints"):
+        pipe(sketch, hints=hints)
+    sketch.save(tmp_path / "s.png")
+    hints.save(tmp_path / "h.png")
+    r = CliRunner().invoke(main, ["translate", str(run), str(tmp_path / "s.png"), "--hints", str(tmp_path / "h.png"),
+                                  "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code != 0 and "trained without hints" in r.output
+
+
+def test_export_takes_the_hint_channels_with_parity(hints_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "g.onnx"
+    r = CliRunner().invoke(main, ["export", str(hints_run), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    side = json.loads(out.with_suffix(".onnx.json").read_text())
+    assert side["input"]["channels"] == 7 and side["input"]["image_channels"] == 3
+    assert side["hints"]["channels"] == [3, 4, 5, 6] and "mask" in side["hints"]["layout"]
+    assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    import onnxruntime as ort
+
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    sketch, hints, _ = circle_and_red_hint(32)
+    x = normalize(torch.from_numpy(np.asarray(sketch)).permute(2, 0, 1))[None]
+    h = as_hint_map(hints, 32, 32)[None]
+    got = ort.InferenceSession(str(out)).run(None, {"input": torch.cat([x, h], 1).numpy()})[0]
+    assert np.abs(got - pipe.translate_tensor(x, hints=h).numpy()).max() <= 1e-4
+    r = CliRunner().invoke(main, ["export", str(hints_run), "--format", "torchscript", "--out", str(tmp_path / "g.pt")])
+    assert r.exit_code == 0, r.output
+
+
+def test_resume_with_hints_gives_the_same_weights(tmp_path: Path, tiny_data: Path) -> None:
+    cfg = tiny_config(tiny_data, hints=True, max_steps=6, n_epochs=1, n_epochs_decay=2, val_every=0, sample_every=0,
+                      tensorboard=False, html=False)  # fmt: skip
+    train(cfg, tmp_path / "whole", progress=False)
+    train(cfg, tmp_path / "cut", stop_at_step=3, progress=False)
+    train(Config(), tmp_path / "cut", resume=True, progress=False)
+    for name in ("generator", "discriminator"):
+        a = load_file(str(tmp_path / "whole" / "checkpoints" / "last" / f"{name}.safetensors"))
+        b = load_file(str(tmp_path / "cut" / "checkpoints" / "last" / f"{name}.safetensors"))
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_hints_change_training(tmp_path: Path, tiny_data: Path) -> None:
+    """The simulated hints reach the generator: the same run with every image hinted ends elsewhere."""
+    base = dict(hints=True, max_steps=2, val_every=0, sample_every=0, tensorboard=False, html=False)
+    train(tiny_config(tiny_data, hint_p_none=1.0, **base), tmp_path / "none", progress=False)
+    train(tiny_config(tiny_data, hint_p_none=0.0, **base), tmp_path / "many", progress=False)
+    a = load_file(str(tmp_path / "none" / "checkpoints" / "last" / "generator.safetensors"))
+    b = load_file(str(tmp_path / "many" / "checkpoints" / "last" / "generator.safetensors"))
+    assert not torch.equal(a["downs.0.0.weight"], b["downs.0.0.weight"])
+
+
+def test_end_to_end_train_with_hints_translate_evaluate(tmp_path: Path, shapes_data: Path) -> None:
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["--no-progress", "train", "--data", str(shapes_data), "--out", str(run), "--hints",
+                                  "--generator", "unet_32", "--ngf", "8", "--ndf", "8", "--load-size", "32",
+                                  "--crop-size", "32", "--batch-size", "4", "--max-steps", "3"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    sketch, hints, _ = circle_and_red_hint(32)
+    sketch.save(tmp_path / "s.png")
+    hints.save(tmp_path / "h.png")
+    r = CliRunner().invoke(main, ["--no-progress", "translate", str(run), str(tmp_path / "s.png"), "--hints",
+                                  str(tmp_path / "h.png"), "--out", str(tmp_path / "out")])  # fmt: skip
+    assert r.exit_code == 0 and (tmp_path / "out" / "s.png").is_file(), r.output
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(run), "--hints", "5", "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {"model", "model_h5", "copy_input", "untrained"} == set(metrics["mean"])
+    assert metrics["hint_curve"]["counts"] == [0, 1, 2, 5, 10, 20]
+    assert metrics["hint_curve"]["mean"]["5"] == pytest.approx(metrics["mean"]["model_h5"], abs=1e-6)
+    assert metrics["hint_curve"]["mean"]["0"] == pytest.approx({k: metrics["mean"]["model"][k] for k in ("l1", "psnr", "ssim")})
+    page = (tmp_path / "ev" / "index.html").read_text()
+    assert 'id="curve"' in page and page.count("<svg") == 3 and "trained model, 5 hints" in page
+    assert len(list((tmp_path / "ev" / "hints_h5").glob("*.png"))) == 4
+    assert "hints per image" in r.output and "trained model, 5 hints" in r.output

@@ -1,0 +1,229 @@
+"""A user's own data: line art from colour art, pairs from folders, splits, EXIF, portable runs, the public API."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+from pix2pix.cli import main
+from pix2pix.data.images import load_image
+from pix2pix.data.paired import PairedDataset
+from pix2pix.data.sketch import canny, split_of_name, xdog
+from pix2pix.training.loop import train
+
+from .conftest import tiny_config
+
+
+def illustration(size: tuple[int, int] = (90, 60), seed: int = 0, mode: str = "RGB") -> Image.Image:
+    """A flat-coloured drawing with dark outlines, as an illustration is."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", size, (250, 248, 240))
+    d = ImageDraw.Draw(img)
+    for _ in range(3):
+        x0, y0 = int(rng.integers(0, size[0] // 2)), int(rng.integers(0, size[1] // 2))
+        fill = tuple(int(c) for c in rng.integers(30, 230, 3))
+        d.ellipse((x0, y0, x0 + size[0] // 2, y0 + size[1] // 2), fill=fill, outline=(20, 20, 20), width=2)
+    return img.convert(mode)
+
+
+@pytest.fixture(scope="module")
+def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("colour")
+    (src / "sub").mkdir()
+    for i in range(20):
+        illustration(seed=i).save(src / f"art{i:02d}.png")
+    illustration(seed=99, mode="RGBA").save(src / "sub" / "transparent.png")  # another mode, in a subfolder
+    illustration(size=(40, 100), seed=7).save(src / "sub" / "tall.jpg")
+    return src
+
+
+def test_xdog_draws_outlines_not_fills() -> None:
+    img = illustration(size=(128, 128))
+    line = np.asarray(xdog(img).convert("L"), dtype=float)
+    assert line.min() < 60 and np.median(line) > 240  # dark lines, mostly white paper
+    assert 0.01 < (line < 128).mean() < 0.25
+    # A flat fill stays white inside: the centre of a solid square carries no line.
+    square = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(square).rectangle((16, 16, 48, 48), fill=(20, 40, 200))
+    out = np.asarray(xdog(square).convert("L"))
+    assert out[32, 32] > 240 and out[16:49, 14:19].min() < 100
+    edges = np.asarray(canny(square).convert("L"))
+    assert edges[32, 32] == 255 and (edges < 128).sum() > 50
+
+
+def test_data_sketch_writes_pairs_splits_and_a_preview(colour_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pairs"
+    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(out), "--size", "64",
+                                  "--preview", "6", "--val", "0.2", "--test", "0.2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    pairs = sorted(out.rglob("*.png"))
+    pairs = [p for p in pairs if p.name != "preview.png"]
+    assert len(pairs) == 22 and {p.relative_to(out).parts[0] for p in pairs} == {"train", "val", "test"}
+    assert (out / "train" / "sub").is_dir() or (out / "val" / "sub").is_dir() or (out / "test" / "sub").is_dir()
+    with Image.open(pairs[0]) as pair:
+        assert pair.size == (128, 64)
+        line, colour = np.asarray(pair.crop((0, 0, 64, 64))), np.asarray(pair.crop((64, 0, 128, 64)))
+    assert np.ptp(line.astype(int), axis=2).max() == 0  # line art is grey
+    assert np.ptp(colour.astype(int), axis=2).max() > 50  # the colour side keeps its colours
+    with Image.open(out / "preview.png") as sheet:
+        assert sheet.width > 4 * 2 * 100
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["method"] == "xdog" and meta["fit"] == "pad" and sum(meta["counts"].values()) == 22
+    # Splits come from a stable hash of each name: the same every time.
+    for p in pairs:
+        rel = p.relative_to(out)
+        assert rel.parts[0] == split_of_name(Path(*rel.parts[1:]).with_suffix("").as_posix(), {"val": 0.2, "test": 0.2})
+    # The tall JPEG was padded on white to a square, not stretched.
+    tall = next(out.rglob("tall.png"))
+    with Image.open(tall) as pair:
+        colour = np.asarray(pair.crop((64, 0, 128, 64)))
+    assert colour[32, 2].tolist() == [255, 255, 255] and colour[32, 32].tolist() != [255, 255, 255]
+    # And training runs on the result.
+    r = CliRunner().invoke(main, ["--no-progress", "train", "--data", str(out), "--out", str(tmp_path / "run"),
+                                  "--generator", "unet_64", "--ngf", "8", "--ndf", "8", "--load-size", "64",
+                                  "--crop-size", "64", "--batch-size", "4", "--max-steps", "2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+
+
+def test_data_sketch_canny_and_bad_input(colour_folder: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder / "art00.png"), "--out",
+                                  str(tmp_path / "one"), "--method", "canny", "--size", "32", "--fit", "crop"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "one").rglob("art00.png"))) == 1
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(main, ["data", "sketch", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "no images in" in r.output
+    r = CliRunner().invoke(main, ["data", "sketch", str(colour_folder), "--out", str(tmp_path / "o"), "--tau", "1.5"])
+    assert r.exit_code != 0 and "xdog tau must be in (0, 1], got 1.5" in r.output
+
+
+def test_combine_pairs_by_relative_path_and_names_the_unmatched(tmp_path: Path) -> None:
+    for sub, colour in (("A", (0, 0, 0)), ("B", (250, 0, 0))):
+        (tmp_path / sub / "x").mkdir(parents=True)
+        Image.new("RGB", (20, 10), colour).save(tmp_path / sub / "x" / "one.png")
+        Image.new("RGB", (20, 10), colour).save(tmp_path / sub / "two.jpg")
+    Image.new("RGB", (20, 10)).save(tmp_path / "A" / "lonely.png")
+    r = CliRunner().invoke(main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "lonely.png" in r.output and "--allow-unmatched" in r.output
+    assert not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["--no-progress", "data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out",
+                                  str(tmp_path / "o"), "--allow-unmatched"])  # fmt: skip
+    assert r.exit_code == 0 and "combined 2 pairs" in r.output and "lonely.png" in r.output, r.output
+    with Image.open(tmp_path / "o" / "x" / "one.png") as pair:
+        assert pair.size == (40, 10) and pair.getpixel((0, 0)) == (0, 0, 0) and pair.getpixel((39, 0)) == (250, 0, 0)
+    Image.new("RGB", (30, 10)).save(tmp_path / "B" / "lonely.png")
+    r = CliRunner().invoke(main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "p")])
+    assert r.exit_code != 0 and "is 20x10 but" in r.output and "--size" in r.output
+    r = CliRunner().invoke(main, ["--no-progress", "data", "combine", str(tmp_path / "A"), str(tmp_path / "B"),
+                                  "--out", str(tmp_path / "p"), "--size", "16"])  # fmt: skip
+    assert r.exit_code == 0 and "combined 3 pairs" in r.output
+    # Then split, in place: every pair lands in a split by its name's hash, the same as sketch's.
+    r = CliRunner().invoke(main, ["data", "split", str(tmp_path / "p"), "--val", "0.3", "--test", "0.3"])
+    assert r.exit_code == 0, r.output
+    files = sorted(p.relative_to(tmp_path / "p") for p in (tmp_path / "p").rglob("*.png"))
+    assert len(files) == 3 and all(f.parts[0] in ("train", "val", "test") for f in files)
+    assert not (tmp_path / "p" / "x").exists()  # emptied folders go
+    r = CliRunner().invoke(main, ["data", "split", str(tmp_path / "p")])
+    assert r.exit_code != 0 and "no images to split" in r.output
+
+
+# --- EXIF orientation -----------------------------------------------------------------------
+
+
+def exif_rotated(img: Image.Image, path: Path, orientation: int = 6) -> None:
+    """Save `img` as a camera would: pixels stored sideways, with the tag that turns them upright."""
+    stored = img.transpose(Image.Transpose.ROTATE_90)  # orientation 6 says: rotate 90 deg clockwise to view
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, exif=exif, quality=100, subsampling=0)
+
+
+def test_exif_orientation_is_honoured_where_images_are_read(tmp_path: Path) -> None:
+    upright = Image.new("RGB", (32, 48), (255, 255, 255))
+    ImageDraw.Draw(upright).rectangle((0, 0, 31, 11), fill=(200, 0, 0))  # a red band at the top
+    for sub in ("A", "B"):
+        (tmp_path / "train" / sub).mkdir(parents=True)
+    exif_rotated(upright, tmp_path / "train" / "A" / "photo.jpg")  # A straight from the camera
+    upright.save(tmp_path / "train" / "B" / "photo.png")  # B exported upright, no tag
+    img = load_image(tmp_path / "train" / "A" / "photo.jpg")
+    assert img.size == (32, 48) and img.getpixel((16, 2))[0] > 150 and img.getpixel((16, 40))[1] > 200
+    ds = PairedDataset(tmp_path, "train", mode="folders", load_size=16)
+    a, b = ds[0]
+    assert (a.float() - b.float()).abs().mean() < 10  # A and B line up
+    # The service turns an uploaded camera JPEG upright too.
+    pytest.importorskip("fastapi")
+    from pix2pix.serve.app import ServeSettings, decode_upload
+
+    served = decode_upload((tmp_path / "train" / "A" / "photo.jpg").read_bytes(), ServeSettings())
+    assert served.size == (32, 48) and served.getpixel((16, 2))[0] > 150
+
+
+def test_translate_reads_exif_upright(tmp_path: Path, tiny_data: Path) -> None:
+    from pix2pix.inference import Pix2Pix, translate_paths
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False), run,
+          progress=False)  # fmt: skip
+    exif_rotated(Image.new("RGB", (32, 48), (255, 255, 255)), tmp_path / "camera.jpg")
+    [out] = translate_paths(Pix2Pix.from_pretrained(run), [tmp_path / "camera.jpg"], tmp_path / "out")
+    with Image.open(out) as img:
+        assert img.size == (32, 48)
+
+
+# --- portable run folders -------------------------------------------------------------------
+
+
+def test_a_copied_run_exports_translates_and_evaluates_from_elsewhere(tmp_path: Path, tiny_data: Path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    # Train from a working folder with a relative dataset path, as a user does.
+    work = tmp_path / "work"
+    shutil.copytree(tiny_data, work / "data")
+    monkeypatch.chdir(work)
+    train(tiny_config("data", max_steps=2, val_every=2, select_by="ssim", sample_every=0, tensorboard=False, html=False),
+          Path("run"), progress=False)  # fmt: skip
+    meta = json.loads((work / "run" / "checkpoints" / "last" / "meta.json").read_text())
+    assert meta["data_root"]["as_given"] == "data" and meta["data_root"]["from_run"] == "../data"
+    # Run and data copied together to another machine: found beside the run from any folder.
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(work, moved)
+    shutil.rmtree(work)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(moved / "run"), "--out", "ev"])
+    assert r.exit_code == 0, r.output
+    # The run alone, without its data: export checks parity on drawings; translate works; evaluate takes --data.
+    alone = tmp_path / "alone"
+    shutil.copytree(moved / "run", alone)
+    shutil.move(str(moved / "data"), tmp_path / "data-here")
+    r = CliRunner().invoke(main, ["export", str(alone), "--out", "g.onnx"])
+    assert r.exit_code == 0 and "drawings made here" in r.output, r.output
+    r = CliRunner().invoke(main, ["export", str(alone / "checkpoints" / "best"), "--out", "best.onnx"])
+    assert r.exit_code == 0, r.output  # a checkpoint folder works as a run folder
+    Image.new("RGB", (32, 32), "white").save("sketch.png")
+    for folder in (alone, alone / "checkpoints" / "best"):
+        r = CliRunner().invoke(main, ["--no-progress", "translate", str(folder), "sketch.png", "--out", "t"])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(alone / "checkpoints" / "best"), "--data",
+                                  str(tmp_path / "data-here"), "--out", "ev2"])  # fmt: skip
+    assert r.exit_code == 0 and json.loads(Path("ev2/metrics.json").read_text())["n_images"] > 0, r.output
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(alone), "--out", "ev3"])
+    assert r.exit_code != 0 and "dataset folder not found: data" in r.output
+
+
+def test_the_public_api_is_reexported() -> None:
+    import pix2pix
+
+    for name in ("Pix2Pix", "Config", "train", "evaluate", "export_run", "create_app", "HintRecipe", "build_openmoji",
+                 "make_sketch_dataset", "download_dataset", "PairedDataset", "UnpairedDataset"):  # fmt: skip
+        assert name in pix2pix.__all__ and getattr(pix2pix, name) is not None
+    from pix2pix import Pix2Pix
+    from pix2pix.inference import Pix2Pix as Same
+
+    assert Pix2Pix is Same
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pix2pix.nothing  # noqa: B018
