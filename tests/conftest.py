@@ -13,6 +13,16 @@ from pix2pix.data.datasets.openmoji import base_key, build_openmoji, openmoji_sv
 
 torch.set_num_threads(2)
 
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CPU kernel choices (training/cpu.py) cached per test session, never in the user's cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["PIX2PIX_CACHE_DIR"] = str(folder)  # torchrun subprocesses inherit it
+    return folder
+
 # Per split, how many real OpenMoji SVGs the tiny dataset takes (chosen by the builder's own hash).
 TINY_COUNTS = {"train": 12, "val": 3, "test": 4}
 TINY_SIZE = 32

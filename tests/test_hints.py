@@ -198,7 +198,7 @@ def test_a_trained_hints_model_follows_a_hint_and_works_without(hints_run: Path)
     assert redness(plain) < 30 < 60 < redness(red)
     # No hints is the empty map; points and the RGBA image of the same hint agree.
     empty = torch.zeros(1, 4, 32, 32)
-    x = normalize(torch.from_numpy(np.asarray(sketch.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1))[None]
+    x = normalize(torch.from_numpy(np.array(sketch.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1))[None]
     torch.testing.assert_close(pipe.translate_tensor(x), pipe.translate_tensor(x, hints=empty))
     assert np.array_equal(np.asarray(pipe(sketch, size=32, hints=points)), np.asarray(red))
 
@@ -254,7 +254,7 @@ def test_export_takes_the_hint_channels_with_parity(hints_run: Path, tmp_path: P
 
     pipe = Pix2Pix.from_pretrained(hints_run)
     sketch, hints, _ = circle_and_red_hint(32)
-    x = normalize(torch.from_numpy(np.asarray(sketch)).permute(2, 0, 1))[None]
+    x = normalize(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
     h = as_hint_map(hints, 32, 32)[None]
     got = ort.InferenceSession(str(out)).run(None, {"input": torch.cat([x, h], 1).numpy()})[0]
     assert np.abs(got - pipe.translate_tensor(x, hints=h).numpy()).max() <= 1e-4

@@ -125,6 +125,8 @@ class TrainConfig:
     amp: str = field(default="auto", metadata=_help("mixed precision: auto (bf16 on CUDA, off on CPU), off, bf16 or fp16"))
     channels_last: str = field(default="auto", metadata=_help("auto (on for CUDA), on or off"))
     compile: bool = field(default=False, metadata=_help("torch.compile the generator and discriminator"))
+    cpu_kernels: str = field(default="timed", metadata=_help(
+        "CPU training: timed (time oneDNN against GEMM per layer shape at the start, cached per CPU) or rule"))
     val_every: int = field(default=1000, metadata=_help("validate on the val split every N steps (0: never)"))
     sample_every: int = field(default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)"))
     n_samples: int = field(default=8, metadata=_help("val images in the sample grid"))
@@ -146,6 +148,7 @@ class TrainConfig:
         _check_choice("select_by", self.select_by, SELECT_METRICS)
         _check_choice("amp", self.amp, AMP_MODES)
         _check_choice("channels_last", self.channels_last, SWITCHES)
+        _check_choice("cpu_kernels", self.cpu_kernels, ("timed", "rule"))
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
         if self.amp == "fp16" and self.gan_mode == "wgan-gp":

@@ -110,6 +110,14 @@ class Method:
         """(image channels in, extra conditioning channels, channels out) of the generator for `direction`."""
         return (mc.input_nc, 0, mc.output_nc) if direction == "AtoB" else (mc.output_nc, 0, mc.input_nc)
 
+    def example_inputs(self, batch: int, size: int) -> dict[str, torch.Tensor]:
+        """A zero input of each generator's shape in training (what the CPU kernel timing runs)."""
+        out = {}
+        for direction, name in self.generators.items():
+            in_nc, extra, _ = self.generator_channels(self.config.model, direction)
+            out[name] = self.precision.to_memory_format(torch.zeros(batch, in_nc + extra, size, size, device=self.device))
+        return out
+
     def extra_state(self) -> dict[str, Any]:
         """What a checkpoint holds beyond weights, optimizers and schedules (e.g. image pools)."""
         return {}

@@ -59,7 +59,7 @@ def train_step(
     DDP's reducer.
     """
     p = precision or FP32
-    d_frozen = frozen_discriminator or discriminator
+    d_frozen = discriminator if frozen_discriminator is None else frozen_discriminator
     g_in = real_a if hints is None else torch.cat([real_a, hints], dim=1)  # (B, in_nc [+ C + 1], H, W)
     chunks = list(zip(real_a.chunk(accum), real_b.chunk(accum), g_in.chunk(accum)))
     totals: dict[str, torch.Tensor] = {}

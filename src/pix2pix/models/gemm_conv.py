@@ -9,7 +9,10 @@ the weight as stored, and autograd derives the backward pass (again GEMMs plus f
 
 The result equals the plain layer's up to float summation order (tests/test_fast_paths.py). The
 modules are subclasses, so checkpoints, init and exports see ordinary Conv2d / ConvTranspose2d;
-the GEMM path is taken only while training on CPU in float32, on layers whose weight has at least
+the GEMM path is taken only while training on CPU in float32. Which form a layer trains in is
+chosen by timing both at the start of training, per layer shape, as cudnn.benchmark does on GPUs
+(`time_kernels`; cached per CPU model in the user's cache folder, so the next run skips the
+timing); without timing, the fixed rule takes GEMM for layers whose weight has at least
 `GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. Inference and export run the plain
 layer.
 """
@@ -24,15 +27,27 @@ GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM 
 
 
 def _use_gemm(module: nn.Module, x: torch.Tensor) -> bool:
-    return (
+    if not (
         module.training
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.dim() == 4
-        and module.weight.numel() >= GEMM_MIN_WEIGHT_RATIO * x.numel()
         and not torch.jit.is_tracing()
         and not torch.compiler.is_compiling()
-    )
+    ):
+        return False
+    chosen = getattr(module, "kernel_choice", {}).get(tuple(x.shape))  # set by time_kernels
+    if chosen is not None:
+        return chosen == "gemm"
+    return rule_says_gemm(module, x.shape)
+
+
+def rule_says_gemm(module: nn.Module, shape: tuple[int, ...] | torch.Size) -> bool:
+    """The fixed rule: GEMM where the weight has >= GEMM_MIN_WEIGHT_RATIO elements per input element."""
+    n = 1
+    for d in shape:
+        n *= d
+    return module.weight.numel() >= GEMM_MIN_WEIGHT_RATIO * n
 
 
 # Both forms keep activations as contiguous (pixels, channels) rows, so that MKL sees every product
@@ -96,3 +111,83 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         if output_size is None and _gemm_compatible(self) and _use_gemm(self, x):
             return conv_transpose2d_gemm(x, self.weight, self.bias, self.stride[0], self.padding[0])
         return super().forward(x, output_size)
+
+
+# --- kernel choice by timing -------------------------------------------------------------------
+
+
+def cpu_signature() -> str:
+    """What the timings depend on: CPU model, SIMD level, threads and the torch build."""
+    import platform
+
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model} | {torch.backends.cpu.get_cpu_capability()} | {torch.get_num_threads()} threads | torch {torch.__version__}"
+
+
+def layer_key(module: nn.Module, shape: tuple[int, ...]) -> str:
+    m = module
+    return (f"{type(m).__name__}({m.in_channels},{m.out_channels},k{m.kernel_size[0]},s{m.stride[0]},p{m.padding[0]},"
+            f"bias={m.bias is not None}) in {'x'.join(map(str, shape))}")  # fmt: skip
+
+
+def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: bool, repeat: int) -> float:
+    import time
+
+    shape = tuple(x.shape)
+    module.kernel_choice[shape] = "gemm" if gemm else "onednn"
+    times = []
+    for _ in range(repeat + 1):  # the first round warms up
+        t = time.perf_counter()
+        module(x).backward(grad)
+        times.append(time.perf_counter() - t)
+    module.zero_grad(set_to_none=True)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, dict[str, str]] | None = None,
+                 repeat: int = 3) -> dict[str, str]:  # fmt: skip
+    """Time both forms (oneDNN, GEMM) of every GEMM-capable layer of `model` on the input shapes
+    that `example` gives them, forward and backward, and set each layer to the faster one.
+
+    `cache` maps cpu_signature() -> {layer_key: 'gemm' | 'onednn'}; known shapes are not timed
+    again, and new ones are added. Returns this model's choices {layer_key: form}.
+    """
+    shapes: list[tuple[nn.Module, tuple[int, ...]]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: shapes.append((mod, tuple(inp[0].shape))))
+        for m in model.modules()
+        if isinstance(m, (Conv2d, ConvTranspose2d)) and _gemm_compatible(m)
+    ]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    known = cache.setdefault(cpu_signature(), {}) if cache is not None else {}
+    choices: dict[str, str] = {}
+    gen = torch.Generator().manual_seed(0)
+    for module, shape in shapes:
+        module.kernel_choice = getattr(module, "kernel_choice", {})
+        key = layer_key(module, shape)
+        if key not in known:
+            x = torch.randn(shape, generator=gen, device=module.weight.device).requires_grad_(True)
+            with torch.no_grad():
+                grad = torch.randn_like(module.train()(x))
+            onednn = _time_form(module, x, grad, False, repeat)
+            gemm = _time_form(module, x, grad, True, repeat)
+            known[key] = "gemm" if gemm < onednn else "onednn"
+        module.kernel_choice[shape] = known[key]
+        choices[key] = known[key]
+    model.train(was_training)
+    return choices

@@ -37,6 +37,7 @@ from .checkpoint import (
     unwrap,
     weights_file,
 )
+from .cpu import choose_kernels, keep_freed_memory
 from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
 from .precision import resolve_precision
@@ -197,6 +198,13 @@ def _train(
     for name, averaged in ema.items():
         if state is not None:
             load_weights(averaged.module, ckpt / weights_file(name, ema=True))
+
+    # CPU float32: keep freed memory for the next step, and pick each layer's faster kernel.
+    if device.type == "cpu":
+        keep_freed_memory()
+        if precision.dtype is None and tc.cpu_kernels == "timed" and not tc.compile:
+            examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
+            choose_kernels({name: (method.networks[name], x) for name, x in examples.items()})
 
     # Data parallelism: the networks in DDP; every rank starts from the same weights.
     method.distribute(world=world, compile=tc.compile)

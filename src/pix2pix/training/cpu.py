@@ -1,0 +1,123 @@
+"""CPU settings for training: the memory allocator and the choice of convolution kernels.
+
+Kernels. A U-Net's weight-heavy layers train faster as plain matrix products than as oneDNN
+convolutions on some CPUs and shapes, and slower on others (models/gemm_conv.py). Which is faster
+is measured at the start of a run, per layer shape, and cached per CPU model (`choose_kernels`).
+
+Allocator. A training step allocates and frees the same few hundred tensors every step. glibc's
+malloc serves blocks over its mmap threshold (128 kB, adjusting upwards) with fresh mmap'd pages
+and returns them on free, so every step faults every page of every large activation in again: on
+the main job (64 px, batch 16) about 15,000 page faults and 40 ms of kernel time per step, a
+quarter of the step. Raising the mmap threshold and the trim threshold keeps freed blocks in the
+heap for the next step (what jemalloc or tcmalloc would do); the price is that the process keeps
+its peak memory until it exits, which a training run does anyway.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+log = logging.getLogger(__name__)
+
+# mallopt parameters (glibc's malloc.h).
+M_TRIM_THRESHOLD = -1
+M_TOP_PAD = -2
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (64-bit): bigger blocks still map and unmap
+TOP_PAD = 64 * 1024 * 1024
+_done = False
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed blocks instead of returning them to the kernel (see above).
+
+    Returns whether it applied: only on Linux with glibc; elsewhere it does nothing.
+    """
+    global _done
+    if _done:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    ok = all(mallopt(param, value) == 1 for param, value in (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, TOP_PAD),
+    ))  # fmt: skip
+    _done = ok
+    log.debug("glibc malloc keeps freed memory: %s", ok)
+    return ok
+
+
+def cache_file() -> Path:
+    """The kernel-choice cache: $PIX2PIX_CACHE_DIR, else $XDG_CACHE_HOME/pix2pix or ~/.cache/pix2pix."""
+    root = os.environ.get("PIX2PIX_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pix2pix"
+    return Path(root) / "cpu_kernels.json"
+
+
+def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[str, str]:
+    """Time oneDNN against GEMM for every GEMM-capable layer of each (network, example input), set
+    each layer to the faster form, and keep the choices in cache_file() for the next run.
+
+    Under torchrun, rank 0 times and the others take its choices, so every rank runs the same
+    kernels. An unwritable cache is not an error: the run just times again next time.
+    """
+    from ..models.gemm_conv import layer_key, time_kernels
+    from .distributed import rank
+
+    path = cache_file()
+    try:
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        cache = {}
+    choices: dict[str, str] = {}
+    if rank() == 0:
+        for module, example in networks.values():
+            choices.update(time_kernels(module, example, cache=cache))
+        try:
+            from ..io import atomic_write_text
+
+            atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+        except OSError as err:
+            log.info("kernel choices not cached (%s)", err)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        shared = [choices]
+        dist.broadcast_object_list(shared, src=0)
+        choices = shared[0]
+        for module, example in networks.values():  # apply rank 0's choices by layer and shape
+            _apply(module, example, choices, layer_key)
+    return choices
+
+
+def _apply(model: nn.Module, example: torch.Tensor, choices: dict[str, str], layer_key: Any) -> None:
+    from ..models.gemm_conv import Conv2d, ConvTranspose2d
+
+    seen: list[tuple[nn.Module, tuple[int, ...]]] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append((mod, tuple(inp[0].shape))))
+             for m in model.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]  # fmt: skip
+    was = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    for module, shape in seen:
+        key = layer_key(module, shape)
+        if key in choices:
+            module.kernel_choice = {**getattr(module, "kernel_choice", {}), shape: choices[key]}
