@@ -1,17 +1,32 @@
-"""Speed benchmark: training and inference img/s, FLOPs, fraction of peak, data-loader throughput.
+"""Speed benchmark: training and inference against an honest peak and against the reference's step.
 
-A script, never a test. Prints a table and a JSON object. Medians over repeated timings, all
-measured in one run (these machines are noisy; compare ratios from the same run).
+A script, never a test. Prints a table and a JSON object. Every figure is a median of repeated
+timings, all in one run; steps that are compared (ours and the reference's, ours and another
+version's) run interleaved, one step each in turn, so the machine's drift hits both alike.
 
-    python benchmarks/bench.py --quick        # under 3 minutes on a 2-core CPU
-    python benchmarks/bench.py --device cuda  # GPU paths (AMP, channels_last) where a GPU exists
+    python benchmarks/bench.py --quick                      # about 3 minutes on a 2-core CPU
+    python benchmarks/bench.py --quick --baseline-src ../old/src   # also time another version's main job
+    python benchmarks/bench.py --layers                     # each U-Net layer, oneDNN against GEMM
+    python benchmarks/bench.py --distributed 2              # main job on 1 and 2 CPU processes
+
+What it reports:
+- peaks: the best measured throughput of the kernels the models use, per dtype: fp32 matrix
+  products and convolutions of the models' shapes (NCHW and channels_last), and bf16 ones where
+  the CPU has native bf16. "x limit" divides a step's time by its FLOPs at the peak of the dtype
+  it ran in, so it cannot be below 1; if it would be, the peak is wrong and the table says so.
+- paper: the paper's configuration (unet_256, 70x70 PatchGAN, batch 1, 256 px) as we train it,
+  and the same step as the field's reference computes it (benchmarks/reference_step.py), and our
+  speed-up over it: the figure that compares across machines.
+- main: the main job (configs/openmoji_cpu.yaml) img/s, and inference and loader throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,23 +35,27 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from pix2pix.config import Config, apply_overrides
-from pix2pix.losses import GANLoss
-from pix2pix.methods import make_adam
-from pix2pix.methods.pix2pix import train_step
-from pix2pix.models import gemm_conv, make_discriminator, make_generator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CONFIGS = {
-    # name: (overrides, batch)
-    "paper b1": ({"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256}, 1),
-    "paper b4": ({"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256}, 4),
-    # configs/openmoji_cpu.yaml
-    "main job b16": ({"generator": "unet_64", "ngf": 16, "ndf": 16, "discriminator": "pixel", "dropout": False,
-                      "load_size": 64, "crop_size": 64, "lambda_l1": 300, "lambda_ssim": 300}, 16),
-}
+from reference_step import ReferenceStep  # noqa: E402
+
+from pix2pix.config import build_config, read_config_file  # noqa: E402
+from pix2pix.methods import StepInfo, get_method  # noqa: E402
+from pix2pix.models import gemm_conv  # noqa: E402
+from pix2pix.training.cpu import choose_kernels, keep_freed_memory  # noqa: E402
+from pix2pix.training.precision import cpu_has_native_bf16, resolve_precision  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = {"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256, "batch_size": 1}
+
+
+def main_job_overrides() -> dict[str, Any]:
+    """The main job's settings, read from its config file (one source of truth)."""
+    return read_config_file(ROOT / "configs" / "openmoji_cpu.yaml")
 
 
 def median_time(fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callable[[], None] = lambda: None) -> float:
@@ -52,58 +71,168 @@ def median_time(fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Ca
     return statistics.median(times)
 
 
-def peak_gflops(device: torch.device, n: int = 2048, repeat: int = 5) -> float:
-    """Dense fp32 matmul throughput: this machine's practical peak."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def interleaved(fns: dict[str, Callable[[], Any]], *, repeat: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each function, called in turn (A, B, A, B, ...) so drift hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# --- peaks --------------------------------------------------------------------------------------
+
+CONV_SHAPES = [  # (C_in, C_out, H) of convolutions in the models: 4x4, stride 2, batch 4
+    (64, 128, 128), (128, 256, 64), (256, 512, 32), (512, 512, 16),
+]
+
+
+def measure_peaks(device: torch.device, quick: bool) -> dict[str, dict[str, float]]:
+    """GFLOP/s of each kernel, per dtype: {'fp32': {'matmul 2048': ..., 'conv ...': ...}, 'bf16': {...}}."""
+    repeat = 3 if quick else 7
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    t = median_time(lambda: a @ b, repeat=repeat, warmup=2, sync=sync)
-    return 2 * n**3 / t / 1e9
+    dtypes = [torch.float32] + ([torch.bfloat16] if device.type == "cuda" or cpu_has_native_bf16() else [])
+    out: dict[str, dict[str, float]] = {}
+    for dtype in dtypes:
+        name = {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
+        kernels: dict[str, float] = {}
+        n = 2048
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        kernels[f"matmul {n}^3"] = 2 * n**3 / median_time(lambda: a @ b, repeat=repeat, warmup=2, sync=sync) / 1e9
+        for c_in, c_out, h in CONV_SHAPES[: 2 if quick else None]:
+            w = torch.randn(c_out, c_in, 4, 4, device=device, dtype=dtype)
+            for layout in ("nchw", "channels_last"):
+                x = torch.randn(4, c_in, h, h, device=device, dtype=dtype)
+                if layout == "channels_last":
+                    x, w2 = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+                else:
+                    w2 = w
+                flops = 2 * 4 * c_out * c_in * 16 * (h // 2) ** 2
+                t = median_time(lambda x=x, w2=w2: F.conv2d(x, w2, stride=2, padding=1), repeat=repeat, warmup=2, sync=sync)
+                kernels[f"conv {c_in}->{c_out} @{h}px {layout}"] = flops / t / 1e9
+        out[name] = kernels
+    return out
 
 
-def build(cfg: Config, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
-    torch.manual_seed(0)
-    return make_generator(cfg.model).to(device), make_discriminator(cfg.model).to(device)
+def peak_of(peaks: dict[str, dict[str, float]], dtype: str) -> float:
+    return max(peaks[dtype].values())
 
 
-def bench_train(cfg: Config, batch: int, device: torch.device, repeat: int) -> dict[str, float]:
-    g, d = build(cfg, device)
-    opt_g, opt_d = make_adam(g.parameters(), cfg.train, device), make_adam(d.parameters(), cfg.train, device)
-    gan = GANLoss(cfg.train.gan_mode)
-    s = cfg.data.crop_size
-    a = torch.rand(batch, 3, s, s, device=device) * 2 - 1
-    b = torch.rand(batch, 3, s, s, device=device) * 2 - 1
-    step = lambda: train_step(g, d, opt_g, opt_d, gan, a, b, cfg.train)  # noqa: E731
+# --- steps --------------------------------------------------------------------------------------
+
+
+class OurStep:
+    """One training step of our pix2pix method on a fixed batch, as the training loop runs it."""
+
+    def __init__(self, overrides: dict[str, Any], device: torch.device, *, amp: str = "off") -> None:
+        cfg = build_config({**overrides, "amp": amp, "device": device.type})
+        self.cfg = cfg
+        self.precision = resolve_precision(cfg.train.amp, cfg.train.channels_last, device)
+        torch.manual_seed(0)
+        self.method = get_method(cfg.model.method)(cfg, device=device, precision=self.precision)
+        b, s = cfg.train.batch_size, cfg.data.crop_size
+        if device.type == "cpu" and self.precision.dtype is None and cfg.train.cpu_kernels == "timed":
+            examples = self.method.example_inputs(b // cfg.train.grad_accum, s)
+            choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()})
+        gen = torch.Generator().manual_seed(1)
+        self.a = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))
+        self.b = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))
+        self.step_index = 0
+        self.batch = b
+
+    def __call__(self) -> None:
+        self.method.train_step(self.a, self.b, StepInfo(step=self.step_index, offset=0, global_batch=self.batch))
+        self.step_index += 1
+
+    @property
+    def dtype(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.precision.dtype]
+
+
+def step_flops(step: Callable[[], Any]) -> float:
     with FlopCounterMode(display=False) as counter:
         step()
-    flops = counter.get_total_flops()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    t = median_time(step, repeat=repeat, warmup=1, sync=sync)
-    return {"step_s": t, "train_img_s": batch / t, "step_gflop": flops / 1e9}
+    return float(counter.get_total_flops())
 
 
-def bench_infer(cfg: Config, batch: int, device: torch.device, repeat: int, backend: str) -> dict[str, float]:
+class BaselineStep:
+    """The main-job step of another version of pix2pix (a checkout's src/ folder), loaded under its
+    own module name beside ours, for an interleaved before/after figure."""
+
+    def __init__(self, src: Path, overrides: dict[str, Any]) -> None:
+        name = "pix2pix_baseline"
+        spec = importlib.util.spec_from_file_location(name, src / "pix2pix" / "__init__.py",
+                                                      submodule_search_locations=[str(src / "pix2pix")])  # fmt: skip
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"--baseline-src {src}: no pix2pix package there")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        config = importlib.import_module(f"{name}.config")
+        models = importlib.import_module(f"{name}.models")
+        losses = importlib.import_module(f"{name}.losses")
+        try:  # the step's home has moved between versions
+            loop = importlib.import_module(f"{name}.training.loop")
+            train_step, make_adam = loop.train_step, loop.make_adam
+        except AttributeError:
+            m = importlib.import_module(f"{name}.methods.pix2pix")
+            train_step, make_adam = m.train_step, importlib.import_module(f"{name}.methods").make_adam
+        known = {f.name for section in config.SECTIONS.values() for f in section.__dataclass_fields__.values()}
+        cfg = config.apply_overrides(config.Config(), {k: v for k, v in overrides.items() if k in known or k in config.SECTIONS})
+        torch.manual_seed(0)
+        g, d = models.make_generator(cfg.model), models.make_discriminator(cfg.model)
+        self.opts = make_adam(g.parameters(), cfg.train, None), make_adam(d.parameters(), cfg.train, None)
+        self.g, self.d, self.cfg, self.gan = g, d, cfg, losses.GANLoss(cfg.train.gan_mode)
+        b, s = cfg.train.batch_size, cfg.data.crop_size
+        gen = torch.Generator().manual_seed(1)
+        self.a, self.b = (torch.rand(b, 3, s, s, generator=gen) * 2 - 1 for _ in range(2))
+        self.version = getattr(module, "__version__", "?")
+        self.train_step = train_step
+
+    def __call__(self) -> None:
+        self.train_step(self.g, self.d, *self.opts, self.gan, self.a, self.b, self.cfg.train)
+
+
+def flatten_overrides(data: dict[str, Any]) -> dict[str, Any]:
+    """{'model': {'ngf': 16}, 'train': {...}} -> {'ngf': 16, ...}"""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
+
+
+# --- inference and loader -----------------------------------------------------------------------
+
+
+def bench_infer(step: OurStep, repeat: int) -> dict[str, float]:
+    """Generator inference, batch 1, PyTorch and ONNX Runtime: seconds and FLOPs."""
     from pix2pix.inference import Pix2Pix
 
-    g, _ = build(cfg, device)
-    pipe = Pix2Pix(g, cfg, device=device)
+    cfg = step.cfg
+    name = step.method.generators["AtoB"]
+    pipe = Pix2Pix(step.method.networks[name], cfg, device=step.a.device)
     s = cfg.data.crop_size
-    x = torch.rand(batch, 3, s, s, device=device) * 2 - 1
-    if backend == "onnx":
+    x = torch.rand(1, 3, s, s, device=step.a.device) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        pipe.translate_tensor(x)
+    out = {"infer_gflop": counter.get_total_flops() / 1e9}
+    out["infer_s"] = median_time(lambda: pipe.translate_tensor(x), repeat=repeat, warmup=2)
+    try:
         from pix2pix.export.onnx import OnnxGenerator, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(g, Path(tmp) / "g.onnx", input_nc=cfg.model.input_nc)
+            path = export_onnx(pipe.generator, Path(tmp) / "g.onnx", input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
             ort = OnnxGenerator(path)
-            run = lambda: ort(x)  # noqa: E731
-            t = median_time(run, repeat=repeat, warmup=2)
-    else:
-        with FlopCounterMode(display=False) as counter:
-            pipe.translate_tensor(x)
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-        t = median_time(lambda: pipe.translate_tensor(x), repeat=repeat, warmup=2, sync=sync)
-        return {"infer_s": t, "infer_img_s": batch / t, "infer_gflop": counter.get_total_flops() / 1e9}
-    return {"infer_s": t, "infer_img_s": batch / t}
+            xin = torch.cat([x, torch.zeros(1, pipe.hint_nc, s, s)], 1) if pipe.takes_hints else x
+            out["onnx_infer_s"] = median_time(lambda: ort(xin), repeat=repeat, warmup=2)
+    except ImportError:
+        out["onnx_infer_s"] = float("nan")
+    return out
 
 
 def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
@@ -131,6 +260,49 @@ def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
     return {"decode_img_s": n / decode, "loader_img_s": steps * batch / loop}
 
 
+# --- other modes --------------------------------------------------------------------------------
+
+
+def bench_layers(overrides: dict, repeat: int) -> list[dict[str, Any]]:
+    """Forward + backward of each GEMM-capable U-Net layer: oneDNN against the GEMM form, and the
+    form the timing at the start of training picks."""
+    step = OurStep(overrides, torch.device("cpu"))
+    g = step.method.networks["generator"]
+    example = next(iter(step.method.example_inputs(step.batch, step.cfg.data.crop_size).values()))
+    shapes: list[tuple[str, torch.nn.Module, torch.Size]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, mod, inp[0].shape)))
+        for name, m in g.named_modules()
+        if isinstance(m, (gemm_conv.Conv2d, gemm_conv.ConvTranspose2d))
+    ]
+    with torch.no_grad():
+        g.eval()(example)
+    for h in hooks:
+        h.remove()
+    g.train()
+    rows = []
+    for name, mod, shape in shapes:
+        x = torch.randn(shape, requires_grad=name != "downs.0.0")
+        grad = torch.randn_like(mod(x))
+        with FlopCounterMode(display=False) as counter:
+            mod(x).backward(grad)
+        chosen = getattr(mod, "kernel_choice", {}).get(tuple(shape), "rule")
+        times: dict[str, list[float]] = {"onednn": [], "gemm": []}
+        for _ in range(repeat + 1):  # interleaved, so drift hits both alike; the first round warms up
+            for kind in ("onednn", "gemm"):
+                mod.kernel_choice = {**getattr(mod, "kernel_choice", {}), tuple(shape): kind}
+                t = time.perf_counter()
+                mod(x).backward(grad)
+                times[kind].append(time.perf_counter() - t)
+        mod.kernel_choice[tuple(shape)] = chosen
+        onednn, gemm = (statistics.median(v[1:]) for v in times.values())
+        rows.append({"layer": name, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
+                     "weight_per_input": mod.weight.numel() / x.numel(), "gflop": counter.get_total_flops() / 1e9,
+                     "onednn_ms": onednn * 1e3, "gemm_ms": gemm * 1e3, "timed_choice": chosen,
+                     "rule_choice": "gemm" if gemm_conv.rule_says_gemm(mod, shape) else "onednn"})  # fmt: skip
+    return rows
+
+
 def _ddp_worker(rank: int, world: int, port: int, overrides: dict, batch: int, steps: int, out: str) -> None:
     """One rank of the distributed benchmark: DDP training steps at local batch = batch / world."""
     import os
@@ -140,22 +312,14 @@ def _ddp_worker(rank: int, world: int, port: int, overrides: dict, batch: int, s
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    cfg = apply_overrides(Config(), {**overrides, "batch_size": batch})
-    g, d = build(cfg, torch.device("cpu"))
-    frozen = d
-    if world > 1:
-        g = torch.nn.parallel.DistributedDataParallel(g, gradient_as_bucket_view=True)
-        d = torch.nn.parallel.DistributedDataParallel(d, gradient_as_bucket_view=True)
-    opt_g, opt_d = make_adam(g.parameters(), cfg.train, None), make_adam(d.parameters(), cfg.train, None)
-    s = cfg.data.crop_size
-    local = batch // world
-    a, b = torch.rand(local, 3, s, s) * 2 - 1, torch.rand(local, 3, s, s) * 2 - 1
-    gan = GANLoss(cfg.train.gan_mode)
+    keep_freed_memory()
+    step = OurStep({**overrides, "batch_size": batch // world}, torch.device("cpu"))
+    step.method.distribute(world=world, compile=False)
     times = []
     for i in range(steps + 2):
         dist.barrier()
         t = time.perf_counter()
-        train_step(g, d, opt_g, opt_d, gan, a, b, cfg.train, frozen_discriminator=frozen)
+        step.method.train_step(step.a, step.b, StepInfo(step=i, offset=rank * (batch // world), global_batch=batch))
         dist.barrier()
         if i >= 2:
             times.append(time.perf_counter() - t)
@@ -180,45 +344,6 @@ def bench_distributed(world: int, overrides: dict, batch: int, steps: int) -> di
     return {"ranks": world, "global_batch": batch, "step_s": step_s, "train_img_s": batch / step_s}
 
 
-def bench_layers(overrides: dict, batch: int, repeat: int) -> list[dict[str, Any]]:
-    """Forward + backward of each U-Net conv, oneDNN against the GEMM form (models/gemm_conv.py)."""
-    cfg = apply_overrides(Config(), {**overrides, "batch_size": batch})
-    g, _ = build(cfg, torch.device("cpu"))
-    shapes: list[tuple[str, torch.nn.Module, torch.Size]] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, mod, inp[0].shape)))
-        for name, m in g.named_modules()
-        if isinstance(m, (gemm_conv.Conv2d, gemm_conv.ConvTranspose2d))
-    ]
-    with torch.no_grad():
-        g.eval()(torch.zeros(batch, cfg.model.input_nc, cfg.data.crop_size, cfg.data.crop_size))
-    for h in hooks:
-        h.remove()
-    g.train()
-    saved, rows = gemm_conv.GEMM_MIN_WEIGHT_RATIO, []
-    try:
-        for name, mod, shape in shapes:
-            x = torch.randn(shape, requires_grad=name != "downs.0.0")
-            y = mod(x)
-            grad = torch.randn_like(y)
-            with FlopCounterMode(display=False) as counter:
-                mod(x).backward(grad)
-            times: dict[str, list[float]] = {"onednn": [], "gemm": []}
-            for _ in range(repeat + 1):  # interleaved, so drift hits both alike; the first round warms up
-                for kind, ratio in (("onednn", float("inf")), ("gemm", 0.0)):
-                    gemm_conv.GEMM_MIN_WEIGHT_RATIO = ratio
-                    t = time.perf_counter()
-                    mod(x).backward(grad)
-                    times[kind].append(time.perf_counter() - t)
-            onednn, gemm = (statistics.median(v[1:]) for v in times.values())
-            rows.append({"layer": name, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
-                         "weight_per_input": mod.weight.numel() / x.numel(),
-                         "gflop": counter.get_total_flops() / 1e9, "onednn_ms": onednn * 1e3, "gemm_ms": gemm * 1e3})
-    finally:
-        gemm_conv.GEMM_MIN_WEIGHT_RATIO = saved
-    return rows
-
-
 def report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> None:
     """Print the table, then the same figures as JSON (also written to `json_path` if given)."""
     print("\n".join(lines))
@@ -227,70 +352,144 @@ def report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> 
         json_path.write_text(json.dumps(result, indent=2))
 
 
+def cpu_flags() -> str:
+    """The CPU model and the SIMD features that decide kernel speed here."""
+    from pix2pix.models.gemm_conv import cpu_signature
+
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    return f"{cpu_signature()}; flags: {' '.join(f for f in wanted if f in flags) or 'unknown'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and configurations (< 3 min on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (about 3 minutes on 2 cores)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="also time the main-job step of another pix2pix version (its src/ folder), interleaved")
     parser.add_argument("--distributed", type=int, default=0, metavar="N",
                         help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed")
     parser.add_argument("--layers", action="store_true",
-                        help="instead: each U-Net conv of the paper config, oneDNN against the GEMM form")
+                        help="instead: each U-Net layer of the paper config, oneDNN against GEMM, and the timed choice")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    main_over = flatten_overrides(main_job_overrides())
     if args.layers:
-        overrides, batch = CONFIGS["paper b1"]
-        rows = bench_layers(overrides, batch, 5 if args.quick else 11)
+        rows = bench_layers(PAPER, 5 if args.quick else 11)
         lines = [
-            f"paper config, batch {batch}, forward + backward per layer, {torch.get_num_threads()} threads "
-            f"(training uses GEMM where weight/input >= {gemm_conv.GEMM_MIN_WEIGHT_RATIO:g})",
-            f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} {'ratio':>6s}",
+            f"paper config, batch 1, forward + backward per layer; {cpu_flags()}",
+            f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} "
+            f"{'ratio':>6s} {'timed':>7s} {'rule':>7s}",
         ] + [
             f"{r['layer']:10s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} {r['gflop']:6.2f} "
-            f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f}"
+            f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f} {r['timed_choice']:>7s} "
+            f"{r['rule_choice']:>7s}"
             for r in rows
-        ]
-        report(lines, {"layers": rows}, args.json)
+        ]  # fmt: skip
+        report(lines, {"cpu": cpu_flags(), "layers": rows}, args.json)
         return
     if args.distributed:
-        overrides, batch = CONFIGS["main job b16"]
-        rows = [bench_distributed(w, overrides, batch, 5 if args.quick else 15) for w in sorted({1, args.distributed})]
+        batch = main_over.get("batch_size", 16)
+        rows = [bench_distributed(w, main_over, batch, 5 if args.quick else 15) for w in sorted({1, args.distributed})]
         lines = [f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks"] + [
             f"  {r['ranks']} rank(s): {r['step_s'] * 1000:7.1f} ms/step  {r['train_img_s']:7.1f} img/s  "
             f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}"
             for r in rows
         ]
-        report(lines, {"distributed": rows}, args.json)
+        report(lines, {"cpu": cpu_flags(), "distributed": rows}, args.json)
         return
-    device = torch.device(args.device)
-    repeat = 3 if args.quick else 7
-    peak = peak_gflops(device)
-    rows: dict[str, dict[str, float]] = {}
-    for name, (overrides, batch) in CONFIGS.items():
-        if args.quick and name == "paper b4":
-            continue
-        cfg = apply_overrides(Config(), {**overrides, "batch_size": batch})
-        row = bench_train(cfg, batch, device, repeat)
-        row.update(bench_infer(cfg, 1, device, repeat * 3, "torch"))
-        try:
-            row["onnx_infer_s"] = bench_infer(cfg, 1, device, repeat * 3, "onnx")["infer_s"]
-        except ImportError:
-            row["onnx_infer_s"] = float("nan")
+
+    repeat = 5 if args.quick else 11
+    peaks = measure_peaks(device, args.quick)
+    result: dict[str, Any] = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                              "cpu": cpu_flags(), "native_bf16": cpu_has_native_bf16(),
+                              "peaks_gflops": peaks, "peak_gflops": {k: peak_of(peaks, k) for k in peaks}}  # fmt: skip
+
+    # The paper's configuration: ours against the reference's step, interleaved.
+    ours = OurStep(PAPER, device)
+    paper: dict[str, Any] = {"step_gflop": step_flops(ours) / 1e9, "dtype": ours.dtype}
+    steps: dict[str, Callable[[], Any]] = {"ours": ours}
+    if device.type == "cpu":
+        reference = ReferenceStep(batch=1, size=256)
+        steps["reference"] = reference.step
+    timed = interleaved(steps, repeat=repeat)
+    paper["step_s"] = timed["ours"]
+    if "reference" in timed:
+        paper["reference_step_s"] = timed["reference"]
+        paper["speedup_vs_reference"] = timed["reference"] / timed["ours"]
+    paper.update(bench_infer(ours, repeat * 2))
+    del ours, steps
+
+    # The main job, and (with --baseline-src) another version's main-job step, interleaved.
+    main_step = OurStep(main_over, device)
+    main: dict[str, Any] = {"step_gflop": step_flops(main_step) / 1e9, "dtype": main_step.dtype,
+                            "batch": main_step.batch, "hints": main_step.cfg.model.hints}  # fmt: skip
+    steps = {"ours": main_step}
+    if args.baseline_src is not None:
+        base_over = {k: v for k, v in main_over.items() if not k.startswith("hint") and k != "hints"}
+        baseline = BaselineStep(args.baseline_src, base_over)
+        plain = OurStep(base_over, device)  # our step on the baseline's exact config (no hints)
+        steps.update({"ours_no_hints": plain, "baseline": baseline})
+    timed = interleaved(steps, repeat=repeat * 2)
+    main["step_s"] = timed["ours"]
+    main["img_per_s"] = main_step.batch / timed["ours"]
+    if args.baseline_src is not None:
+        main["baseline_version"] = baseline.version
+        main["baseline_img_per_s"] = main_step.batch / timed["baseline"]
+        main["no_hints_img_per_s"] = main_step.batch / timed["ours_no_hints"]
+        main["speedup_vs_baseline"] = timed["baseline"] / timed["ours_no_hints"]
+    main.update(bench_infer(main_step, repeat * 3))
+    main.update(bench_loader(main_step.cfg.data.crop_size, 32 if args.quick else 128, main_step.batch,
+                             main_step.cfg.data.crop_size))  # fmt: skip
+    main["loader_x_train"] = main["loader_img_s"] / main["img_per_s"]
+
+    warnings = []
+    for name, row in (("paper", paper), ("main", main)):
+        peak = result["peak_gflops"][row["dtype"]]
         row["train_limit_s"] = row["step_gflop"] / peak
         row["train_x_limit"] = row["step_s"] / row["train_limit_s"]
-        row["infer_limit_s"] = row["infer_gflop"] / peak
-        row["infer_x_limit"] = min(row["infer_s"], row["onnx_infer_s"]) / row["infer_limit_s"]
-        row.update(bench_loader(cfg.data.crop_size, 32 if args.quick else 128, batch, cfg.data.crop_size))
-        row["loader_x_train"] = row["loader_img_s"] / row["train_img_s"]
-        rows[name] = row
-    head = f"{'config':14s} {'step s':>8s} {'img/s':>7s} {'GFLOP':>7s} {'x limit':>7s} | {'infer s':>8s} {'onnx s':>8s} {'x limit':>7s} | {'loader img/s':>12s} {'x train':>8s}"
-    lines = [f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, peak {peak:.0f} GFLOP/s (fp32 matmul)",
-             head, "-" * len(head)] + [
-        f"{name:14s} {r['step_s']:8.3f} {r['train_img_s']:7.1f} {r['step_gflop']:7.1f} {r['train_x_limit']:7.2f} | "
-        f"{r['infer_s']:8.4f} {r['onnx_infer_s']:8.4f} {r['infer_x_limit']:7.2f} | {r['loader_img_s']:12.0f} {r['loader_x_train']:8.0f}"
-        for name, r in rows.items()
-    ]
-    result = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "peak_gflops": peak, "configs": rows}
+        row["infer_limit_s"] = row["infer_gflop"] / result["peak_gflops"]["fp32"]
+        best_infer = min(v for v in (row["infer_s"], row["onnx_infer_s"]) if v == v)
+        row["infer_x_limit"] = best_infer / row["infer_limit_s"]
+        for key in ("train_x_limit", "infer_x_limit"):
+            if row[key] < 1.0:
+                warnings.append(f"{name} {key} {row[key]:.2f} < 1: the measured peak is wrong (too low)")
+    result.update({"paper": paper, "main": main, "warnings": warnings})
+
+    peak_lines = [f"  {dtype} peak {max(k.values()):.0f} GFLOP/s  (" + ", ".join(f"{n} {v:.0f}" for n, v in k.items()) + ")"
+                  for dtype, k in peaks.items()]  # fmt: skip
+    lines = [f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; {result['cpu']}",
+             "measured peaks (GFLOP/s):", *peak_lines, ""]  # fmt: skip
+    lines.append(f"paper (unet_256, 70x70 PatchGAN, batch 1, 256 px, {paper['dtype']}): step {paper['step_s']:.3f} s, "
+                 f"{paper['step_gflop']:.1f} GFLOP, x{paper['train_x_limit']:.2f} limit")  # fmt: skip
+    if "reference_step_s" in paper:
+        lines.append(f"  reference's step (eager, for-loop Adam, batch norm): {paper['reference_step_s']:.3f} s; "
+                     f"ours is {paper['speedup_vs_reference']:.2f}x faster")  # fmt: skip
+    lines.append(f"  inference: PyTorch {paper['infer_s'] * 1000:.1f} ms, ONNX Runtime {paper['onnx_infer_s'] * 1000:.1f} ms, "
+                 f"x{paper['infer_x_limit']:.2f} limit")  # fmt: skip
+    lines.append(f"main job (configs/openmoji_cpu.yaml, batch {main['batch']}{', hints' if main['hints'] else ''}): "
+                 f"{main['img_per_s']:.1f} img/s ({main['step_s'] * 1000:.1f} ms/step, {main['step_gflop']:.1f} GFLOP, "
+                 f"x{main['train_x_limit']:.2f} limit)")  # fmt: skip
+    if "baseline_img_per_s" in main:
+        lines.append(f"  without hints (the baseline's config): {main['no_hints_img_per_s']:.1f} img/s; "
+                     f"pix2pix {main['baseline_version']} from {args.baseline_src}: {main['baseline_img_per_s']:.1f} img/s "
+                     f"-> {main['speedup_vs_baseline']:.2f}x")  # fmt: skip
+    lines.append(f"  inference: PyTorch {main['infer_s'] * 1000:.2f} ms, ONNX Runtime {main['onnx_infer_s'] * 1000:.2f} ms; "
+                 f"loader {main['loader_img_s']:.0f} img/s = {main['loader_x_train']:.0f}x training")  # fmt: skip
+    lines += [f"WARNING: {w}" for w in warnings]
     report(lines, result, args.json)
+
 
 if __name__ == "__main__":
     main()

@@ -108,3 +108,18 @@ def test_ssim_loss_is_the_evaluation_ssim_and_prefers_flat_over_noisy() -> None:
     x = noisy.clone().requires_grad_(True)
     ssim_loss(x, target).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_ssim_equals_pytorch_msssim_in_value_and_gradient() -> None:
+    from pytorch_msssim import ssim as reference
+
+    from pix2pix.losses import ssim
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 40, 48, generator=gen, requires_grad=True)
+    y = torch.rand(3, 3, 40, 48, generator=gen)
+    ours, theirs = ssim(x, y), reference(x, y, data_range=1.0, win_size=11, win_sigma=1.5)
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    (g_ours,) = torch.autograd.grad(ours, x)
+    (g_theirs,) = torch.autograd.grad(theirs, x)
+    torch.testing.assert_close(g_ours, g_theirs, atol=1e-9, rtol=1e-4)

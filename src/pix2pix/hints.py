@@ -56,9 +56,9 @@ class HintRecipe:
         return cls(p_none=tc.hint_p_none, p=tc.hint_p, max_count=tc.hint_max, size_min=tc.hint_size_min,
                    size_max=tc.hint_size_max)  # fmt: skip
 
-    def count(self, g: torch.Generator) -> int:
+    def count(self, rng: np.random.Generator) -> int:
         """0 with probability p_none, else 1 + geometric(p) (mean 1 / p), at most max_count."""
-        u_none, u_count = torch.rand(2, generator=g, dtype=torch.float64).tolist()
+        u_none, u_count = rng.random(2).tolist()
         if u_none < self.p_none or self.max_count == 0:
             return 0
         extra = 0 if self.p >= 1 else int(math.log(max(u_count, 1e-300)) / math.log(1 - self.p))
@@ -79,8 +79,8 @@ def empty_hints(n: int, output_nc: int, h: int, w: int, device: torch.device | s
     return torch.zeros(n, hint_channels(output_nc), h, w, device=device)
 
 
-def hint_weights(line_art: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, H, W): 1 where a hint is worth placing, else 0.
+def hint_weights(line_art: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(B, H, W) float64: 1 where a hint is worth placing, else 0.
 
     Not on line (dark in the input) and not on background: white target pixels connected to the
     image's border without crossing a line. White inside an outline (a white flag stripe, a white
@@ -89,16 +89,19 @@ def hint_weights(line_art: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     from scipy.ndimage import label
 
-    line = (line_art.mean(dim=1) < LINE).cpu().numpy()  # (B, H, W)
-    open_white = (target >= WHITE).all(dim=1).cpu().numpy() & ~line
-    worth = ~line
-    for i in range(len(line)):
-        labels, _ = label(open_white[i])  # 4-connected white regions
-        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        worth[i] &= ~np.isin(labels, edge[edge > 0])
-    weights = torch.from_numpy(worth).float()
-    empty = weights.flatten(1).sum(1) == 0
-    weights[empty] = 1.0
+    line_art, target = (t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in (line_art, target))
+    line = line_art.mean(axis=1) < LINE  # (B, H, W)
+    open_white = (target >= WHITE).all(axis=1) & ~line
+    # One labelling for the batch: 4-connected within an image, never across images.
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, n = label(open_white, structure=structure)
+    on_edge = np.zeros(n + 1, dtype=bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        on_edge[edge.ravel()] = True
+    on_edge[0] = False
+    weights = (~line & ~on_edge[labels]).astype(np.float64)
+    weights[weights.reshape(len(weights), -1).sum(1) == 0] = 1.0
     return weights
 
 
@@ -134,33 +137,48 @@ def simulate_hints(
     b, c, h, w = target.shape
     if len(seeds) != b:
         raise ValueError(f"{len(seeds)} seeds for a batch of {b}")
-    # Inverse-CDF sampling of positions: one cumulative sum per batch, then a search per draw.
-    cdf = hint_weights(line_art, target).flatten(1).double().cpu().cumsum(1)  # (B, H*W)
+    # Inverse-CDF sampling of positions: one cumulative sum per batch, then a search per image.
+    # numpy throughout: a hundred small steps per batch cost microseconds here, not milliseconds.
+    tgt = target.detach().float().cpu().numpy()
+    cdf = hint_weights(line_art, tgt).reshape(b, -1).cumsum(1)  # (B, H*W)
     images, centres, sides = [], [], []
     for i, seed in enumerate(seeds):
-        g = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(int(seed))
         if recipe is not None:
-            n = draws = recipe.count(g)
-            side = torch.randint(recipe.size_min, recipe.size_max + 1, (max(n, 1),), generator=g)[:n]
+            n = draws = recipe.count(rng)
+            side = rng.integers(recipe.size_min, recipe.size_max + 1, max(n, 1))[:n]
         else:
             n, draws = int(count), EVAL_DRAWS  # type: ignore[arg-type]
-            side = torch.full((n,), size or eval_patch_size(min(h, w)))
+            side = np.full(n, size or eval_patch_size(min(h, w)))
         if n == 0:
             continue
-        u = torch.rand(draws, generator=g, dtype=torch.float64)[:n] * cdf[i, -1]
-        centres.append(torch.searchsorted(cdf[i], u, right=True).clamp_max(h * w - 1))
+        u = rng.random(draws)[:n] * cdf[i, -1]
+        centres.append(np.minimum(np.searchsorted(cdf[i], u, side="right"), h * w - 1))
         sides.append(side)
-        images.append(torch.full((n,), i))
-    out = torch.zeros(b, c + 1, h, w)
+        images.append(np.full(n, i))
     if not images:
-        return out.to(target)
-    img, centre, side = torch.cat(images), torch.cat(centres), torch.cat(sides)
-    y0, x0 = (centre // w - (side - 1) // 2).clamp_min(0), (centre % w - (side - 1) // 2).clamp_min(0)
-    y1, x1 = (y0 + side).clamp_max(h), (x0 + side).clamp_max(w)
-    source = target.detach().float().cpu()
-    boxes = list(zip(*(t.tolist() for t in (img, y0, y1, x0, x1))))
-    colours = torch.stack([source[i, :, t:bt, le:r].mean(dim=(1, 2)) for i, t, bt, le, r in boxes])  # (K, C): patch means
-    return paint_squares(out, img, y0, y1, x0, x1, colours).to(target)
+        return torch.zeros(b, c + 1, h, w).to(target)
+    img, centre, side = np.concatenate(images), np.concatenate(centres), np.concatenate(sides)
+    cy, cx = centre // w, centre % w
+    y0, y1, x0, x1 = square_boxes(cy, cx, side, h, w)
+    # Each patch's mean colour in the target, then paint: the index of the last patch over each
+    # pixel (0: none), and one gather. numpy's small-array steps cost a microsecond or two each.
+    index = np.zeros((b, h, w), dtype=np.int64)
+    values = np.zeros((len(img) + 1, c + 1), dtype=np.float32)
+    for k, (i, top, bottom, left, right) in enumerate(zip(img, y0, y1, x0, x1)):
+        values[k + 1, :c] = tgt[i, :, top:bottom, left:right].mean(axis=(1, 2))
+        index[i, top:bottom, left:right] = k + 1
+    values[1:, c] = 1.0
+    return torch.from_numpy(np.ascontiguousarray(values[index].transpose(0, 3, 1, 2))).to(target)  # (B, C + 1, H, W)
+
+
+def square_boxes(cy: Any, cx: Any, side: Any, h: int, w: int) -> tuple[Any, Any, Any, Any]:
+    """(top, bottom, left, right) of `side`-wide squares centred on (cy, cx), clipped to the image
+    (numpy arrays or tensors)."""
+    before = (side - 1) // 2
+    lo = lambda v: np.maximum(v, 0) if isinstance(v, np.ndarray) else v.clamp_min(0)  # noqa: E731
+    hi = lambda v, top: np.minimum(v, top) if isinstance(v, np.ndarray) else v.clamp_max(top)  # noqa: E731
+    return lo(cy - before), hi(cy - before + side, h), lo(cx - before), hi(cx - before + side, w)
 
 
 def paint_squares(out: torch.Tensor, img: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor,
@@ -245,13 +263,12 @@ def hints_from_points(points: Any, width: int, height: int, *, output_nc: int = 
     cx = torch.tensor([int(p["x"]) for p in parsed])
     cy = torch.tensor([int(p["y"]) for p in parsed])
     side = torch.tensor([p["size"] for p in parsed])
-    y0, x0 = cy - (side - 1) // 2, cx - (side - 1) // 2
-    y1, x1 = (y0 + side).clamp_max(height), (x0 + side).clamp_max(width)
+    y0, y1, x0, x1 = square_boxes(cy, cx, side, height, width)
     colours = torch.tensor([p["rgb"] for p in parsed], dtype=torch.float32) / 127.5 - 1.0  # (K, 3)
     if output_nc == 1:
         colours = colours.mean(1, keepdim=True)
     zero = torch.zeros(len(parsed), dtype=torch.long)
-    return paint_squares(out, zero, y0.clamp_min(0), y1, x0.clamp_min(0), x1, colours)[0]
+    return paint_squares(out, zero, y0, y1, x0, x1, colours)[0]
 
 
 def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
+M_MMAP_MAX = -4
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (64-bit): bigger blocks still map and unmap
 TOP_PAD = 64 * 1024 * 1024
 _done = False
@@ -55,9 +56,10 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    ok = all(mallopt(param, value) == 1 for param, value in (
-        (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, TOP_PAD),
-    ))  # fmt: skip
+    settings = [(M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, TOP_PAD)]
+    if os.environ.get("PIX2PIX_NO_MMAP", "1") == "1":
+        settings.append((M_MMAP_MAX, 0))
+    ok = all(mallopt(param, value) == 1 for param, value in settings)
     _done = ok
     log.debug("glibc malloc keeps freed memory: %s", ok)
     return ok
