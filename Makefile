@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   build the OpenMoji dataset, train on CPU, translate the test split, write a report
+#   make demo   build the OpenMoji dataset, train a hints model on CPU, translate the test split, write a report
 #   make test   run the test suite
 # Both create .venv and install the project into it first.
 
@@ -33,7 +33,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/run $(DEMO)/report $(DEMO)/translated
 	$(BIN)/pix2pix data openmoji --out $(DEMO)/data --size 64
 	$(BIN)/pix2pix train --config configs/openmoji_cpu.yaml --data $(DEMO)/data --out $(DEMO)/run
-	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --checkpoint best --out $(DEMO)/report
+	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --checkpoint best --hints 10 --out $(DEMO)/report
 	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --checkpoint best --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
 

@@ -23,7 +23,6 @@ What it reports:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -47,10 +46,11 @@ from pix2pix.config import build_config, read_config_file  # noqa: E402
 from pix2pix.methods import StepInfo, get_method  # noqa: E402
 from pix2pix.models import gemm_conv  # noqa: E402
 from pix2pix.training.cpu import choose_kernels, keep_freed_memory  # noqa: E402
-from pix2pix.training.precision import cpu_has_native_bf16, resolve_precision  # noqa: E402
+from pix2pix.training.precision import cpu_flags, cpu_has_native_bf16, resolve_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = {"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256, "batch_size": 1}
+CYCLEGAN = {"method": "cyclegan"}  # the reference's defaults: ResNet-9 generators, 256 px, batch 1
 
 
 def main_job_overrides() -> dict[str, Any]:
@@ -103,7 +103,7 @@ def measure_peaks(device: torch.device, quick: bool) -> dict[str, dict[str, floa
         kernels: dict[str, float] = {}
         n = 2048
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-        kernels[f"matmul {n}^3"] = 2 * n**3 / median_time(lambda: a @ b, repeat=repeat, warmup=2, sync=sync) / 1e9
+        kernels[f"matmul {n}^3"] = 2 * n**3 / median_time(lambda a=a, b=b: a @ b, repeat=repeat, warmup=2, sync=sync) / 1e9
         for c_in, c_out, h in CONV_SHAPES[: 2 if quick else None]:
             w = torch.randn(c_out, c_in, 4, 4, device=device, dtype=dtype)
             for layout in ("nchw", "channels_last"):
@@ -135,6 +135,7 @@ class OurStep:
         self.precision = resolve_precision(cfg.train.amp, cfg.train.channels_last, device)
         torch.manual_seed(0)
         self.method = get_method(cfg.model.method)(cfg, device=device, precision=self.precision)
+        self.method.train()
         b, s = cfg.train.batch_size, cfg.data.crop_size
         if device.type == "cpu" and self.precision.dtype is None and cfg.train.cpu_kernels == "timed":
             examples = self.method.example_inputs(b // cfg.train.grad_accum, s)
@@ -160,42 +161,74 @@ def step_flops(step: Callable[[], Any]) -> float:
     return float(counter.get_total_flops())
 
 
-class BaselineStep:
-    """The main-job step of another version of pix2pix (a checkout's src/ folder), loaded under its
-    own module name beside ours, for an interleaved before/after figure."""
+BASELINE_SCRIPT = """
+import json, statistics, sys, time, torch
+from pix2pix.config import Config, apply_overrides
+from pix2pix.losses import GANLoss
+from pix2pix.models import make_discriminator, make_generator
+try:
+    from pix2pix.training.loop import make_adam, train_step
+except ImportError:
+    from pix2pix.methods import make_adam
+    from pix2pix.methods.pix2pix import train_step
+import pix2pix
+over = json.loads(sys.argv[1])
+known = {f for section in ("model", "data", "train") for f in getattr(Config(), section).__dataclass_fields__}
+cfg = apply_overrides(Config(), {k: v for k, v in over.items() if k in known})
+torch.manual_seed(0)
+g, d = make_generator(cfg.model), make_discriminator(cfg.model)
+og, od = make_adam(g.parameters(), cfg.train, None), make_adam(d.parameters(), cfg.train, None)
+gan = GANLoss(cfg.train.gan_mode)
+b, s = cfg.train.batch_size, cfg.data.crop_size
+gen = torch.Generator().manual_seed(1)
+x, y = (torch.rand(b, 3, s, s, generator=gen) * 2 - 1 for _ in range(2))
+for _ in range(3):
+    train_step(g, d, og, od, gan, x, y, cfg.train)
+times = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter(); train_step(g, d, og, od, gan, x, y, cfg.train); times.append(time.perf_counter() - t)
+print(json.dumps({"img_per_s": b / statistics.median(times), "version": getattr(pix2pix, "__version__", "?")}))
+"""
 
-    def __init__(self, src: Path, overrides: dict[str, Any]) -> None:
-        name = "pix2pix_baseline"
-        spec = importlib.util.spec_from_file_location(name, src / "pix2pix" / "__init__.py",
-                                                      submodule_search_locations=[str(src / "pix2pix")])  # fmt: skip
-        if spec is None or spec.loader is None:
-            raise SystemExit(f"--baseline-src {src}: no pix2pix package there")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        config = importlib.import_module(f"{name}.config")
-        models = importlib.import_module(f"{name}.models")
-        losses = importlib.import_module(f"{name}.losses")
-        try:  # the step's home has moved between versions
-            loop = importlib.import_module(f"{name}.training.loop")
-            train_step, make_adam = loop.train_step, loop.make_adam
-        except AttributeError:
-            m = importlib.import_module(f"{name}.methods.pix2pix")
-            train_step, make_adam = m.train_step, importlib.import_module(f"{name}.methods").make_adam
-        known = {f.name for section in config.SECTIONS.values() for f in section.__dataclass_fields__.values()}
-        cfg = config.apply_overrides(config.Config(), {k: v for k, v in overrides.items() if k in known or k in config.SECTIONS})
-        torch.manual_seed(0)
-        g, d = models.make_generator(cfg.model), models.make_discriminator(cfg.model)
-        self.opts = make_adam(g.parameters(), cfg.train, None), make_adam(d.parameters(), cfg.train, None)
-        self.g, self.d, self.cfg, self.gan = g, d, cfg, losses.GANLoss(cfg.train.gan_mode)
-        b, s = cfg.train.batch_size, cfg.data.crop_size
-        gen = torch.Generator().manual_seed(1)
-        self.a, self.b = (torch.rand(b, 3, s, s, generator=gen) * 2 - 1 for _ in range(2))
-        self.version = getattr(module, "__version__", "?")
-        self.train_step = train_step
+OURS_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from bench import OurStep, interleaved
+from pix2pix.training.cpu import keep_freed_memory
+import torch
+keep_freed_memory()
+step = OurStep(json.loads(sys.argv[1]), torch.device("cpu"))
+t = interleaved({"ours": step}, repeat=int(sys.argv[2]), warmup=3)["ours"]
+print(json.dumps({"img_per_s": step.batch / t}))
+"""
 
-    def __call__(self) -> None:
-        self.train_step(self.g, self.d, *self.opts, self.gan, self.a, self.b, self.cfg.train)
+
+def versus_baseline(src: Path, overrides: dict[str, Any], *, rounds: int, steps: int) -> dict[str, Any]:
+    """Main-job img/s of another pix2pix version (its src/ folder) and of ours, each in its own
+    process as a user runs it (process-wide settings such as the allocator's stay apart), in
+    alternating rounds so the machine's drift hits both alike."""
+    import subprocess
+
+    if not (src / "pix2pix" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline-src {src}: no pix2pix package there")
+    args = [json.dumps(overrides), str(steps)]
+    ours_src = str(Path(__file__).resolve().parent.parent / "src")
+    runs: dict[str, list[float]] = {"baseline": [], "ours": []}
+    version = "?"
+    for _ in range(rounds):
+        for name, script, path in (("baseline", BASELINE_SCRIPT, str(src)), ("ours", OURS_SCRIPT, ours_src)):
+            env = {**__import__("os").environ, "PYTHONPATH": path}
+            extra = [str(Path(__file__).resolve().parent)] if name == "ours" else []
+            proc = subprocess.run([sys.executable, "-c", script, *args, *extra], capture_output=True, text=True, env=env,
+                                  timeout=900)  # fmt: skip
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} run failed: {proc.stderr[-2000:]}")
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs[name].append(out["img_per_s"])
+            version = out.get("version", version) if name == "baseline" else version
+    base, ours = statistics.median(runs["baseline"]), statistics.median(runs["ours"])
+    return {"baseline_version": version, "baseline_img_per_s": base, "no_hints_img_per_s": ours,
+            "speedup_vs_baseline": ours / base, "rounds": runs}  # fmt: skip
 
 
 def flatten_overrides(data: dict[str, Any]) -> dict[str, Any]:
@@ -269,16 +302,8 @@ def bench_layers(overrides: dict, repeat: int) -> list[dict[str, Any]]:
     step = OurStep(overrides, torch.device("cpu"))
     g = step.method.networks["generator"]
     example = next(iter(step.method.example_inputs(step.batch, step.cfg.data.crop_size).values()))
-    shapes: list[tuple[str, torch.nn.Module, torch.Size]] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, mod, inp[0].shape)))
-        for name, m in g.named_modules()
-        if isinstance(m, (gemm_conv.Conv2d, gemm_conv.ConvTranspose2d))
-    ]
-    with torch.no_grad():
-        g.eval()(example)
-    for h in hooks:
-        h.remove()
+    names = {m: n for n, m in g.named_modules()}
+    shapes = [(names[m], m, shape) for m, shape in gemm_conv.layer_inputs(g, example)]
     g.train()
     rows = []
     for name, mod, shape in shapes:
@@ -352,19 +377,11 @@ def report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> 
         json_path.write_text(json.dumps(result, indent=2))
 
 
-def cpu_flags() -> str:
+def cpu_summary() -> str:
     """The CPU model and the SIMD features that decide kernel speed here."""
     from pix2pix.models.gemm_conv import cpu_signature
 
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    flags = cpu_flags()
     wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
     return f"{cpu_signature()}; flags: {' '.join(f for f in wanted if f in flags) or 'unknown'}"
 
@@ -388,7 +405,7 @@ def main() -> None:
     if args.layers:
         rows = bench_layers(PAPER, 5 if args.quick else 11)
         lines = [
-            f"paper config, batch 1, forward + backward per layer; {cpu_flags()}",
+            f"paper config, batch 1, forward + backward per layer; {cpu_summary()}",
             f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} "
             f"{'ratio':>6s} {'timed':>7s} {'rule':>7s}",
         ] + [
@@ -397,7 +414,7 @@ def main() -> None:
             f"{r['rule_choice']:>7s}"
             for r in rows
         ]  # fmt: skip
-        report(lines, {"cpu": cpu_flags(), "layers": rows}, args.json)
+        report(lines, {"cpu": cpu_summary(), "layers": rows}, args.json)
         return
     if args.distributed:
         batch = main_over.get("batch_size", 16)
@@ -407,27 +424,36 @@ def main() -> None:
             f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}"
             for r in rows
         ]
-        report(lines, {"cpu": cpu_flags(), "distributed": rows}, args.json)
+        report(lines, {"cpu": cpu_summary(), "distributed": rows}, args.json)
         return
 
     repeat = 5 if args.quick else 11
     peaks = measure_peaks(device, args.quick)
     result: dict[str, Any] = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                              "cpu": cpu_flags(), "native_bf16": cpu_has_native_bf16(),
+                              "cpu": cpu_summary(), "native_bf16": cpu_has_native_bf16(),
                               "peaks_gflops": peaks, "peak_gflops": {k: peak_of(peaks, k) for k in peaks}}  # fmt: skip
 
     # The paper's configuration: ours against the reference's step, interleaved.
+    # Where the CPU has native bf16, our step also runs in bf16 autocast (what `amp auto` takes
+    # when it measures faster); the headline is the faster of the two, its x limit against the
+    # peak of its own dtype.
     ours = OurStep(PAPER, device)
     paper: dict[str, Any] = {"step_gflop": step_flops(ours) / 1e9, "dtype": ours.dtype}
     steps: dict[str, Callable[[], Any]] = {"ours": ours}
+    if device.type == "cpu" and cpu_has_native_bf16():
+        steps["ours_bf16"] = OurStep(PAPER, device, amp="bf16")
     if device.type == "cpu":
         reference = ReferenceStep(batch=1, size=256)
         steps["reference"] = reference.step
     timed = interleaved(steps, repeat=repeat)
-    paper["step_s"] = timed["ours"]
+    paper["step_s"] = paper["fp32_step_s"] = timed["ours"]
+    if "ours_bf16" in timed:
+        paper["bf16_step_s"] = timed["ours_bf16"]
+        if timed["ours_bf16"] < timed["ours"]:
+            paper.update(step_s=timed["ours_bf16"], dtype="bf16")
     if "reference" in timed:
         paper["reference_step_s"] = timed["reference"]
-        paper["speedup_vs_reference"] = timed["reference"] / timed["ours"]
+        paper["speedup_vs_reference"] = timed["reference"] / paper["step_s"]
     paper.update(bench_infer(ours, repeat * 2))
     del ours, steps
 
@@ -435,24 +461,33 @@ def main() -> None:
     main_step = OurStep(main_over, device)
     main: dict[str, Any] = {"step_gflop": step_flops(main_step) / 1e9, "dtype": main_step.dtype,
                             "batch": main_step.batch, "hints": main_step.cfg.model.hints}  # fmt: skip
-    steps = {"ours": main_step}
+    main_steps: dict[str, Callable[[], Any]] = {"ours": main_step}
+    if device.type == "cpu" and cpu_has_native_bf16():
+        main_steps["ours_bf16"] = OurStep(main_over, device, amp="bf16")
+    timed = interleaved(main_steps, repeat=repeat * 2)
+    main["step_s"] = main["fp32_step_s"] = timed["ours"]
+    if "ours_bf16" in timed:
+        main["bf16_img_per_s"] = main_step.batch / timed["ours_bf16"]
+        if timed["ours_bf16"] < timed["ours"]:
+            main.update(step_s=timed["ours_bf16"], dtype="bf16")
+    main["img_per_s"] = main_step.batch / main["step_s"]
+    del main_steps
     if args.baseline_src is not None:
-        base_over = {k: v for k, v in main_over.items() if not k.startswith("hint") and k != "hints"}
-        baseline = BaselineStep(args.baseline_src, base_over)
-        plain = OurStep(base_over, device)  # our step on the baseline's exact config (no hints)
-        steps.update({"ours_no_hints": plain, "baseline": baseline})
-    timed = interleaved(steps, repeat=repeat * 2)
-    main["step_s"] = timed["ours"]
-    main["img_per_s"] = main_step.batch / timed["ours"]
-    if args.baseline_src is not None:
-        main["baseline_version"] = baseline.version
-        main["baseline_img_per_s"] = main_step.batch / timed["baseline"]
-        main["no_hints_img_per_s"] = main_step.batch / timed["ours_no_hints"]
-        main["speedup_vs_baseline"] = timed["baseline"] / timed["ours_no_hints"]
+        # Both on the baseline's config (no hints: it has none), each in its own process.
+        base_over = {k: v for k, v in main_over.items() if not k.startswith("hint")}
+        main.update(versus_baseline(args.baseline_src, base_over, rounds=3, steps=30 if args.quick else 60))
     main.update(bench_infer(main_step, repeat * 3))
     main.update(bench_loader(main_step.cfg.data.crop_size, 32 if args.quick else 128, main_step.batch,
                              main_step.cfg.data.crop_size))  # fmt: skip
     main["loader_x_train"] = main["loader_img_s"] / main["img_per_s"]
+
+    # CycleGAN at the reference's settings: one step's time.
+    cyc = OurStep(CYCLEGAN, device)
+    cyclegan = {"step_gflop": step_flops(cyc) / 1e9, "dtype": cyc.dtype}
+    cyclegan["step_s"] = interleaved({"ours": cyc}, repeat=3 if args.quick else 7, warmup=1)["ours"]
+    cyclegan["train_x_limit"] = cyclegan["step_s"] / (cyclegan["step_gflop"] / result["peak_gflops"][cyc.dtype])
+    del cyc
+    result["cyclegan"] = cyclegan
 
     warnings = []
     for name, row in (("paper", paper), ("main", main)):
@@ -473,6 +508,8 @@ def main() -> None:
              "measured peaks (GFLOP/s):", *peak_lines, ""]  # fmt: skip
     lines.append(f"paper (unet_256, 70x70 PatchGAN, batch 1, 256 px, {paper['dtype']}): step {paper['step_s']:.3f} s, "
                  f"{paper['step_gflop']:.1f} GFLOP, x{paper['train_x_limit']:.2f} limit")  # fmt: skip
+    if "bf16_step_s" in paper:
+        lines.append(f"  fp32 {paper['fp32_step_s']:.3f} s, bf16 autocast {paper['bf16_step_s']:.3f} s (native bf16)")
     if "reference_step_s" in paper:
         lines.append(f"  reference's step (eager, for-loop Adam, batch norm): {paper['reference_step_s']:.3f} s; "
                      f"ours is {paper['speedup_vs_reference']:.2f}x faster")  # fmt: skip
@@ -480,13 +517,19 @@ def main() -> None:
                  f"x{paper['infer_x_limit']:.2f} limit")  # fmt: skip
     lines.append(f"main job (configs/openmoji_cpu.yaml, batch {main['batch']}{', hints' if main['hints'] else ''}): "
                  f"{main['img_per_s']:.1f} img/s ({main['step_s'] * 1000:.1f} ms/step, {main['step_gflop']:.1f} GFLOP, "
-                 f"x{main['train_x_limit']:.2f} limit)")  # fmt: skip
+                 f"{main['dtype']}, x{main['train_x_limit']:.2f} limit)")  # fmt: skip
+    if "bf16_img_per_s" in main:
+        lines.append(f"  fp32 {main['batch'] / main['fp32_step_s']:.1f} img/s, bf16 autocast {main['bf16_img_per_s']:.1f} img/s (native bf16)")
     if "baseline_img_per_s" in main:
-        lines.append(f"  without hints (the baseline's config): {main['no_hints_img_per_s']:.1f} img/s; "
+        lines.append(f"  fp32, without hints (the baseline's config): {main['no_hints_img_per_s']:.1f} img/s; "
                      f"pix2pix {main['baseline_version']} from {args.baseline_src}: {main['baseline_img_per_s']:.1f} img/s "
                      f"-> {main['speedup_vs_baseline']:.2f}x")  # fmt: skip
     lines.append(f"  inference: PyTorch {main['infer_s'] * 1000:.2f} ms, ONNX Runtime {main['onnx_infer_s'] * 1000:.2f} ms; "
                  f"loader {main['loader_img_s']:.0f} img/s = {main['loader_x_train']:.0f}x training")  # fmt: skip
+    lines.append(f"cyclegan (the reference's defaults: 2 ResNet-9 G, 2 70x70 D, 256 px, batch 1, {cyclegan['dtype']}): "
+                 f"step {cyclegan['step_s']:.2f} s, {cyclegan['step_gflop']:.0f} GFLOP, x{cyclegan['train_x_limit']:.2f} limit")  # fmt: skip
+    if cyclegan["train_x_limit"] < 1:
+        warnings.append(f"cyclegan train_x_limit {cyclegan['train_x_limit']:.2f} < 1: the measured peak is wrong (too low)")
     lines += [f"WARNING: {w}" for w in warnings]
     report(lines, result, args.json)
 

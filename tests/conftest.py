@@ -77,6 +77,9 @@ def tiny_config(root: Path | str, **overrides: object) -> Config:
         "n_epochs_decay": 1,
         "log_every": 2,
         "save_every": 100,
+        # Tests compare runs weight for weight: float32, not `amp auto`'s timed choice of bf16 on CPUs
+        # with native bf16 (tests/test_fast_paths.py covers that choice and its resume).
+        "amp": "off",
     }
     base.update(overrides)
     return apply_overrides(Config(), base)
@@ -91,15 +94,20 @@ def assert_adam_close(a: dict, b: dict, *, lr: float) -> None:
     """Two runs' weights agree as far as Adam lets float noise agree.
 
     Adam divides each gradient by its running RMS, so on an element whose gradient is near zero,
-    float-order noise between two equal computations (another kernel, another batch split) moves
-    that weight by up to lr per step. Single elements may differ by a fraction of lr; the bulk must
-    agree to float precision, while a real difference (other data, other update) moves most
-    elements by ~lr.
+    float-order noise between two equal computations (another kernel, another batch split) can flip
+    the sign of that element's update and move it by up to 2 lr per step. So the largest difference
+    says nothing; what must hold is that such elements are rare (at most 0.1% of all elements differ
+    by more than lr/100) and each tensor agrees on average to float precision. A real difference
+    (other data, another update) moves most elements by ~lr and fails both.
     """
     assert a.keys() == b.keys()
+    far, total = 0, 0
     for k in a:
         diff = (a[k].float() - b[k].float()).abs()
-        assert diff.max() <= 0.2 * lr and diff.mean() <= lr / 1000, (k, diff.max().item(), diff.mean().item())
+        assert diff.mean() <= lr / 1000, (k, diff.max().item(), diff.mean().item())
+        far += int((diff > lr / 100).sum())
+        total += diff.numel()
+    assert far <= 1e-3 * total, f"{far} of {total} elements differ by more than lr/100"
 
 
 def make_shapes(root: Path, n_train: int, *, size: int = 32, seed: int = 0) -> Path:

@@ -32,7 +32,7 @@ def tiny_cyclegan(root: Path | str, **overrides: object) -> Config:
     base = {
         "method": "cyclegan", "root": str(root), "generator": "resnet_6blocks", "ngf": 8, "ndf": 8, "n_layers_d": 2,
         "load_size": 36, "crop_size": 32, "batch_size": 2, "max_steps": 6, "n_epochs": 1, "n_epochs_decay": 1,
-        "log_every": 2, "save_every": 100, "pool_size": 3, "val_every": 0, "sample_every": 0, "tensorboard": False,
+        "log_every": 2, "save_every": 100, "pool_size": 3, "amp": "off", "val_every": 0, "sample_every": 0, "tensorboard": False,
         "html": False,
     }  # fmt: skip
     return build_config({**base, **overrides})

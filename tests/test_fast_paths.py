@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
+from pix2pix.config import Config
 from pix2pix.data.loader import iterate_batches
 from pix2pix.data.paired import PairedDataset
 from pix2pix.inference import Pix2Pix, translate_paths
@@ -220,3 +222,67 @@ def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
         results.append([out.detach()] + [p.grad for p in g.parameters()])
     for plain, fast in zip(*results):
         torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, tiny_data: Path) -> None:
+    import pix2pix.training.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("bf16", "auto", torch.device("cpu")).dtype == torch.bfloat16
+    assert resolve_precision("auto", "auto", torch.device("cpu")).dtype is None  # auto decides after measuring
+    g = make_generator(tiny_config(tiny_data).model)
+    x = torch.zeros(2, 3, 32, 32)
+    # The calibration compares real timings; with bf16 made to look slow or fast, it follows them.
+    clock = iter([0.0, 1.0] * 1000)
+    monkeypatch.setattr("time.perf_counter", lambda: next(clock))  # every run takes 1 s...
+    assert precision.calibrate_cpu_bf16(g, x) is False  # ...so bf16 is not faster by 10%
+    ticks = {"n": 0}
+
+    def clock_fast_bf16() -> float:  # fp32 runs take 1 s, bf16 runs 0.5 s (calls alternate fp32, bf16)
+        ticks["n"] += 1
+        run, end = divmod(ticks["n"] - 1, 2)
+        return float(run) + (0.0 if end == 0 else (1.0 if run % 2 == 0 else 0.5))
+
+    monkeypatch.setattr("time.perf_counter", clock_fast_bf16)
+    assert precision.calibrate_cpu_bf16(g, x) is True
+
+
+def test_native_bf16_detection_agrees_with_the_cpu_flags() -> None:
+    from pix2pix.training.precision import cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo flags to compare with")
+    assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_amp_auto_bf16_choice_is_kept_on_resume(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+    """On a CPU with native bf16, `amp auto` measures once; a resumed run keeps that choice (a new
+    measurement could pick float32 and break exact resume) and ends where an uninterrupted one does."""
+    import pix2pix.training.loop as loop
+    import pix2pix.training.precision as precision
+    from pix2pix.training.checkpoint import load_training_state
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    calls = []
+
+    def calibrate(generator, x):  # bf16 "measures" faster; draws from the RNG as real dropout would
+        calls.append(1)
+        torch.rand(7)
+        return True
+
+    monkeypatch.setattr(loop, "calibrate_cpu_bf16", calibrate)
+    cfg = tiny_config(tiny_data, amp="auto", max_steps=4, dropout=False, norm="instance", val_every=0,
+                      sample_every=0, tensorboard=False, html=False)  # fmt: skip
+    train(cfg, tmp_path / "whole", progress=False)
+    train(cfg, tmp_path / "split", progress=False, stop_at_step=2)
+    assert len(calls) == 2
+    assert load_training_state(tmp_path / "split" / "checkpoints" / "last")["cpu_amp"] == "bf16"
+    monkeypatch.setattr(loop, "calibrate_cpu_bf16", lambda *a: pytest.fail("a resumed run measured again"))
+    train(Config.load(tmp_path / "split" / "config.json"), tmp_path / "split", progress=False, resume=True)
+    for name in ("generator", "discriminator"):
+        a = load_file(str(tmp_path / "whole" / "checkpoints" / "last" / f"{name}.safetensors"))
+        b = load_file(str(tmp_path / "split" / "checkpoints" / "last" / f"{name}.safetensors"))
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)

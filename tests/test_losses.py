@@ -123,3 +123,17 @@ def test_ssim_equals_pytorch_msssim_in_value_and_gradient() -> None:
     (g_ours,) = torch.autograd.grad(ours, x)
     (g_theirs,) = torch.autograd.grad(theirs, x)
     torch.testing.assert_close(g_ours, g_theirs, atol=1e-9, rtol=1e-4)
+
+
+def test_ssim_loss_stays_float32_under_bf16_autocast() -> None:
+    from pix2pix.losses import ssim_loss
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1
+    fake = (real + 0.1 * torch.randn(2, 3, 32, 32, generator=gen)).clamp(-1, 1)
+    plain = ssim_loss(fake, real)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = ssim_loss(fake.bfloat16(), real)  # a bf16 generator output, as autocast gives
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, ssim_loss(fake.bfloat16().float(), real), atol=1e-6, rtol=1e-5)
+    assert abs(float(mixed) - float(plain)) < 0.01

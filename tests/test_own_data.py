@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 from pix2pix.cli import main
 from pix2pix.data.images import load_image
 from pix2pix.data.paired import PairedDataset
-from pix2pix.data.sketch import canny, split_of_name, xdog
+from pix2pix.data.sketch import canny, xdog
+from pix2pix.data.splits import split_of_name
 from pix2pix.training.loop import train
 
 from .conftest import tiny_config

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..io import atomic_path
 from .images import load_image
 from .paired import SPLITS, _list_files
-from .sketch import DEFAULT_FRACTIONS, check_fractions, split_of_name
+from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 
 @dataclass

@@ -22,7 +22,6 @@ before training.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,11 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_path, atomic_write_text
 from .images import is_image_path, load_image
+from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 log = logging.getLogger(__name__)
 METHODS = ("xdog", "canny")
 FITS = ("pad", "crop")
-DEFAULT_FRACTIONS = {"val": 0.05, "test": 0.05}
 
 
 @dataclass(frozen=True)
@@ -98,26 +97,6 @@ def fit_square(img: Image.Image, size: int, fit: str = "pad") -> Image.Image:
     if fit != "pad":
         raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(FITS)}")
     return ImageOps.pad(img, (size, size), Image.LANCZOS, color=(255, 255, 255))
-
-
-def split_of_name(name: str, fractions: dict[str, float] | None = None) -> str:
-    """'train', 'val' or 'test' from a stable hash of `name` (the same name, the same split, always)."""
-    fr = {**DEFAULT_FRACTIONS, **(fractions or {})}
-    check_fractions(fr)
-    u = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
-    if u < fr["test"]:
-        return "test"
-    if u < fr["test"] + fr["val"]:
-        return "val"
-    return "train"
-
-
-def check_fractions(fr: dict[str, float]) -> None:
-    for k, v in fr.items():
-        if not 0 <= v < 1:
-            raise ValueError(f"{k} fraction must be in [0, 1), got {v}")
-    if fr.get("val", 0) + fr.get("test", 0) >= 1:
-        raise ValueError(f"val + test fractions must leave some training data, got {fr['val']} + {fr['test']}")
 
 
 def find_images(src: Path) -> list[Path]:

@@ -152,14 +152,8 @@ def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: boo
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
-def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, dict[str, str]] | None = None,
-                 repeat: int = 3) -> dict[str, str]:  # fmt: skip
-    """Time both forms (oneDNN, GEMM) of every GEMM-capable layer of `model` on the input shapes
-    that `example` gives them, forward and backward, and set each layer to the faster one.
-
-    `cache` maps cpu_signature() -> {layer_key: 'gemm' | 'onednn'}; known shapes are not timed
-    again, and new ones are added. Returns this model's choices {layer_key: form}.
-    """
+def layer_inputs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Module, tuple[int, ...]]]:
+    """(layer, input shape) of each GEMM-capable layer that `example` runs through, in order."""
     shapes: list[tuple[nn.Module, tuple[int, ...]]] = []
     hooks = [
         m.register_forward_hook(lambda mod, inp, out: shapes.append((mod, tuple(inp[0].shape))))
@@ -174,6 +168,19 @@ def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, di
         for h in hooks:
             h.remove()
         model.train(was_training)
+    return shapes
+
+
+def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, dict[str, str]] | None = None,
+                 repeat: int = 3) -> dict[str, str]:  # fmt: skip
+    """Time both forms (oneDNN, GEMM) of every GEMM-capable layer of `model` on the input shapes
+    that `example` gives them, forward and backward, and set each layer to the faster one.
+
+    `cache` maps cpu_signature() -> {layer_key: 'gemm' | 'onednn'}; known shapes are not timed
+    again, and new ones are added. Returns this model's choices {layer_key: form}.
+    """
+    shapes = layer_inputs(model, example)
+    was_training = model.training
     known = cache.setdefault(cpu_signature(), {}) if cache is not None else {}
     choices: dict[str, str] = {}
     gen = torch.Generator().manual_seed(0)

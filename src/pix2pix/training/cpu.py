@@ -22,7 +22,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -78,7 +77,7 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
     Under torchrun, rank 0 times and the others take its choices, so every rank runs the same
     kernels. An unwritable cache is not an error: the run just times again next time.
     """
-    from ..models.gemm_conv import layer_key, time_kernels
+    from ..models.gemm_conv import time_kernels
     from .distributed import rank
 
     path = cache_file()
@@ -101,25 +100,14 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
         dist.broadcast_object_list(shared, src=0)
         choices = shared[0]
         for module, example in networks.values():  # apply rank 0's choices by layer and shape
-            _apply(module, example, choices, layer_key)
+            _apply(module, example, choices)
     return choices
 
 
-def _apply(model: nn.Module, example: torch.Tensor, choices: dict[str, str], layer_key: Any) -> None:
-    from ..models.gemm_conv import Conv2d, ConvTranspose2d
+def _apply(model: nn.Module, example: torch.Tensor, choices: dict[str, str]) -> None:
+    from ..models.gemm_conv import layer_inputs, layer_key
 
-    seen: list[tuple[nn.Module, tuple[int, ...]]] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append((mod, tuple(inp[0].shape))))
-             for m in model.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]  # fmt: skip
-    was = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(example)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
-    for module, shape in seen:
+    for module, shape in layer_inputs(model, example):
         key = layer_key(module, shape)
         if key in choices:
             module.kernel_choice = {**getattr(module, "kernel_choice", {}), shape: choices[key]}

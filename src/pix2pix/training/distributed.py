@@ -61,6 +61,15 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def broadcast_from_rank0(value: object) -> object:
+    """Rank 0's `value` on every rank (the value itself without a process group)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+    return value
+
+
 def cleanup(joined: bool) -> None:
     if joined and dist.is_initialized():
         dist.destroy_process_group()

@@ -38,9 +38,9 @@ from .checkpoint import (
     weights_file,
 )
 from .cpu import choose_kernels, keep_freed_memory
-from .distributed import all_reduce_mean, barrier, cleanup, init_distributed, rank, world_size
+from .distributed import all_reduce_mean, barrier, broadcast_from_rank0, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
-from .precision import resolve_precision
+from .precision import calibrate_cpu_bf16, cpu_has_native_bf16, resolve_precision
 from .schedule import lr_lambda
 
 log = logging.getLogger(__name__)
@@ -199,9 +199,22 @@ def _train(
         if state is not None:
             load_weights(averaged.module, ckpt / weights_file(name, ema=True))
 
-    # CPU float32: keep freed memory for the next step, and pick each layer's faster kernel.
+    # CPU: keep freed memory for the next step; on CPUs with native bf16, `amp auto` takes bf16 where
+    # it measures faster; in float32, pick each layer's faster kernel.
     if device.type == "cpu":
         keep_freed_memory()
+        if tc.amp == "auto" and cpu_has_native_bf16():
+            if state is not None and "cpu_amp" in state:  # a resumed run keeps the precision it chose
+                use_bf16, how = state["cpu_amp"] == "bf16", "as the run chose"
+            else:
+                examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
+                name, x = next(iter(examples.items()))
+                use_bf16 = broadcast_from_rank0(calibrate_cpu_bf16(method.networks[name], x) if main else None)
+                how = "measured"  # rank 0 measures, every rank takes its answer
+            if use_bf16:
+                precision = resolve_precision("bf16", tc.channels_last, device)
+                method.precision = precision
+            log.info("amp auto on a CPU with native bf16: %s (%s)", precision.label, how)
         if precision.dtype is None and tc.cpu_kernels == "timed" and not tc.compile:
             examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
             choose_kernels({name: (method.networks[name], x) for name, x in examples.items()})
@@ -217,6 +230,7 @@ def _train(
             "schedulers": {name: sched.state_dict() for name, sched in schedulers.items()},
             "method": method.extra_state(),
             "step": step,
+            "cpu_amp": "bf16" if precision.dtype == torch.bfloat16 and device.type == "cpu" else "off",
             "rng_cpu": torch.get_rng_state(),
             "best": best,
         }

@@ -1,7 +1,10 @@
 """Device settings for a training step: mixed precision, memory format, compilation.
 
-CPU paths stay float32: without native bf16 (AVX-512-BF16 / AMX), bf16 autocast on a CPU is
-tens of times slower, so it is refused there with an error that says why. On CUDA, `auto` means
+CPU: without native bf16 (AVX-512-BF16 or AMX, detected from PyTorch's CPU capability), bf16
+autocast is tens of times slower than float32, so `amp bf16` is refused there with an error that
+says why, and `auto` stays float32. With native bf16, `amp bf16` runs bf16 autocast, and `auto`
+picks it only where a short calibration at the start of training (the generator's forward and
+backward, both ways) shows it faster and finite (`calibrate_cpu_bf16`). On CUDA, `auto` means
 bf16 autocast (no loss scaling needed) where the GPU supports it, else fp16 with a GradScaler.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,8 +20,27 @@ import torch.nn as nn
 
 
 def cpu_has_native_bf16() -> bool:
-    capability = torch.backends.cpu.get_cpu_capability().upper()
-    return "AMX" in capability or "AVX512_BF16" in capability
+    """Whether this CPU computes bf16 dot products natively (AVX-512-BF16 or AMX-BF16).
+
+    PyTorch's feature probe answers where it has one (`get_cpu_capability()` only names the vector
+    width, "AVX512", which AVX-512 CPUs without bf16 share); else the kernel's CPU flags (Linux)."""
+    probe = getattr(getattr(torch._C, "_cpu", None), "_get_cpu_capability", None)
+    features = probe() if probe is not None else None
+    if isinstance(features, dict) and "avx512_bf16" in features:
+        return bool(features.get("avx512_bf16") or features.get("amx_bf16"))
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
 
 
 @dataclass
@@ -77,3 +100,37 @@ def resolve_precision(amp: str, channels_last: str, device: torch.device) -> Pre
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 and device.type == "cuda" else None
     use_cl = channels_last == "on" or (channels_last == "auto" and device.type == "cuda")
     return Precision(device=device, dtype=dtype, scaler=scaler, channels_last=use_cl)
+
+
+def calibrate_cpu_bf16(generator: nn.Module, example: torch.Tensor, *, repeat: int = 3, margin: float = 0.9) -> bool:
+    """Whether bf16 autocast trains `generator` faster on this CPU: time its forward and backward
+    on `example` (a copy of it, so nothing changes) in float32 and in bf16, interleaved; bf16 must
+    take under `margin` of the float32 time and give finite outputs and gradients."""
+    import copy
+    import time
+
+    model = copy.deepcopy(generator).train()
+    x = example.detach().clone()
+
+    def run(bf16: bool) -> tuple[float, bool]:
+        t = time.perf_counter()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            out = model(x)
+        out.float().mean().backward()
+        finite = bool(torch.isfinite(out).all()) and all(
+            p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()
+        )
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - t, finite
+
+    with torch.random.fork_rng(devices=[]):  # dropout draws here must not move the run's RNG
+        run(False), run(True)  # warm up both
+        fp32, bf16, finite = [], [], True
+        for _ in range(repeat):
+            t32, _ = run(False)
+            t16, ok = run(True)
+            fp32.append(t32)
+            bf16.append(t16)
+            finite &= ok
+    return finite and sorted(bf16)[len(bf16) // 2] < margin * sorted(fp32)[len(fp32) // 2]

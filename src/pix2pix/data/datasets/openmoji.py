@@ -30,6 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ...io import atomic_path, atomic_write_text
+from ..splits import split_of_name
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,7 @@ def base_key(stem: str) -> str:
 
 def split_of(key: str) -> str:
     """Deterministic split from a hash of the base emoji: about 90 / 5 / 5."""
-    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    if u < SPLIT_FRACTIONS["test"]:
-        return "test"
-    if u < SPLIT_FRACTIONS["test"] + SPLIT_FRACTIONS["val"]:
-        return "val"
-    return "train"
+    return split_of_name(key, SPLIT_FRACTIONS)
 
 
 def domain_of(key: str) -> str:
