@@ -11,13 +11,15 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from pix2pix.cli import main
-from pix2pix.config import Config
+from pix2pix.config import Config, apply_overrides
 from pix2pix.data.paired import PairedDataset
 from pix2pix.data.transforms import normalize
 from pix2pix.hints import (
     EVAL_DRAWS,
+    FILLED,
     HintRecipe,
     as_hint_map,
+    fill_regions,
     hint_weights,
     hints_from_points,
     load_hints_file,
@@ -308,8 +310,105 @@ def test_end_to_end_train_with_hints_translate_evaluate(tmp_path: Path, shapes_d
     assert {"model", "model_h5", "copy_input", "untrained"} == set(metrics["mean"])
     assert metrics["hint_curve"]["counts"] == [0, 1, 2, 5, 10, 20]
     assert metrics["hint_curve"]["mean"]["5"] == pytest.approx(metrics["mean"]["model_h5"], abs=1e-6)
-    assert metrics["hint_curve"]["mean"]["0"] == pytest.approx({k: metrics["mean"]["model"][k] for k in ("l1", "psnr", "ssim")})
+    assert metrics["hint_curve"]["mean"]["0"] == pytest.approx(
+        {k: metrics["mean"]["model"][k] for k in ("l1", "psnr", "ssim")}
+    )
     page = (tmp_path / "ev" / "index.html").read_text()
     assert 'id="curve"' in page and page.count("<svg") == 3 and "trained model, 5 hints" in page
     assert len(list((tmp_path / "ev" / "hints_h5").glob("*.png"))) == 4
     assert "hints per image" in r.output and "trained model, 5 hints" in r.output
+
+
+# --- hint fill (model.hint_fill): each hint spread over its region of the line art ------------
+
+
+def boxes_and_dots() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two 32 px line-art images: a closed box (rows/cols 8..23, 2 px black outline) with a red dot
+    inside and a blue dot on the background; and a wide box holding a red dot at its left end and a
+    blue one at its right. Returns line art (2, 3, 32, 32) and hints (2, 4, 32, 32) in [-1, 1]."""
+    art = torch.ones(2, 3, 32, 32)
+    art[0, :, 8:24, 8:24] = -1
+    art[0, :, 10:22, 10:22] = 1
+    art[1, :, 8:24, 2:30] = -1
+    art[1, :, 10:22, 4:28] = 1
+    hints = torch.zeros(2, 4, 32, 32)
+    red, blue = torch.tensor([0.8, -0.6, -0.6]), torch.tensor([-0.6, -0.6, 0.8])
+    for i, y, x, colour in ((0, 15, 15, red), (0, 3, 3, blue), (1, 15, 5, red), (1, 15, 26, blue)):
+        hints[i, :3, y, x] = colour
+        hints[i, 3, y, x] = 1
+    return art, hints
+
+
+def test_fill_paints_a_closed_region_in_its_hint_colour_and_nothing_else() -> None:
+    art, hints = boxes_and_dots()
+    filled = fill_regions(hints, art)
+    inside = torch.zeros(32, 32, dtype=torch.bool)
+    inside[10:22, 10:22] = True
+    inside[15, 15] = False  # the hint itself
+    assert (filled[0, 3][inside] == FILLED).all() and filled[0, 3, 15, 15] == 1
+    torch.testing.assert_close(filled[0, :3][:, inside], hints[0, :3, 15, 15][:, None].expand(3, int(inside.sum())))
+    # The background touches the border: its hint stays a dot; lines stay empty.
+    outside = ~inside
+    outside[15, 15] = False
+    assert torch.equal(filled[0][:, outside], hints[0][:, outside])
+    # Two hints in one region: each pixel takes the nearer one's colour.
+    assert (
+        filled[1, 0, 15, 8] > 0.5
+        and filled[1, 2, 15, 8] < 0
+        and filled[1, 2, 15, 23] > 0.5
+        and filled[1, 0, 15, 23] < 0
+    )
+    # Filling twice changes nothing; an image without hints stays empty; shapes must match.
+    assert torch.equal(fill_regions(filled, art), filled)
+    assert torch.equal(fill_regions(torch.zeros(1, 4, 32, 32), art[:1]), torch.zeros(1, 4, 32, 32))
+    with pytest.raises(ValueError, match="does not match line art"):
+        fill_regions(hints, art[:, :, :16])
+
+
+def test_hint_fill_needs_hints() -> None:
+    with pytest.raises(ValueError, match="hint_fill spreads hints over regions: it needs hints"):
+        apply_overrides(Config(), {"hint_fill": True})
+    assert apply_overrides(Config(), {"hints": True, "hint_fill": True}).model.hint_fill
+
+
+def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, shapes_data: Path) -> None:
+    """The fill reaches the training step (same seed, other weights than without it), every
+    inference path (translate_tensor = the generator on the filled map), and the exported file
+    (parity on filled maps; the sidecar says how to fill)."""
+    base = dict(hints=True, hint_p_none=0.0, max_steps=2, load_size=32, val_every=0, sample_every=0, tensorboard=False,
+                html=False)  # fmt: skip
+    train(tiny_config(shapes_data, **base), tmp_path / "dots", progress=False)
+    train(tiny_config(shapes_data, hint_fill=True, **base), tmp_path / "fill", progress=False)
+    a = load_file(str(tmp_path / "dots" / "checkpoints" / "last" / "generator.safetensors"))
+    b = load_file(str(tmp_path / "fill" / "checkpoints" / "last" / "generator.safetensors"))
+    assert not torch.equal(a["downs.0.0.weight"], b["downs.0.0.weight"])
+
+    pipe = Pix2Pix.from_pretrained(tmp_path / "fill")
+    assert pipe.config.model.hint_fill
+    art, hints = boxes_and_dots()
+    with torch.no_grad():
+        want = pipe.generator(torch.cat([art, fill_regions(hints, art)], 1))
+        unfilled = pipe.generator(torch.cat([art, hints], 1))
+    got = pipe.translate_tensor(art, hints=hints)
+    torch.testing.assert_close(got, want)
+    assert (got - unfilled).abs().max() > 1e-3
+    # The API with an RGBA hints image fills the same way.
+    sketch = Image.fromarray(((art[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())
+    dots = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    dots.putpixel((15, 15), (229, 51, 51, 255))
+    out = np.asarray(pipe(sketch, hints=dots)).astype(float)
+    x = normalize(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
+    ref = pipe.translate_tensor(x, hints=fill_regions(as_hint_map(dots, 32, 32)[None], x))
+    assert np.abs(out - ((ref[0].permute(1, 2, 0).numpy() + 1) * 127.5)).max() <= 1.0
+
+    pytest.importorskip("onnxruntime")
+    r = CliRunner().invoke(main, ["export", str(tmp_path / "fill"), "--out", str(tmp_path / "g.onnx")])
+    assert r.exit_code == 0, r.output
+    side = json.loads((tmp_path / "g.onnx.json").read_text())
+    assert "nearest hint" in side["hints"]["fill"] and side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    import onnxruntime as ort
+
+    onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(
+        None, {"input": torch.cat([art, fill_regions(hints, art)], 1).numpy()}
+    )[0]
+    assert np.abs(onnx_out - got.numpy()).max() <= 1e-4

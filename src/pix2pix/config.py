@@ -33,6 +33,9 @@ class ModelConfig:
     method: str = field(default="pix2pix", metadata=_help("model family: pix2pix (paired) or cyclegan (unpaired); --model on the CLI"))
     hints: bool = field(default=False, metadata=_help(
         "colour hints: the generator also takes a hint map (hint colours + a mask, output_nc + 1 channels)"))
+    hint_fill: bool = field(default=False, metadata=_help(
+        "hints: spread each hint over its closed region of the line art (a paint bucket) before the generator "
+        "sees it; filled pixels get mask 0.5 (see hints.fill_regions)"))
     generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
     discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
     ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
@@ -62,6 +65,8 @@ class ModelConfig:
             _check_positive(name, getattr(self, name))
         if self.hints and self.method != "pix2pix":
             raise ValueError(f"hints are a pix2pix feature; method {self.method!r} does not take them")
+        if self.hint_fill and not self.hints:
+            raise ValueError("hint_fill spreads hints over regions: it needs hints (model.hints true)")
 
 
 @dataclass(frozen=True)

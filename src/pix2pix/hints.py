@@ -16,6 +16,13 @@ resumed, or split over ranks, sees the same hints.
 
 Users give hints as an RGBA image of the sketch's size (alpha > 0 marks a hint, its RGB is the
 colour) or as a list of points {"x", "y", "color": "#rrggbb", "size"}.
+
+With `model.hint_fill`, each hint also spreads over its region of the line art before the
+generator sees it (`fill_regions`: a paint bucket, as colouring tools have): the pixels of a closed
+region that holds a hint take the nearest hint's colour with mask FILLED (0.5), so a dot tells the
+network the colour of the whole region, not only of the pixels it covers. The network still decides
+where lines leak or a region is not one colour. Simulated hints, a user's hints and evaluation
+hints all go through the same fill, in `Pix2Pix.translate_tensor` and the training step.
 """
 
 from __future__ import annotations
@@ -37,6 +44,10 @@ from PIL import Image, ImageColor
 # (background where it reaches the border); an input pixel darker than 0 (128 of 255) is line.
 WHITE = 0.94
 LINE = 0.0
+# The fill's region boundaries: an input pixel darker than this (0.6 is 204 of 255) bounds a region.
+# Anti-aliased lines at 64 px are grey at their thin points; at LINE, most outlines leak.
+REGION_LINE = 0.6
+FILLED = 0.5  # the mask value of a pixel that a hint's fill reached (a hint itself is 1)
 EVAL_DRAWS = 32  # evaluation draws this many hints per image and keeps the first N: N hints nest
 EVAL_COUNTS = (0, 1, 2, 5, 10, 20)  # the evaluation curve's hint counts
 
@@ -89,7 +100,9 @@ def hint_weights(line_art: torch.Tensor | np.ndarray, target: torch.Tensor | np.
     """
     from scipy.ndimage import label
 
-    line_art, target = (t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in (line_art, target))
+    line_art, target = (
+        t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in (line_art, target)
+    )
     line = line_art.mean(axis=1) < LINE  # (B, H, W)
     open_white = (target >= WHITE).all(axis=1) & ~line
     # One labelling for the batch: 4-connected within an image, never across images.
@@ -172,6 +185,62 @@ def simulate_hints(
     return torch.from_numpy(np.ascontiguousarray(values[index].transpose(0, 3, 1, 2))).to(target)  # (B, C + 1, H, W)
 
 
+def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
+    """Spread each hint of `hints` (B, C + 1, H, W) over its region of `line_art` (B, C_in, H, W).
+
+    A region is a 4-connected set of pixels lighter than REGION_LINE. Every region that holds a hint
+    and does not touch the image's border (the background, or an outline that leaks into it) is
+    painted: each of its pixels takes the colour of the nearest hint pixel in the same region (the
+    mean of the region's hints where the nearest hint lies across a line), with mask FILLED. Hint
+    pixels, line pixels and regions without hints are left as they are, so filling twice changes
+    nothing.
+    """
+    from scipy.ndimage import distance_transform_edt, label
+
+    if hints.shape[0] != line_art.shape[0] or hints.shape[-2:] != line_art.shape[-2:]:
+        raise ValueError(f"hint map {tuple(hints.shape)} does not match line art {tuple(line_art.shape)}")
+    hn = hints.detach().float().cpu().numpy()
+    b, c = hn.shape[0], hn.shape[1] - 1
+    mask = hn[:, c] > 0
+    if not mask.any():
+        return hints
+    line = line_art.detach().float().cpu().numpy().mean(axis=1) < REGION_LINE  # (B, H, W)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]  # 4-connected within an image, never across images
+    labels, n = label(~line, structure=structure)
+    on_border = np.zeros(n + 1, dtype=bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        on_border[edge.ravel()] = True
+    on_border[0] = True  # label 0 is line
+    hinted = np.zeros(n + 1, dtype=bool)
+    hinted[labels[mask]] = True
+    paint = hinted[labels] & ~on_border[labels] & ~mask  # (B, H, W)
+    if not paint.any():
+        return hints
+    # The nearest hint pixel of every pixel (one 2-D transform per image that gets paint; a 3-D one
+    # over the batch costs more than all of them).
+    b, h, w = mask.shape
+    ib = np.broadcast_to(np.arange(b)[:, None, None], (b, h, w))
+    iy = np.broadcast_to(np.arange(h)[None, :, None], (b, h, w)).copy()
+    ix = np.broadcast_to(np.arange(w)[None, None, :], (b, h, w)).copy()
+    for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
+        iy[i], ix[i] = distance_transform_edt(~mask[i], return_indices=True)[1]
+    colours = hn[:, :c].transpose(0, 2, 3, 1)  # (B, H, W, C)
+    nearest = colours[ib, iy, ix]  # (B, H, W, C)
+    # Where the nearest hint lies across a line, the mean of the region's hints.
+    counts = np.bincount(labels[mask], minlength=n + 1)
+    sums = np.stack([np.bincount(labels[mask], weights=colours[mask][:, k], minlength=n + 1) for k in range(c)], 1)
+    region_mean = sums / np.maximum(counts, 1)[:, None]  # (n + 1, C)
+    same = labels[ib, iy, ix] == labels
+    out = hn.copy()
+    where = paint & same
+    out[:, :c].transpose(0, 2, 3, 1)[where] = nearest[where]
+    where = paint & ~same
+    out[:, :c].transpose(0, 2, 3, 1)[where] = region_mean[labels[where]]
+    out[:, c][paint] = FILLED
+    return torch.from_numpy(out).to(hints)
+
+
 def square_boxes(cy: Any, cx: Any, side: Any, h: int, w: int) -> tuple[Any, Any, Any, Any]:
     """(top, bottom, left, right) of `side`-wide squares centred on (cy, cx), clipped to the image
     (numpy arrays or tensors)."""
@@ -225,7 +294,9 @@ def parse_points(points: Any, width: int, height: int, *, source: str = "hints")
     if isinstance(points, Mapping) and "points" in points:
         points = points["points"]
     if not isinstance(points, list):
-        raise ValueError(f"{source}: expected a list of points {{\"x\", \"y\", \"color\", \"size\"}}, got {type(points).__name__}")
+        raise ValueError(
+            f'{source}: expected a list of points {{"x", "y", "color", "size"}}, got {type(points).__name__}'
+        )
     parsed = []
     for i, p in enumerate(points):
         where = f"{source}: point {i}"
@@ -254,7 +325,9 @@ def parse_points(points: Any, width: int, height: int, *, source: str = "hints")
     return parsed
 
 
-def hints_from_points(points: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:
+def hints_from_points(
+    points: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints"
+) -> torch.Tensor:
     """(C + 1, H, W) from a list of points, each a `size` x `size` square centred on (x, y)."""
     out = torch.zeros(1, output_nc + 1, height, width)
     parsed = parse_points(points, width, height, source=source)
@@ -279,11 +352,15 @@ def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, sour
     """
     if isinstance(hints, torch.Tensor):
         if hints.shape != (output_nc + 1, height, width):
-            raise ValueError(f"{source}: a hint map must be ({output_nc + 1}, {height}, {width}), got {tuple(hints.shape)}")
+            raise ValueError(
+                f"{source}: a hint map must be ({output_nc + 1}, {height}, {width}), got {tuple(hints.shape)}"
+            )
         return hints.float()
     if isinstance(hints, Image.Image):
         if hints.size != (width, height):
-            raise ValueError(f"{source}: hints image is {hints.size[0]}x{hints.size[1]} but the image is {width}x{height}")
+            raise ValueError(
+                f"{source}: hints image is {hints.size[0]}x{hints.size[1]} but the image is {width}x{height}"
+            )
         return hints_from_rgba(hints, output_nc=output_nc)
     if isinstance(hints, (list, tuple, Mapping)):
         return hints_from_points(list(hints) if isinstance(hints, tuple) else hints, width, height,
@@ -317,6 +394,8 @@ def draw_hints(line_art: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
     colours painted over it; (B, C, H, W) in [-1, 1]."""
     colour, mask = hints[:, :-1], hints[:, -1:]
     if colour.shape[1] != line_art.shape[1]:
-        colour = colour.mean(1, keepdim=True).expand_as(line_art) if line_art.shape[1] != 1 else colour.mean(1, keepdim=True)
+        colour = (
+            colour.mean(1, keepdim=True).expand_as(line_art) if line_art.shape[1] != 1 else colour.mean(1, keepdim=True)
+        )
     dimmed = line_art * 0.6 - 0.25  # white paper -> mid grey, lines stay dark
     return dimmed * (1 - mask) + colour * mask

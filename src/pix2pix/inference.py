@@ -22,7 +22,7 @@ from PIL import Image
 from .config import Config
 from .data.images import pil_to_uint8, to_mode
 from .data.transforms import normalize
-from .hints import as_hint_map, resize_hints
+from .hints import as_hint_map, fill_regions, resize_hints
 from .models import size_multiple
 from .training.checkpoint import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
@@ -123,7 +123,8 @@ class Pix2Pix:
     def translate_tensor(self, x: torch.Tensor, *, dropout: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W) in [-1, 1], any H and W.
 
-        `hints`: a hint map (B, C_out + 1, H, W) for a hints model; None means no hints.
+        `hints`: a hint map (B, C_out + 1, H, W) for a hints model; None means no hints. A model
+        trained with `hint_fill` spreads each hint over its region of `x` first (hints.fill_regions).
         """
         if x.ndim != 4 or x.shape[1] != self.in_nc:
             raise ValueError(f"expected a (B, {self.in_nc}, H, W) tensor, got shape {tuple(x.shape)}")
@@ -134,6 +135,8 @@ class Pix2Pix:
                 hints = torch.zeros(x.shape[0], self.hint_nc, h, w)
             elif hints.shape != (x.shape[0], self.hint_nc, h, w):
                 raise ValueError(f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}")
+            elif self.config.model.hint_fill:
+                hints = fill_regions(hints, x)  # each hint over its region of the line art
             hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
             padded = torch.cat([padded, hint_map], dim=1)  # (B, in_nc + C_out + 1, H', W')
         if self.onnx is not None:

@@ -21,6 +21,7 @@ from .. import __version__
 from ..config import apply_overrides
 from ..data.paired import dataset_for
 from ..data.transforms import normalize
+from ..hints import FILLED, REGION_LINE, fill_regions
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
 from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
@@ -203,6 +204,8 @@ def export_run(
         resize = lambda t, mode: torch.nn.functional.interpolate(t, scale_factor=1.5, mode=mode)  # noqa: E731
         batches.append((resize(x, "bilinear").clamp(-1, 1), None if hints is None else resize(hints, "nearest")))
     for batch, h_map in batches:
+        if h_map is not None and pipe.config.model.hint_fill:
+            h_map = fill_regions(h_map, batch)  # the file takes the filled map (the sidecar says how)
         want = pipe.translate_tensor(batch, hints=h_map)
         padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
         if h_map is not None:
@@ -262,4 +265,13 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
             "resize": "to shrink a hint map, average the colours over the hint pixels under each new pixel and "
                       "mark it a hint where any was",
         }  # fmt: skip
+        if cfg.model.hint_fill:
+            out["hints"]["fill"] = (
+                "before the network, spread each hint over its region (this model was trained so): regions are "
+                "4-connected pixels whose mean over the image channels is lighter than "
+                f"{REGION_LINE} (on the -1..1 scale); in each region that holds a hint and does not touch the "
+                "image border, every pixel that is not a hint takes the colour of the nearest hint pixel in the "
+                f"same region (else the mean of the region's hints) and mask {FILLED}; pix2pix.hints.fill_regions "
+                "is the reference"
+            )
     return out

@@ -20,6 +20,7 @@ from ..hints import (
     HintRecipe,
     draw_hints,
     empty_hints,
+    fill_regions,
     hint_channels,
     seed_for,
     seed_for_name,
@@ -133,6 +134,8 @@ class Pix2PixMethod(Method):
             # Drawn per image of the global batch from (seed, step, index): resume and ranks agree.
             seeds = [seed_for(tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
             hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
+            if self.config.model.hint_fill:
+                hints = fill_regions(hints, real_a)
             hints = self.precision.to_memory_format(hints)
         return train_step(
             self.live["generator"], self.live["discriminator"], self.optimizers["generator"],
@@ -150,7 +153,8 @@ class Pix2PixMethod(Method):
             return g(torch.cat([a, empty_hints(len(a), out_nc, *a.shape[-2:], device=a.device)], dim=1))
 
         def with_hints(a: torch.Tensor, b: torch.Tensor, names: list[str]) -> torch.Tensor:
-            return g(torch.cat([a, eval_hints(a, b, names, VAL_HINTS)], dim=1))
+            hints = eval_hints(a, b, names, VAL_HINTS)
+            return g(torch.cat([a, fill_regions(hints, a) if self.config.model.hint_fill else hints], dim=1))
 
         return {"": no_hints, f"h{VAL_HINTS}": with_hints}
 
