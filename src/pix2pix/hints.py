@@ -98,24 +98,30 @@ def hint_weights(line_art: torch.Tensor | np.ndarray, target: torch.Tensor | np.
     disc) is a region like any other and can be hinted. An image with no such pixel gets uniform
     weights, so it can still be hinted.
     """
-    from scipy.ndimage import label
-
     line_art, target = (
         t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in (line_art, target)
     )
     line = line_art.mean(axis=1) < LINE  # (B, H, W)
-    open_white = (target >= WHITE).all(axis=1) & ~line
-    # One labelling for the batch: 4-connected within an image, never across images.
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
-    labels, n = label(open_white, structure=structure)
-    on_edge = np.zeros(n + 1, dtype=bool)
-    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
-        on_edge[edge.ravel()] = True
-    on_edge[0] = False
+    labels, _, on_edge = regions((target >= WHITE).all(axis=1) & ~line)
     weights = (~line & ~on_edge[labels]).astype(np.float64)
     weights[weights.reshape(len(weights), -1).sum(1) == 0] = 1.0
     return weights
+
+
+def regions(pixels: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Label the 4-connected regions of `pixels` (B, H, W) bool: one labelling for the batch, never
+    joining two images. Returns the labels (0 outside `pixels`), their count n, and (n + 1,) bool:
+    whether each label touches its image's border (False for 0)."""
+    from scipy.ndimage import label
+
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, n = label(pixels, structure=structure)
+    on_border = np.zeros(n + 1, dtype=bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        on_border[edge.ravel()] = True
+    on_border[0] = False
+    return labels, n, on_border
 
 
 def seed_for(seed: int, step: int, index: int) -> int:
@@ -195,25 +201,19 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
     pixels, line pixels and regions without hints are left as they are, so filling twice changes
     nothing.
     """
-    from scipy.ndimage import distance_transform_edt, label
+    from scipy.ndimage import distance_transform_edt
 
     if hints.shape[0] != line_art.shape[0] or hints.shape[-2:] != line_art.shape[-2:]:
         raise ValueError(f"hint map {tuple(hints.shape)} does not match line art {tuple(line_art.shape)}")
     hn = hints.detach().float().cpu().numpy()
-    b, c = hn.shape[0], hn.shape[1] - 1
+    c = hn.shape[1] - 1
     mask = hn[:, c] > 0
     if not mask.any():
         return hints
-    line = line_art.detach().float().cpu().numpy().mean(axis=1) < REGION_LINE  # (B, H, W)
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]  # 4-connected within an image, never across images
-    labels, n = label(~line, structure=structure)
-    on_border = np.zeros(n + 1, dtype=bool)
-    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
-        on_border[edge.ravel()] = True
-    on_border[0] = True  # label 0 is line
+    labels, n, on_border = regions(line_art.detach().float().cpu().numpy().mean(axis=1) >= REGION_LINE)
     hinted = np.zeros(n + 1, dtype=bool)
     hinted[labels[mask]] = True
+    hinted[0] = False  # label 0 is line
     paint = hinted[labels] & ~on_border[labels] & ~mask  # (B, H, W)
     if not paint.any():
         return hints

@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
     kernels. An unwritable cache is not an error: the run just times again next time.
     """
     from ..models.gemm_conv import time_kernels
-    from .distributed import rank
+    from .distributed import broadcast_from_rank0, rank, world_size
 
     path = cache_file()
     try:
@@ -95,10 +94,8 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
             atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
         except OSError as err:
             log.info("kernel choices not cached (%s)", err)
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        shared = [choices]
-        dist.broadcast_object_list(shared, src=0)
-        choices = shared[0]
+    if world_size() > 1:
+        choices = broadcast_from_rank0(choices)
         for module, example in networks.values():  # apply rank 0's choices by layer and shape
             _apply(module, example, choices)
     return choices
