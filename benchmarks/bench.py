@@ -6,7 +6,7 @@ version's) run interleaved, one step each in turn, so the machine's drift hits b
 
     python benchmarks/bench.py --quick                      # about 3 minutes on a 2-core CPU
     python benchmarks/bench.py --quick --baseline-src ../old/src   # also time another version's main job
-    python benchmarks/bench.py --layers                     # each U-Net layer, oneDNN against GEMM
+    python benchmarks/bench.py --layers                     # each U-Net layer, oneDNN against GEMM (fp32, bf16)
     python benchmarks/bench.py --distributed 2              # main job on 1 and 2 CPU processes
 
 What it reports:
@@ -137,9 +137,10 @@ class OurStep:
         self.method = get_method(cfg.model.method)(cfg, device=device, precision=self.precision)
         self.method.train()
         b, s = cfg.train.batch_size, cfg.data.crop_size
-        if device.type == "cpu" and self.precision.dtype is None and cfg.train.cpu_kernels == "timed":
+        if device.type == "cpu" and self.precision.dtype in (None, torch.bfloat16) and cfg.train.cpu_kernels == "timed":
             examples = self.method.example_inputs(b // cfg.train.grad_accum, s)
-            choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()})
+            choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()},
+                           dtype=self.precision.dtype or torch.float32)  # fmt: skip
         gen = torch.Generator().manual_seed(1)
         self.a = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))
         self.b = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))
@@ -296,32 +297,42 @@ def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
 # --- other modes --------------------------------------------------------------------------------
 
 
-def bench_layers(overrides: dict, repeat: int) -> list[dict[str, Any]]:
+def bench_layers(overrides: dict, repeat: int, amp: str = "off") -> list[dict[str, Any]]:
     """Forward + backward of each GEMM-capable U-Net layer: oneDNN against the GEMM form, and the
-    form the timing at the start of training picks."""
-    step = OurStep(overrides, torch.device("cpu"))
+    form the timing at the start of training picks; in float32, or under bf16 autocast (`amp`)."""
+    step = OurStep(overrides, torch.device("cpu"), amp=amp)
+    dtype = step.precision.dtype or torch.float32
     g = step.method.networks["generator"]
     example = next(iter(step.method.example_inputs(step.batch, step.cfg.data.crop_size).values()))
     names = {m: n for n, m in g.named_modules()}
-    shapes = [(names[m], m, shape) for m, shape in gemm_conv.layer_inputs(g, example)]
+    shapes = [(names[m], m, shape, in_dtype) for m, shape, in_dtype in gemm_conv.layer_inputs(g, example, dtype)]
     g.train()
     rows = []
-    for name, mod, shape in shapes:
-        x = torch.randn(shape, requires_grad=name != "downs.0.0")
-        grad = torch.randn_like(mod(x))
+    for name, mod, shape, in_dtype in shapes:
+        x = torch.randn(shape).to(in_dtype).requires_grad_(name != "downs.0.0")
+        key = (tuple(shape), dtype)
+
+        with torch.no_grad(), gemm_conv.autocast_to(dtype):
+            grad = torch.randn_like(mod(x))
+
+        def run(mod: torch.nn.Module = mod, x: torch.Tensor = x, grad: torch.Tensor = grad) -> None:
+            with gemm_conv.autocast_to(dtype):
+                y = mod(x)
+            y.backward(grad)
+
         with FlopCounterMode(display=False) as counter:
-            mod(x).backward(grad)
-        chosen = getattr(mod, "kernel_choice", {}).get(tuple(shape), "rule")
+            run()
+        chosen = getattr(mod, "kernel_choice", {}).get(key, "rule")
         times: dict[str, list[float]] = {"onednn": [], "gemm": []}
         for _ in range(repeat + 1):  # interleaved, so drift hits both alike; the first round warms up
             for kind in ("onednn", "gemm"):
-                mod.kernel_choice = {**getattr(mod, "kernel_choice", {}), tuple(shape): kind}
+                mod.kernel_choice = {**getattr(mod, "kernel_choice", {}), key: kind}
                 t = time.perf_counter()
-                mod(x).backward(grad)
+                run()
                 times[kind].append(time.perf_counter() - t)
-        mod.kernel_choice[tuple(shape)] = chosen
+        mod.kernel_choice[key] = chosen
         onednn, gemm = (statistics.median(v[1:]) for v in times.values())
-        rows.append({"layer": name, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
+        rows.append({"layer": name, "dtype": step.dtype, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
                      "weight_per_input": mod.weight.numel() / x.numel(), "gflop": counter.get_total_flops() / 1e9,
                      "onednn_ms": onednn * 1e3, "gemm_ms": gemm * 1e3, "timed_choice": chosen,
                      "rule_choice": "gemm" if gemm_conv.rule_says_gemm(mod, shape) else "onednn"})  # fmt: skip
@@ -403,15 +414,16 @@ def main() -> None:
         keep_freed_memory()
     main_over = flatten_overrides(main_job_overrides())
     if args.layers:
-        rows = bench_layers(PAPER, 5 if args.quick else 11)
+        amps = ["off"] + (["bf16"] if cpu_has_native_bf16() else [])  # bf16: where the CPU has it natively
+        rows = [r for amp in amps for r in bench_layers(PAPER, 5 if args.quick else 11, amp)]
         lines = [
             f"paper config, batch 1, forward + backward per layer; {cpu_summary()}",
-            f"{'layer':10s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} {'GEMM ms':>8s} "
-            f"{'ratio':>6s} {'timed':>7s} {'rule':>7s}",
+            f"{'layer':10s} {'dtype':5s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} "
+            f"{'GEMM ms':>8s} {'ratio':>6s} {'timed':>7s} {'rule':>7s}",
         ] + [
-            f"{r['layer']:10s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} {r['gflop']:6.2f} "
-            f"{r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f} {r['timed_choice']:>7s} "
-            f"{r['rule_choice']:>7s}"
+            f"{r['layer']:10s} {r['dtype']:5s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} "
+            f"{r['gflop']:6.2f} {r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f} "
+            f"{r['timed_choice']:>7s} {r['rule_choice']:>7s}"
             for r in rows
         ]  # fmt: skip
         report(lines, {"cpu": cpu_summary(), "layers": rows}, args.json)

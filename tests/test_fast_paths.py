@@ -193,6 +193,82 @@ def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: i
             torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
 
 
+def test_gemm_convolutions_match_oneDNN_under_bf16_autocast(monkeypatch) -> None:
+    """Under CPU bf16 autocast the GEMM forms compute in bf16 as oneDNN does (bf16 out, the
+    transposed layer's bias included) and agree with it to bf16 rounding, forward and backward."""
+    import pix2pix.models.gemm_conv as gemm_conv
+    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
+
+    used = []
+    for name in ("conv2d_gemm", "conv_transpose2d_gemm"):
+        real = getattr(gemm_conv, name)
+        monkeypatch.setattr(gemm_conv, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+    gen = torch.Generator().manual_seed(0)
+    for layer, size in ((ConvTranspose2d(16, 8, 4, 2, 1), 4), (Conv2d(16, 8, 4, 2, 1, bias=False), 8)):
+        x = torch.randn(2, 16, size, size, generator=gen).bfloat16().requires_grad_(True)
+        weight = torch.linspace(-1, 1, 2 * 8 * (2 * size if isinstance(layer, ConvTranspose2d) else size // 2) ** 2)
+        results = []
+        for form in ("onednn", "gemm"):
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+            layer.kernel_choice = {((2, 16, size, size), torch.bfloat16): form}
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = layer(x)
+            assert y.dtype == torch.bfloat16
+            (y.float() * weight.view_as(y)).sum().backward()
+            results.append([y.detach().float(), x.grad.float()] + [p.grad for p in layer.parameters()])
+        for plain, fast in zip(*results):
+            assert fast.abs().max() > 0
+            torch.testing.assert_close(fast, plain, atol=0.02 * plain.abs().max().item(), rtol=0.02)
+    assert used == ["conv_transpose2d_gemm", "conv2d_gemm"]  # each layer took the GEMM form once
+
+
+def test_kernel_choice_is_timed_and_kept_per_dtype(monkeypatch) -> None:
+    """A layer's choice is made, cached and looked up per (input shape, compute dtype): the bf16
+    timing under autocast does not decide the float32 form, and the two cache keys differ."""
+    import pix2pix.models.gemm_conv as gemm_conv
+
+    seen = []
+
+    def fake_time(module, x, grad, gemm, repeat, dtype):  # GEMM "wins" in bf16 only
+        seen.append((x.dtype, dtype, torch.is_autocast_enabled("cpu")))
+        return (1.0 if gemm else 2.0) if dtype == torch.bfloat16 else (2.0 if gemm else 1.0)
+
+    monkeypatch.setattr(gemm_conv, "_time_form", fake_time)
+    net = torch.nn.Sequential(gemm_conv.Conv2d(4, 8, 4, 2, 1), torch.nn.ReLU(), gemm_conv.ConvTranspose2d(8, 4, 4, 2, 1))
+    example = torch.zeros(1, 4, 8, 8)
+    cache: dict = {}
+    bf16 = gemm_conv.time_kernels(net, example, cache=cache, dtype=torch.bfloat16)
+    fp32 = gemm_conv.time_kernels(net, example, cache=cache)
+    assert set(bf16.values()) == {"gemm"} and set(fp32.values()) == {"onednn"}
+    assert all(k.endswith(" bfloat16") for k in bf16) and not any("bfloat16" in k for k in fp32)
+    assert len(cache[gemm_conv.cpu_signature()]) == 4
+    # The first layer gets the float32 input under autocast, the second its bf16 output.
+    assert seen[0] == (torch.float32, torch.bfloat16, False) and seen[2][0] == torch.bfloat16
+    calls = []
+    monkeypatch.setattr(gemm_conv, "conv2d_gemm", lambda *a: calls.append(a[0].dtype) or torch.zeros(1, 8, 4, 4))
+    net.train()[0](example)  # float32: oneDNN
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net[0](example)  # bf16: GEMM
+    assert calls == [torch.float32]
+    # Timed again with a warm cache: nothing is measured.
+    seen.clear()
+    assert gemm_conv.time_kernels(net, example, cache=cache, dtype=torch.bfloat16) == bf16 and not seen
+
+
+def test_a_bf16_run_times_its_kernels_in_bf16(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+    import pix2pix.training.loop as loop
+    import pix2pix.training.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    dtypes = []
+    monkeypatch.setattr(loop, "choose_kernels", lambda networks, dtype: dtypes.append(dtype) or {})
+    common = dict(max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False)
+    train(tiny_config(tiny_data, amp="bf16", **common), tmp_path / "bf16", progress=False)
+    train(tiny_config(tiny_data, amp="off", **common), tmp_path / "fp32", progress=False)
+    assert dtypes == [torch.bfloat16, torch.float32]
+
+
 def test_gemm_path_is_taken_while_training_weight_heavy_layers(monkeypatch) -> None:
     import pix2pix.models.gemm_conv as gemm_conv
 

@@ -7,17 +7,23 @@ matrix multiply + col2im (ConvTranspose2d), the same arithmetic runs in MKL's GE
 the weight as stored, and autograd derives the backward pass (again GEMMs plus fold/unfold): on a
 2-core CPU the inner layers of unet_256 train 1.2-3x faster so.
 
+The same holds under bf16 autocast on CPUs with native bf16: there oneDNN reorders the freshly
+cast bf16 weight into its blocked layout at every call, and the innermost layers of unet_256 train
+about 2x faster as bf16 GEMMs (benchmarks/bench.py --layers --amp bf16).
+
 The result equals the plain layer's up to float summation order (tests/test_fast_paths.py). The
 modules are subclasses, so checkpoints, init and exports see ordinary Conv2d / ConvTranspose2d;
-the GEMM path is taken only while training on CPU in float32. Which form a layer trains in is
-chosen by timing both at the start of training, per layer shape, as cudnn.benchmark does on GPUs
-(`time_kernels`; cached per CPU model in the user's cache folder, so the next run skips the
-timing); without timing, the fixed rule takes GEMM for layers whose weight has at least
-`GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. Inference and export run the plain
-layer.
+the GEMM path is taken only while training on CPU, in float32 or under bf16 autocast. Which form a
+layer trains in is chosen by timing both at the start of training, per layer shape and dtype, as
+cudnn.benchmark does on GPUs (`time_kernels`; cached per CPU model in the user's cache folder, so
+the next run skips the timing); without timing, the fixed rule takes GEMM for layers whose weight
+has at least `GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. Inference and export
+run the plain layer.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn as nn
@@ -26,17 +32,26 @@ import torch.nn.functional as F
 GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM wins (bench.py --layers)
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a CPU layer multiplies `x` in: the autocast dtype where CPU autocast is on."""
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu")
+    return x.dtype
+
+
 def _use_gemm(module: nn.Module, x: torch.Tensor) -> bool:
     if not (
         module.training
         and x.device.type == "cpu"
-        and x.dtype == torch.float32
         and x.dim() == 4
         and not torch.jit.is_tracing()
         and not torch.compiler.is_compiling()
     ):
         return False
-    chosen = getattr(module, "kernel_choice", {}).get(tuple(x.shape))  # set by time_kernels
+    dtype = compute_dtype(x)
+    if dtype not in (torch.float32, torch.bfloat16):
+        return False
+    chosen = getattr(module, "kernel_choice", {}).get((tuple(x.shape), dtype))  # set by time_kernels
     if chosen is not None:
         return chosen == "gemm"
     return rule_says_gemm(module, x.shape)
@@ -79,7 +94,7 @@ def conv_transpose2d_gemm(
     cols = rows @ weight.reshape(c_in, -1)  # (B*H*W, C_out*kh*kw); the weight grad is X^T G, as stored
     cols = cols.view(b, h * w, -1).transpose(1, 2)  # (B, C_out*kh*kw, H*W)
     out = F.fold(cols, (h_out, w_out), (kh, kw), padding=padding, stride=stride)
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+    return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)  # bf16 stays bf16 under autocast
 
 
 def _gemm_compatible(m: nn.Conv2d | nn.ConvTranspose2d) -> bool:
@@ -132,37 +147,47 @@ def cpu_signature() -> str:
     return f"{model} | {torch.backends.cpu.get_cpu_capability()} | {torch.get_num_threads()} threads | torch {torch.__version__}"
 
 
-def layer_key(module: nn.Module, shape: tuple[int, ...]) -> str:
+def layer_key(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> str:
     m = module
+    suffix = "" if dtype == torch.float32 else f" {str(dtype).removeprefix('torch.')}"  # float32 keys as before
     return (f"{type(m).__name__}({m.in_channels},{m.out_channels},k{m.kernel_size[0]},s{m.stride[0]},p{m.padding[0]},"
-            f"bias={m.bias is not None}) in {'x'.join(map(str, shape))}")  # fmt: skip
+            f"bias={m.bias is not None}) in {'x'.join(map(str, shape))}{suffix}")  # fmt: skip
 
 
-def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: bool, repeat: int) -> float:
+def autocast_to(dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """CPU autocast to `dtype`, or nothing for float32."""
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast("cpu", dtype=dtype)
+
+
+def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: bool, repeat: int,
+               dtype: torch.dtype) -> float:  # fmt: skip
     import time
 
-    shape = tuple(x.shape)
-    module.kernel_choice[shape] = "gemm" if gemm else "onednn"
+    module.kernel_choice[(tuple(x.shape), dtype)] = "gemm" if gemm else "onednn"
     times = []
     for _ in range(repeat + 1):  # the first round warms up
         t = time.perf_counter()
-        module(x).backward(grad)
+        with autocast_to(dtype):
+            y = module(x)
+        y.backward(grad)
         times.append(time.perf_counter() - t)
     module.zero_grad(set_to_none=True)
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
-def layer_inputs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Module, tuple[int, ...]]]:
-    """(layer, input shape) of each GEMM-capable layer that `example` runs through, in order."""
-    shapes: list[tuple[nn.Module, tuple[int, ...]]] = []
+def layer_inputs(model: nn.Module, example: torch.Tensor,
+                 dtype: torch.dtype = torch.float32) -> list[tuple[nn.Module, tuple[int, ...], torch.dtype]]:  # fmt: skip
+    """(layer, input shape, input dtype) of each GEMM-capable layer that `example` runs through, in
+    order, computing in `dtype` (bf16: under CPU autocast)."""
+    shapes: list[tuple[nn.Module, tuple[int, ...], torch.dtype]] = []
     hooks = [
-        m.register_forward_hook(lambda mod, inp, out: shapes.append((mod, tuple(inp[0].shape))))
+        m.register_forward_hook(lambda mod, inp, out: shapes.append((mod, tuple(inp[0].shape), inp[0].dtype)))
         for m in model.modules()
         if isinstance(m, (Conv2d, ConvTranspose2d)) and _gemm_compatible(m)
     ]
     was_training = model.training
     try:
-        with torch.no_grad():
+        with torch.no_grad(), autocast_to(dtype):
             model.eval()(example)
     finally:
         for h in hooks:
@@ -172,29 +197,30 @@ def layer_inputs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Modul
 
 
 def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, dict[str, str]] | None = None,
-                 repeat: int = 3) -> dict[str, str]:  # fmt: skip
+                 repeat: int = 3, dtype: torch.dtype = torch.float32) -> dict[str, str]:  # fmt: skip
     """Time both forms (oneDNN, GEMM) of every GEMM-capable layer of `model` on the input shapes
-    that `example` gives them, forward and backward, and set each layer to the faster one.
+    that `example` gives them, forward and backward, computing in `dtype` (float32, or bfloat16
+    under CPU autocast), and set each layer to the faster one for that shape and dtype.
 
     `cache` maps cpu_signature() -> {layer_key: 'gemm' | 'onednn'}; known shapes are not timed
     again, and new ones are added. Returns this model's choices {layer_key: form}.
     """
-    shapes = layer_inputs(model, example)
+    shapes = layer_inputs(model, example, dtype)
     was_training = model.training
     known = cache.setdefault(cpu_signature(), {}) if cache is not None else {}
     choices: dict[str, str] = {}
     gen = torch.Generator().manual_seed(0)
-    for module, shape in shapes:
+    for module, shape, in_dtype in shapes:
         module.kernel_choice = getattr(module, "kernel_choice", {})
-        key = layer_key(module, shape)
+        key = layer_key(module, shape, dtype)
         if key not in known:
-            x = torch.randn(shape, generator=gen, device=module.weight.device).requires_grad_(True)
-            with torch.no_grad():
+            x = torch.randn(shape, generator=gen, device=module.weight.device).to(in_dtype).requires_grad_(True)
+            with torch.no_grad(), autocast_to(dtype):
                 grad = torch.randn_like(module.train()(x))
-            onednn = _time_form(module, x, grad, False, repeat)
-            gemm = _time_form(module, x, grad, True, repeat)
+            onednn = _time_form(module, x, grad, False, repeat, dtype)
+            gemm = _time_form(module, x, grad, True, repeat, dtype)
             known[key] = "gemm" if gemm < onednn else "onednn"
-        module.kernel_choice[shape] = known[key]
+        module.kernel_choice[(shape, dtype)] = known[key]
         choices[key] = known[key]
     model.train(was_training)
     return choices

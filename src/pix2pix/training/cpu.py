@@ -69,9 +69,10 @@ def cache_file() -> Path:
     return Path(root) / "cpu_kernels.json"
 
 
-def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[str, str]:
-    """Time oneDNN against GEMM for every GEMM-capable layer of each (network, example input), set
-    each layer to the faster form, and keep the choices in cache_file() for the next run.
+def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]], dtype: torch.dtype = torch.float32) -> dict[str, str]:
+    """Time oneDNN against GEMM for every GEMM-capable layer of each (network, example input), in
+    the dtype the run computes in (float32, or bfloat16 under autocast), set each layer to the
+    faster form, and keep the choices in cache_file() for the next run.
 
     Under torchrun, rank 0 times and the others take its choices, so every rank runs the same
     kernels. An unwritable cache is not an error: the run just times again next time.
@@ -87,7 +88,7 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
     choices: dict[str, str] = {}
     if rank() == 0:
         for module, example in networks.values():
-            choices.update(time_kernels(module, example, cache=cache))
+            choices.update(time_kernels(module, example, cache=cache, dtype=dtype))
         try:
             from ..io import atomic_write_text
 
@@ -97,14 +98,14 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]]) -> dict[
     if world_size() > 1:
         choices = broadcast_from_rank0(choices)
         for module, example in networks.values():  # apply rank 0's choices by layer and shape
-            _apply(module, example, choices)
+            _apply(module, example, choices, dtype)
     return choices
 
 
-def _apply(model: nn.Module, example: torch.Tensor, choices: dict[str, str]) -> None:
+def _apply(model: nn.Module, example: torch.Tensor, choices: dict[str, str], dtype: torch.dtype) -> None:
     from ..models.gemm_conv import layer_inputs, layer_key
 
-    for module, shape in layer_inputs(model, example):
-        key = layer_key(module, shape)
+    for module, shape, _ in layer_inputs(model, example, dtype):
+        key = layer_key(module, shape, dtype)
         if key in choices:
-            module.kernel_choice = {**getattr(module, "kernel_choice", {}), shape: choices[key]}
+            module.kernel_choice = {**getattr(module, "kernel_choice", {}), (shape, dtype): choices[key]}

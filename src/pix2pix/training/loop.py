@@ -200,7 +200,7 @@ def _train(
             load_weights(averaged.module, ckpt / weights_file(name, ema=True))
 
     # CPU: keep freed memory for the next step; on CPUs with native bf16, `amp auto` takes bf16 where
-    # it measures faster; in float32, pick each layer's faster kernel.
+    # it measures faster; then pick each layer's faster kernel in the dtype the run computes in.
     if device.type == "cpu":
         keep_freed_memory()
         if tc.amp == "auto" and cpu_has_native_bf16():
@@ -215,9 +215,10 @@ def _train(
                 precision = resolve_precision("bf16", tc.channels_last, device)
                 method.precision = precision
             log.info("amp auto on a CPU with native bf16: %s (%s)", precision.label, how)
-        if precision.dtype is None and tc.cpu_kernels == "timed" and not tc.compile:
+        if precision.dtype in (None, torch.bfloat16) and tc.cpu_kernels == "timed" and not tc.compile:
             examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
-            choose_kernels({name: (method.networks[name], x) for name, x in examples.items()})
+            choose_kernels({name: (method.networks[name], x) for name, x in examples.items()},
+                           dtype=precision.dtype or torch.float32)  # fmt: skip
 
     # Data parallelism: the networks in DDP; every rank starts from the same weights.
     method.distribute(world=world, compile=tc.compile)
