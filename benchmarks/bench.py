@@ -146,10 +146,9 @@ class OurStep:
         self.method = get_method(cfg.model.method)(cfg, device=device, precision=self.precision)
         self.method.train()
         b, s = cfg.train.batch_size, cfg.data.crop_size
-        if device.type == "cpu" and self.precision.dtype in (None, torch.bfloat16) and cfg.train.cpu_kernels == "timed":
+        if device.type == "cpu" and cfg.train.cpu_kernels == "timed":
             examples = self.method.example_inputs(b // cfg.train.grad_accum, s)
-            choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()},
-                           dtype=self.precision.dtype or torch.float32)  # fmt: skip
+            choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()}, self.precision.dtype)
         gen = torch.Generator().manual_seed(1)
         self.a = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))
         self.b = self.precision.to_memory_format((torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device))

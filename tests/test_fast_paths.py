@@ -262,11 +262,16 @@ def test_a_bf16_run_times_its_kernels_in_bf16(monkeypatch, tmp_path: Path, tiny_
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     dtypes = []
-    monkeypatch.setattr(loop, "choose_kernels", lambda networks, dtype: dtypes.append(dtype) or {})
+    # The loop passes Precision.dtype, None for float32 (as choose_kernels reads it).
+    monkeypatch.setattr(loop, "choose_kernels", lambda networks, dtype: dtypes.append(dtype or torch.float32) or {})
     common = dict(max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False)
     train(tiny_config(tiny_data, amp="bf16", **common), tmp_path / "bf16", progress=False)
     train(tiny_config(tiny_data, amp="off", **common), tmp_path / "fp32", progress=False)
     assert dtypes == [torch.bfloat16, torch.float32]
+    from pix2pix.training.cpu import choose_kernels
+
+    g = make_generator(tiny_config(tiny_data).model)
+    assert choose_kernels({"generator": (g, torch.zeros(1, 3, 32, 32))}, torch.float16) == {}  # no GEMM form in fp16
 
 
 def test_gemm_path_is_taken_while_training_weight_heavy_layers(monkeypatch) -> None:

@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM wins (bench.py --layers)
+GEMM_DTYPES = (torch.float32, torch.bfloat16)  # the compute dtypes that have a GEMM form
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -49,7 +50,7 @@ def _use_gemm(module: nn.Module, x: torch.Tensor) -> bool:
     ):
         return False
     dtype = compute_dtype(x)
-    if dtype not in (torch.float32, torch.bfloat16):
+    if dtype not in GEMM_DTYPES:
         return False
     chosen = getattr(module, "kernel_choice", {}).get((tuple(x.shape), dtype))  # set by time_kernels
     if chosen is not None:

@@ -69,17 +69,21 @@ def cache_file() -> Path:
     return Path(root) / "cpu_kernels.json"
 
 
-def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]], dtype: torch.dtype = torch.float32) -> dict[str, str]:
+def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]], dtype: torch.dtype | None = None) -> dict[str, str]:
     """Time oneDNN against GEMM for every GEMM-capable layer of each (network, example input), in
-    the dtype the run computes in (float32, or bfloat16 under autocast), set each layer to the
-    faster form, and keep the choices in cache_file() for the next run.
+    the dtype the run computes in (`Precision.dtype`: None for float32, or the autocast dtype), set
+    each layer to the faster form, and keep the choices in cache_file() for the next run. A dtype
+    without a GEMM form (fp16) has nothing to choose: it returns {}.
 
     Under torchrun, rank 0 times and the others take its choices, so every rank runs the same
     kernels. An unwritable cache is not an error: the run just times again next time.
     """
-    from ..models.gemm_conv import time_kernels
+    from ..models.gemm_conv import GEMM_DTYPES, time_kernels
     from .distributed import broadcast_from_rank0, rank, world_size
 
+    dtype = dtype or torch.float32
+    if dtype not in GEMM_DTYPES:
+        return {}
     path = cache_file()
     try:
         cache = json.loads(path.read_text()) if path.is_file() else {}

@@ -203,11 +203,11 @@ def _train(
     # it measures faster; then pick each layer's faster kernel in the dtype the run computes in.
     if device.type == "cpu":
         keep_freed_memory()
+        examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)  # zeros of each generator's input
         if tc.amp == "auto" and cpu_has_native_bf16():
             if state is not None and "cpu_amp" in state:  # a resumed run keeps the precision it chose
                 use_bf16, how = state["cpu_amp"] == "bf16", "as the run chose"
             else:
-                examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
                 name, x = next(iter(examples.items()))
                 use_bf16 = broadcast_from_rank0(calibrate_cpu_bf16(method.networks[name], x) if main else None)
                 how = "measured"  # rank 0 measures, every rank takes its answer
@@ -215,10 +215,8 @@ def _train(
                 precision = resolve_precision("bf16", tc.channels_last, device)
                 method.precision = precision
             log.info("amp auto on a CPU with native bf16: %s (%s)", precision.label, how)
-        if precision.dtype in (None, torch.bfloat16) and tc.cpu_kernels == "timed" and not tc.compile:
-            examples = method.example_inputs(local_batch // tc.grad_accum, dc.crop_size)
-            choose_kernels({name: (method.networks[name], x) for name, x in examples.items()},
-                           dtype=precision.dtype or torch.float32)  # fmt: skip
+        if tc.cpu_kernels == "timed" and not tc.compile:
+            choose_kernels({name: (method.networks[name], x) for name, x in examples.items()}, precision.dtype)
 
     # Data parallelism: the networks in DDP; every rank starts from the same weights.
     method.distribute(world=world, compile=tc.compile)

@@ -109,13 +109,14 @@ def calibrate_cpu_bf16(generator: nn.Module, example: torch.Tensor, *, repeat: i
     import copy
     import time
 
+    from ..models.gemm_conv import autocast_to
+
     model = copy.deepcopy(generator).train()
     x = example.detach().clone()
 
     def run(bf16: bool) -> tuple[float, bool]:
         t = time.perf_counter()
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with ctx:
+        with autocast_to(torch.bfloat16 if bf16 else torch.float32):
             out = model(x)
         out.float().mean().backward()
         finite = bool(torch.isfinite(out).all()) and all(
