@@ -7,6 +7,7 @@ version's) run interleaved, one step each in turn, so the machine's drift hits b
     python benchmarks/bench.py --quick                      # about 3 minutes on a 2-core CPU
     python benchmarks/bench.py --quick --baseline-src ../old/src   # also time another version's main job
     python benchmarks/bench.py --layers                     # each U-Net layer, oneDNN against GEMM (fp32, bf16)
+    python benchmarks/bench.py --ops                        # where the paper step's time goes, op by op
     python benchmarks/bench.py --distributed 2              # main job on 1 and 2 CPU processes
 
 What it reports:
@@ -347,6 +348,39 @@ def bench_layers(overrides: dict, repeat: int, amp: str = "off") -> list[dict[st
     return rows
 
 
+def bench_ops(overrides: dict, steps: int, amp: str = "off") -> dict[str, Any]:
+    """Wall time per step of every aten op one training step dispatches, summed by op name.
+
+    Each op is timed around its own call (a dispatch mode), so the rows add up to about the step
+    (less the Python between ops, plus the mode's own cost). The torch profiler's CPU table does not:
+    in a bf16 paper step it charged copy_ with 80-180 ms a step, where timing the op itself gives
+    ~30 ms, and its total came to 1.3x the step.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    totals: dict[str, list[float]] = {}
+
+    class OpTimer(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            row = totals.setdefault(func.overloadpacket.__name__, [0.0, 0])
+            row[0] += time.perf_counter() - t
+            row[1] += 1
+            return out
+
+    step = OurStep(overrides, torch.device("cpu"), amp=amp)
+    for _ in range(2):
+        step()
+    plain = median_time(step, repeat=steps, warmup=0)
+    with OpTimer():
+        for _ in range(steps):
+            step()
+    ops = sorted(({"op": k, "ms": v[0] / steps * 1e3, "calls": v[1] // steps} for k, v in totals.items()),
+                 key=lambda r: -r["ms"])  # fmt: skip
+    return {"dtype": step.dtype, "step_ms": plain * 1e3, "ops_ms": sum(r["ms"] for r in ops), "ops": ops}
+
+
 def _ddp_worker(rank: int, world: int, port: int, overrides: dict, batch: int, steps: int, out: str) -> None:
     """One rank of the distributed benchmark: DDP training steps at local batch = batch / world."""
     import os
@@ -416,6 +450,8 @@ def main() -> None:
                         help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed")
     parser.add_argument("--layers", action="store_true",
                         help="instead: each U-Net layer of the paper config, oneDNN against GEMM, and the timed choice")
+    parser.add_argument("--ops", action="store_true",
+                        help="instead: the paper step's time per aten op (fp32, and bf16 where native)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
@@ -435,6 +471,15 @@ def main() -> None:
             for r in rows
         ]  # fmt: skip
         report(lines, {"cpu": cpu_summary(), "layers": rows}, args.json)
+        return
+    if args.ops:
+        amps = ["off"] + (["bf16"] if cpu_has_native_bf16() else [])
+        runs = [bench_ops(PAPER, 3 if args.quick else 5, amp) for amp in amps]
+        lines = [f"paper config, batch 1, one training step op by op; {cpu_summary()}"]
+        for run in runs:
+            lines.append(f"{run['dtype']}: step {run['step_ms']:.1f} ms untimed; its ops add up to {run['ops_ms']:.1f} ms")
+            lines += [f"  {r['op']:28s} {r['ms']:8.2f} ms {r['calls']:5d} calls" for r in run["ops"][:15]]
+        report(lines, {"cpu": cpu_summary(), "ops": runs}, args.json)
         return
     if args.distributed:
         batch = main_over.get("batch_size", 16)

@@ -26,6 +26,7 @@ from pix2pix.hints import (
     resize_hints,
     seed_for,
     simulate_hints,
+    square_boxes,
 )
 from pix2pix.inference import Pix2Pix
 from pix2pix.methods import get_method
@@ -84,6 +85,33 @@ def test_a_wide_patch_holds_the_mean_of_its_target_patch() -> None:
         assert int(mask.sum()) == len(rows) * len(cols) <= 25  # a square, clipped at the border
         want = target[i][:, box[0], box[1]].mean(dim=(1, 2))
         torch.testing.assert_close(hints[i, :3][:, box[0], box[1]], want[:, None, None].expand(3, len(rows), len(cols)))
+
+
+def test_a_later_patch_covers_an_earlier_one_with_its_own_mean() -> None:
+    # 32 patches of 5 x 5 px on a 12 x 12 image overlap, and many are clipped at the border. The
+    # evaluation's hints nest, so hint n's pixels are where n hints differ from n - 1: they must lie
+    # in one (clipped) square and hold the target's mean colour under that square, mask 1; and they
+    # must include pixels that an earlier hint held (the later patch is painted over it).
+    gen = torch.Generator().manual_seed(1)
+    target = torch.rand(3, 3, 12, 12, generator=gen) * 2 - 1
+    line = torch.ones(3, 3, 12, 12)
+    maps = [simulate_hints(target, line, [11, 12, 13], count=n, size=5) for n in range(EVAL_DRAWS + 1)]
+    squares = [tuple(int(v[0]) for v in square_boxes(np.array([cy]), np.array([cx]), 5, 12, 12)) for cy in range(12) for cx in range(12)]
+    covered = 0
+    for n in range(1, EVAL_DRAWS + 1):
+        for i in range(3):
+            changed = (maps[n][i] != maps[n - 1][i]).any(0)
+            if not changed.any():  # the same square as an earlier hint that nothing covered since
+                continue
+            colour = maps[n][i, :3][:, changed]
+            assert (colour == colour[:, :1]).all() and (maps[n][i, 3][changed] == 1).all()
+            assert any(
+                changed[y0:y1, x0:x1].sum() == changed.sum()
+                and torch.allclose(target[i, :, y0:y1, x0:x1].mean(dim=(1, 2)), colour[:, 0], atol=1e-6)
+                for y0, y1, x0, x1 in squares
+            ), f"hint {n} of image {i} is not one square's mean"
+            covered += int(((maps[n - 1][i, 3] > 0) & changed).sum())
+    assert covered > 100  # later patches were painted over earlier ones
 
 
 def test_simulation_is_a_function_of_the_seed(val_batch) -> None:

@@ -180,15 +180,21 @@ def simulate_hints(
     img, centre, side = np.concatenate(images), np.concatenate(centres), np.concatenate(sides)
     cy, cx = centre // w, centre % w
     y0, y1, x0, x1 = square_boxes(cy, cx, side, h, w)
-    # Each patch's mean colour in the target, then paint: the index of the last patch over each
-    # pixel (0: none), and one gather. numpy's small-array steps cost a microsecond or two each.
-    index = np.zeros((b, h, w), dtype=np.int64)
+    # Every pixel of every patch at once: (K, S*S) offsets from each patch's corner, `inside` its own.
+    s = int(side.max())
+    dy, dx = np.divmod(np.arange(s * s), s)
+    yy, xx = y0[:, None] + dy, x0[:, None] + dx
+    inside = (yy < y1[:, None]) & (xx < x1[:, None])
+    # Each patch's mean colour in the target, then paint: each pixel takes the last patch over it
+    # (index 0: none; later patches have larger indices, so the maximum is the last).
     values = np.zeros((len(img) + 1, c + 1), dtype=np.float32)
-    for k, (i, top, bottom, left, right) in enumerate(zip(img, y0, y1, x0, x1)):
-        values[k + 1, :c] = tgt[i, :, top:bottom, left:right].mean(axis=(1, 2))
-        index[i, top:bottom, left:right] = k + 1
+    pixels = tgt[img[:, None], :, np.minimum(yy, h - 1), np.minimum(xx, w - 1)]  # (K, S*S, C)
+    values[1:, :c] = (pixels * inside[..., None]).sum(1) / inside.sum(1)[:, None]
     values[1:, c] = 1.0
-    return torch.from_numpy(np.ascontiguousarray(values[index].transpose(0, 3, 1, 2))).to(target)  # (B, C + 1, H, W)
+    index = np.zeros(b * h * w, dtype=np.int64)
+    patch = np.broadcast_to(np.arange(1, len(img) + 1)[:, None], inside.shape)
+    np.maximum.at(index, ((img[:, None] * h + yy) * w + xx)[inside], patch[inside])
+    return torch.from_numpy(np.ascontiguousarray(values[index.reshape(b, h, w)].transpose(0, 3, 1, 2))).to(target)
 
 
 def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
@@ -217,28 +223,31 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
     paint = hinted[labels] & ~on_border[labels] & ~mask  # (B, H, W)
     if not paint.any():
         return hints
-    # The nearest hint pixel of every pixel (one 2-D transform per image that gets paint; a 3-D one
-    # over the batch costs more than all of them).
+    # The flat (B*H*W) index of every pixel's nearest hint pixel (one 2-D transform per image that
+    # gets paint; a 3-D one over the batch costs more than all of them).
     b, h, w = mask.shape
-    ib = np.broadcast_to(np.arange(b)[:, None, None], (b, h, w))
-    iy = np.broadcast_to(np.arange(h)[None, :, None], (b, h, w)).copy()
-    ix = np.broadcast_to(np.arange(w)[None, None, :], (b, h, w)).copy()
+    nearest = np.arange(b * h * w).reshape(b, h, w)
     for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
-        iy[i], ix[i] = distance_transform_edt(~mask[i], return_indices=True)[1]
-    colours = hn[:, :c].transpose(0, 2, 3, 1)  # (B, H, W, C)
-    nearest = colours[ib, iy, ix]  # (B, H, W, C)
-    # Where the nearest hint lies across a line, the mean of the region's hints.
-    counts = np.bincount(labels[mask], minlength=n + 1)
-    sums = np.stack([np.bincount(labels[mask], weights=colours[mask][:, k], minlength=n + 1) for k in range(c)], 1)
-    region_mean = sums / np.maximum(counts, 1)[:, None]  # (n + 1, C)
-    same = labels[ib, iy, ix] == labels
-    out = hn.copy()
-    where = paint & same
-    out[:, :c].transpose(0, 2, 3, 1)[where] = nearest[where]
-    where = paint & ~same
-    out[:, :c].transpose(0, 2, 3, 1)[where] = region_mean[labels[where]]
-    out[:, c][paint] = FILLED
-    return torch.from_numpy(out).to(hints)
+        iy, ix = distance_transform_edt(~mask[i], return_indices=True)[1]
+        nearest[i] = (i * h + iy) * w + ix
+    lab, flat_mask = labels.ravel(), mask.ravel()
+    colours = np.ascontiguousarray(hn[:, :c].transpose(0, 2, 3, 1)).reshape(-1, c)  # (B*H*W, C)
+    where = np.flatnonzero(paint.ravel())
+    src = nearest.ravel()[where]
+    same = lab[src] == lab[where]
+    out = colours.copy()
+    out[where[same]] = colours[src[same]]
+    if not same.all():
+        # Where the nearest hint lies across a line, the mean of the region's hints.
+        at = lab[flat_mask]  # the region of each hint pixel
+        counts = np.bincount(at, minlength=n + 1)
+        sums = np.stack([np.bincount(at, weights=colours[flat_mask, k], minlength=n + 1) for k in range(c)], 1)
+        region_mean = sums / np.maximum(counts, 1)[:, None]  # (n + 1, C)
+        out[where[~same]] = region_mean[lab[where[~same]]]
+    result = hn.copy()
+    result[:, :c] = out.reshape(b, h, w, c).transpose(0, 3, 1, 2)
+    result[:, c][paint] = FILLED
+    return torch.from_numpy(result).to(hints)
 
 
 def square_boxes(cy: Any, cx: Any, side: Any, h: int, w: int) -> tuple[Any, Any, Any, Any]:
