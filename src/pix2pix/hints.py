@@ -180,21 +180,15 @@ def simulate_hints(
     img, centre, side = np.concatenate(images), np.concatenate(centres), np.concatenate(sides)
     cy, cx = centre // w, centre % w
     y0, y1, x0, x1 = square_boxes(cy, cx, side, h, w)
-    # Every pixel of every patch at once: (K, S*S) offsets from each patch's corner, `inside` its own.
+    # Each patch's mean colour in the target, from every pixel of every patch at once: (K, S*S)
+    # offsets from each patch's corner, `inside` those within its own (clipped) square.
     s = int(side.max())
     dy, dx = np.divmod(np.arange(s * s), s)
     yy, xx = y0[:, None] + dy, x0[:, None] + dx
     inside = (yy < y1[:, None]) & (xx < x1[:, None])
-    # Each patch's mean colour in the target, then paint: each pixel takes the last patch over it
-    # (index 0: none; later patches have larger indices, so the maximum is the last).
-    values = np.zeros((len(img) + 1, c + 1), dtype=np.float32)
     pixels = tgt[img[:, None], :, np.minimum(yy, h - 1), np.minimum(xx, w - 1)]  # (K, S*S, C)
-    values[1:, :c] = (pixels * inside[..., None]).sum(1) / inside.sum(1)[:, None]
-    values[1:, c] = 1.0
-    index = np.zeros(b * h * w, dtype=np.int64)
-    patch = np.broadcast_to(np.arange(1, len(img) + 1)[:, None], inside.shape)
-    np.maximum.at(index, ((img[:, None] * h + yy) * w + xx)[inside], patch[inside])
-    return torch.from_numpy(np.ascontiguousarray(values[index.reshape(b, h, w)].transpose(0, 3, 1, 2))).to(target)
+    colours = (pixels * inside[..., None]).sum(1) / inside.sum(1)[:, None]
+    return torch.from_numpy(paint_boxes(img, y0, y1, x0, x1, colours, (b, h, w))).to(target)  # (B, C + 1, H, W)
 
 
 def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
@@ -250,23 +244,26 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(result).to(hints)
 
 
-def square_boxes(cy: Any, cx: Any, side: Any, h: int, w: int) -> tuple[Any, Any, Any, Any]:
-    """(top, bottom, left, right) of `side`-wide squares centred on (cy, cx), clipped to the image
-    (numpy arrays or tensors)."""
+def square_boxes(cy: np.ndarray, cx: np.ndarray, side: Any, h: int, w: int) -> tuple[np.ndarray, ...]:
+    """(top, bottom, left, right) of `side`-wide squares centred on (cy, cx), clipped to the image."""
     before = (side - 1) // 2
-    lo = lambda v: np.maximum(v, 0) if isinstance(v, np.ndarray) else v.clamp_min(0)  # noqa: E731
-    hi = lambda v, top: np.minimum(v, top) if isinstance(v, np.ndarray) else v.clamp_max(top)  # noqa: E731
-    return lo(cy - before), hi(cy - before + side, h), lo(cx - before), hi(cx - before + side, w)
+    return (np.maximum(cy - before, 0), np.minimum(cy - before + side, h),
+            np.maximum(cx - before, 0), np.minimum(cx - before + side, w))  # fmt: skip
 
 
-def paint_squares(out: torch.Tensor, img: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor,
-                  x1: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Paint K boxes (K, C) colours into a hint map `out` (B, C + 1, H, W); a later box covers an earlier one."""
-    values = torch.cat([colours, torch.ones(len(colours), 1)], dim=1)[:, :, None, None]  # (K, C + 1, 1, 1)
-    # One slice assignment per box: a few microseconds each, cheaper than any (K, H, W) mask.
-    for k, (i, top, bottom, left, right) in enumerate(zip(*(t.tolist() for t in (img, y0, y1, x0, x1)))):
-        out[i, :, top:bottom, left:right] = values[k]
-    return out
+def paint_boxes(img: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+                colours: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:  # fmt: skip
+    """A hint map (B, C + 1, H, W) float32 of K boxes on images `img` in `colours` (K, C), mask 1;
+    a later box covers an earlier one, and pixels outside every box are 0."""
+    b, h, w = shape
+    values = np.zeros((len(img) + 1, colours.shape[1] + 1), dtype=np.float32)
+    values[1:, :-1], values[1:, -1] = colours, 1.0
+    # The index of the last box over each pixel (0: none), then one gather. One slice assignment per
+    # box: a microsecond or two each, and memory bounded by the image whatever the boxes' size.
+    index = np.zeros((b, h, w), dtype=np.int64)
+    for k, (i, top, bottom, left, right) in enumerate(zip(img, y0, y1, x0, x1)):
+        index[i, top:bottom, left:right] = k + 1
+    return np.ascontiguousarray(values[index].transpose(0, 3, 1, 2))
 
 
 def resize_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -338,19 +335,18 @@ def hints_from_points(
     points: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints"
 ) -> torch.Tensor:
     """(C + 1, H, W) from a list of points, each a `size` x `size` square centred on (x, y)."""
-    out = torch.zeros(1, output_nc + 1, height, width)
     parsed = parse_points(points, width, height, source=source)
     if not parsed:
-        return out[0]
-    cx = torch.tensor([int(p["x"]) for p in parsed])
-    cy = torch.tensor([int(p["y"]) for p in parsed])
-    side = torch.tensor([p["size"] for p in parsed])
+        return torch.zeros(output_nc + 1, height, width)
+    cx = np.array([int(p["x"]) for p in parsed])
+    cy = np.array([int(p["y"]) for p in parsed])
+    side = np.array([p["size"] for p in parsed])
     y0, y1, x0, x1 = square_boxes(cy, cx, side, height, width)
-    colours = torch.tensor([p["rgb"] for p in parsed], dtype=torch.float32) / 127.5 - 1.0  # (K, 3)
+    colours = np.array([p["rgb"] for p in parsed], dtype=np.float32) / 127.5 - 1.0  # (K, 3)
     if output_nc == 1:
-        colours = colours.mean(1, keepdim=True)
-    zero = torch.zeros(len(parsed), dtype=torch.long)
-    return paint_squares(out, zero, y0, y1, x0, x1, colours)[0]
+        colours = colours.mean(1, keepdims=True)
+    zero = np.zeros(len(parsed), dtype=np.int64)
+    return torch.from_numpy(paint_boxes(zero, y0, y1, x0, x1, colours, (1, height, width))[0])
 
 
 def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:
