@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
+import pix2pix.hints as hints_module
 from pix2pix.cli import main
 from pix2pix.config import Config, apply_overrides
 from pix2pix.data.paired import PairedDataset
@@ -393,29 +394,74 @@ def test_fill_paints_a_closed_region_in_its_hint_colour_and_nothing_else() -> No
         fill_regions(hints, art[:, :, :16])
 
 
+def test_blend_fill_weighs_the_regions_hints_by_inverse_square_distance() -> None:
+    art, hints = boxes_and_dots()
+    filled = fill_regions(hints, art, blend=True)
+    # One hint in a region: the whole region takes its colour, as the nearest-hint fill gives (the
+    # blue dot on the background lies across a line and weighs nothing).
+    torch.testing.assert_close(filled[0], fill_regions(hints[:1], art[:1])[0])
+    # Two hints in one region: each pixel takes both colours weighted by 1 / squared distance.
+    red, blue = hints[1, :3, 15, 5], hints[1, :3, 15, 26]
+    for y, x in ((15, 8), (15, 15), (12, 20), (20, 27)):
+        w_red, w_blue = 1 / ((y - 15) ** 2 + (x - 5) ** 2), 1 / ((y - 15) ** 2 + (x - 26) ** 2)
+        torch.testing.assert_close(filled[1, :3, y, x], (w_red * red + w_blue * blue) / (w_red + w_blue))
+        assert filled[1, 3, y, x] == FILLED
+    # Red fades into blue along the row, with no hard edge: every step is small and in one direction.
+    row = filled[1, 0, 15, 6:26]
+    steps = row[1:] - row[:-1]
+    assert (steps < 0).all() and steps.abs().max() < 0.25 and row[0] > 0.7 and row[-1] < -0.5
+    # The lines, the background and the hints themselves stay as they were; filling twice changes nothing.
+    painted = filled[:, 3] == FILLED
+    assert torch.equal(filled.permute(1, 0, 2, 3)[:, ~painted], hints.permute(1, 0, 2, 3)[:, ~painted])
+    assert torch.equal(painted, fill_regions(hints, art)[:, 3] == FILLED)
+    assert torch.equal(fill_regions(filled, art, blend=True), filled)
+
+
+def test_blend_fill_bounds_its_memory_on_large_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights are built a block of painted pixels at a time; blocks give the one-block answer."""
+    art = torch.ones(1, 3, 40, 40)
+    art[0, :, 2:38, 2:38] = -1
+    art[0, :, 4:36, 4:36] = 1
+    hints = torch.zeros(1, 4, 40, 40)
+    for y, x, colour in ((6, 6, (0.9, -0.5, 0.1)), (30, 12, (-0.7, 0.6, 0.2)), (20, 33, (0.1, 0.1, -0.9))):
+        hints[0, :3, y, x] = torch.tensor(colour)
+        hints[0, 3, y, x] = 1
+    whole = fill_regions(hints, art, blend=True)
+    monkeypatch.setattr(hints_module, "BLEND_ROWS", 7)
+    torch.testing.assert_close(fill_regions(hints, art, blend=True), whole)
+
+
 def test_hint_fill_needs_hints() -> None:
     with pytest.raises(ValueError, match="hint_fill spreads hints over regions: it needs hints"):
         apply_overrides(Config(), {"hint_fill": True})
     assert apply_overrides(Config(), {"hints": True, "hint_fill": True}).model.hint_fill
+    with pytest.raises(ValueError, match="hint_blend is a way to fill regions: it needs hint_fill"):
+        apply_overrides(Config(), {"hints": True, "hint_blend": True})
 
 
-def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, shapes_data: Path) -> None:
-    """The fill reaches the training step (same seed, other weights than without it), every
-    inference path (translate_tensor = the generator on the filled map), and the exported file
-    (parity on filled maps; the sidecar says how to fill)."""
+@pytest.mark.parametrize("blend", [False, True], ids=["nearest", "blend"])
+def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, shapes_data: Path, blend: bool) -> None:
+    """The fill reaches the training step (same seed, other weights than without it, and than with
+    the other fill), every inference path (translate_tensor = the generator on the filled map), and
+    the exported file (parity on filled maps; the sidecar says how to fill)."""
     base = dict(hints=True, hint_p_none=0.0, max_steps=2, load_size=32, val_every=0, sample_every=0, tensorboard=False,
                 html=False)  # fmt: skip
     train(tiny_config(shapes_data, **base), tmp_path / "dots", progress=False)
-    train(tiny_config(shapes_data, hint_fill=True, **base), tmp_path / "fill", progress=False)
-    a = load_file(str(tmp_path / "dots" / "checkpoints" / "last" / "generator.safetensors"))
-    b = load_file(str(tmp_path / "fill" / "checkpoints" / "last" / "generator.safetensors"))
+    train(tiny_config(shapes_data, hint_fill=True, hint_blend=blend, **base), tmp_path / "fill", progress=False)
+    train(tiny_config(shapes_data, hint_fill=True, hint_blend=not blend, **base), tmp_path / "other", progress=False)
+    a, b, c = (load_file(str(tmp_path / run / "checkpoints" / "last" / "generator.safetensors"))
+               for run in ("dots", "fill", "other"))  # fmt: skip
     assert not torch.equal(a["downs.0.0.weight"], b["downs.0.0.weight"])
+    assert not torch.equal(c["downs.0.0.weight"], b["downs.0.0.weight"])
 
     pipe = Pix2Pix.from_pretrained(tmp_path / "fill")
-    assert pipe.config.model.hint_fill
+    assert pipe.config.model.hint_fill and pipe.config.model.hint_blend == blend
     art, hints = boxes_and_dots()
+    art, hints = art[1:], hints[1:]  # the box with two hints: the fills differ there
+    fill = lambda h, x: fill_regions(h, x, blend=blend)  # noqa: E731
+    assert not torch.equal(fill(hints, art), fill_regions(hints, art, blend=not blend))
     with torch.no_grad():
-        want = pipe.generator(torch.cat([art, fill_regions(hints, art)], 1))
+        want = pipe.generator(torch.cat([art, fill(hints, art)], 1))
         unfilled = pipe.generator(torch.cat([art, hints], 1))
     got = pipe.translate_tensor(art, hints=hints)
     torch.testing.assert_close(got, want)
@@ -426,17 +472,16 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path
     dots.putpixel((15, 15), (229, 51, 51, 255))
     out = np.asarray(pipe(sketch, hints=dots)).astype(float)
     x = normalize(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
-    ref = pipe.translate_tensor(x, hints=fill_regions(as_hint_map(dots, 32, 32)[None], x))
+    ref = pipe.translate_tensor(x, hints=fill(as_hint_map(dots, 32, 32)[None], x))
     assert np.abs(out - ((ref[0].permute(1, 2, 0).numpy() + 1) * 127.5)).max() <= 1.0
 
     pytest.importorskip("onnxruntime")
     r = CliRunner().invoke(main, ["export", str(tmp_path / "fill"), "--out", str(tmp_path / "g.onnx")])
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "g.onnx.json").read_text())
-    assert "nearest hint" in side["hints"]["fill"] and side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    assert ("squared distance" if blend else "nearest hint") in side["hints"]["fill"]
+    assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
     import onnxruntime as ort
 
-    onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(
-        None, {"input": torch.cat([art, fill_regions(hints, art)], 1).numpy()}
-    )[0]
+    onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"input": torch.cat([art, fill(hints, art)], 1).numpy()})[0]
     assert np.abs(onnx_out - got.numpy()).max() <= 1e-4

@@ -36,6 +36,9 @@ class ModelConfig:
     hint_fill: bool = field(default=False, metadata=_help(
         "hints: spread each hint over its closed region of the line art (a paint bucket) before the generator "
         "sees it; filled pixels get mask 0.5 (see hints.fill_regions)"))
+    hint_blend: bool = field(default=False, metadata=_help(
+        "hint_fill: a filled pixel takes its region's hint colours weighted by 1 / distance^2 instead of the "
+        "nearest hint's colour"))
     generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
     discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
     ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
@@ -67,6 +70,8 @@ class ModelConfig:
             raise ValueError(f"hints are a pix2pix feature; method {self.method!r} does not take them")
         if self.hint_fill and not self.hints:
             raise ValueError("hint_fill spreads hints over regions: it needs hints (model.hints true)")
+        if self.hint_blend and not self.hint_fill:
+            raise ValueError("hint_blend is a way to fill regions: it needs hint_fill (model.hint_fill true)")
 
 
 @dataclass(frozen=True)

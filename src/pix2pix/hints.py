@@ -20,9 +20,12 @@ colour) or as a list of points {"x", "y", "color": "#rrggbb", "size"}.
 With `model.hint_fill`, each hint also spreads over its region of the line art before the
 generator sees it (`fill_regions`: a paint bucket, as colouring tools have): the pixels of a closed
 region that holds a hint take the nearest hint's colour with mask FILLED (0.5), so a dot tells the
-network the colour of the whole region, not only of the pixels it covers. The network still decides
-where lines leak or a region is not one colour. Simulated hints, a user's hints and evaluation
-hints all go through the same fill, in `Pix2Pix.translate_tensor` and the training step.
+network the colour of the whole region, not only of the pixels it covers. With `model.hint_blend`
+they take the region's hint colours weighted by 1 / distance² instead, so two hints in one region
+(two stripes of a flag that its outline does not separate) meet in a gradient, not a hard edge. The
+network still decides where lines leak or a region is not one colour. Simulated hints, a user's
+hints and evaluation hints all go through the same fill, in `Pix2Pix.translate_tensor` and the
+training step.
 """
 
 from __future__ import annotations
@@ -191,18 +194,18 @@ def simulate_hints(
     return torch.from_numpy(paint_boxes(img, y0, y1, x0, x1, colours, (b, h, w))).to(target)  # (B, C + 1, H, W)
 
 
-def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
+def fill_regions(hints: torch.Tensor, line_art: torch.Tensor, *, blend: bool = False) -> torch.Tensor:
     """Spread each hint of `hints` (B, C + 1, H, W) over its region of `line_art` (B, C_in, H, W).
 
     A region is a 4-connected set of pixels lighter than REGION_LINE. Every region that holds a hint
     and does not touch the image's border (the background, or an outline that leaks into it) is
-    painted: each of its pixels takes the colour of the nearest hint pixel in the same region (the
-    mean of the region's hints where the nearest hint lies across a line), with mask FILLED. Hint
-    pixels, line pixels and regions without hints are left as they are, so filling twice changes
-    nothing.
+    painted, with mask FILLED: each of its pixels takes the colour of the nearest hint pixel in the
+    same region (the mean of the region's hints where the nearest hint lies across a line), or with
+    `blend` (model.hint_blend) the mean of all the region's hint pixels weighted by 1 / distance²
+    (Shepard's inverse-distance weighting), so that colours meet in a gradient halfway between
+    two hints instead of at a hard Voronoi edge. Hint pixels, line pixels and regions without hints
+    are left as they are, so filling twice changes nothing.
     """
-    from scipy.ndimage import distance_transform_edt
-
     if hints.shape[0] != line_art.shape[0] or hints.shape[-2:] != line_art.shape[-2:]:
         raise ValueError(f"hint map {tuple(hints.shape)} does not match line art {tuple(line_art.shape)}")
     hn = hints.detach().float().cpu().numpy()
@@ -217,15 +220,26 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
     paint = hinted[labels] & ~on_border[labels] & ~mask  # (B, H, W)
     if not paint.any():
         return hints
+    result = hn.copy()
+    (_blend if blend else _nearest)(result, mask, paint, labels, n)
+    result[:, c][paint] = FILLED
+    return torch.from_numpy(result).to(hints)
+
+
+def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
+    """fill_regions' colours in place: each painted pixel takes its nearest hint pixel's colour."""
+    from scipy.ndimage import distance_transform_edt
+
     # The flat (B*H*W) index of every pixel's nearest hint pixel (one 2-D transform per image that
     # gets paint; a 3-D one over the batch costs more than all of them).
     b, h, w = mask.shape
+    c = result.shape[1] - 1
     nearest = np.arange(b * h * w).reshape(b, h, w)
     for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
         iy, ix = distance_transform_edt(~mask[i], return_indices=True)[1]
         nearest[i] = (i * h + iy) * w + ix
     lab, flat_mask = labels.ravel(), mask.ravel()
-    colours = np.ascontiguousarray(hn[:, :c].transpose(0, 2, 3, 1)).reshape(-1, c)  # (B*H*W, C)
+    colours = np.ascontiguousarray(result[:, :c].transpose(0, 2, 3, 1)).reshape(-1, c)  # (B*H*W, C)
     where = np.flatnonzero(paint.ravel())
     src = nearest.ravel()[where]
     same = lab[src] == lab[where]
@@ -238,10 +252,31 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor) -> torch.Tensor:
         sums = np.stack([np.bincount(at, weights=colours[flat_mask, k], minlength=n + 1) for k in range(c)], 1)
         region_mean = sums / np.maximum(counts, 1)[:, None]  # (n + 1, C)
         out[where[~same]] = region_mean[lab[where[~same]]]
-    result = hn.copy()
     result[:, :c] = out.reshape(b, h, w, c).transpose(0, 3, 1, 2)
-    result[:, c][paint] = FILLED
-    return torch.from_numpy(result).to(hints)
+
+
+BLEND_ROWS = 4096  # painted pixels weighed at once: (rows x hint pixels) float64 weights bound the memory
+
+
+def _blend(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
+    """fill_regions' colours in place: each painted pixel takes the mean of its region's hint pixels
+    weighted by 1 / distance²."""
+    b, h, w = mask.shape
+    c = result.shape[1] - 1
+    for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
+        lab = labels[i].ravel()
+        src = np.flatnonzero(mask[i].ravel() & (lab > 0))  # hint pixels inside a region
+        tgt = np.flatnonzero(paint[i].ravel())
+        sy, sx = np.divmod(src, w)
+        colours = result[i, :c].reshape(c, -1)[:, src].T  # (S, C)
+        out = np.empty((len(tgt), c), dtype=np.float64)
+        for j in range(0, len(tgt), BLEND_ROWS):
+            t = tgt[j : j + BLEND_ROWS]
+            ty, tx = np.divmod(t, w)
+            d2 = (ty[:, None] - sy[None]) ** 2 + (tx[:, None] - sx[None]) ** 2  # >= 1: no painted pixel is a hint
+            weight = (lab[t][:, None] == lab[src][None]) / np.maximum(d2, 1)  # (rows, S); 0 across a line
+            out[j : j + BLEND_ROWS] = (weight @ colours) / weight.sum(1, keepdims=True)
+        result[i, :c].reshape(c, -1)[:, tgt] = out.T
 
 
 def square_boxes(cy: np.ndarray, cx: np.ndarray, side: Any, h: int, w: int) -> tuple[np.ndarray, ...]:

@@ -136,7 +136,7 @@ class Pix2Pix:
             elif hints.shape != (x.shape[0], self.hint_nc, h, w):
                 raise ValueError(f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}")
             elif self.config.model.hint_fill:
-                hints = fill_regions(hints, x)  # each hint over its region of the line art
+                hints = fill_regions(hints, x, blend=self.config.model.hint_blend)  # each hint over its region
             hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
             padded = torch.cat([padded, hint_map], dim=1)  # (B, in_nc + C_out + 1, H', W')
         if self.onnx is not None:

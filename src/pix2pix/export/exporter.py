@@ -205,7 +205,7 @@ def export_run(
         batches.append((resize(x, "bilinear").clamp(-1, 1), None if hints is None else resize(hints, "nearest")))
     for batch, h_map in batches:
         if h_map is not None and pipe.config.model.hint_fill:
-            h_map = fill_regions(h_map, batch)  # the file takes the filled map (the sidecar says how)
+            h_map = fill_regions(h_map, batch, blend=pipe.config.model.hint_blend)  # the file takes the filled map
         want = pipe.translate_tensor(batch, hints=h_map)
         padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
         if h_map is not None:
@@ -270,8 +270,10 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
                 "before the network, spread each hint over its region (this model was trained so): regions are "
                 "4-connected pixels whose mean over the image channels is lighter than "
                 f"{REGION_LINE} (on the -1..1 scale); in each region that holds a hint and does not touch the "
-                "image border, every pixel that is not a hint takes the colour of the nearest hint pixel in the "
-                f"same region (else the mean of the region's hints) and mask {FILLED}; pix2pix.hints.fill_regions "
-                "is the reference"
-            )
+                "image border, every pixel that is not a hint takes "
+                + ("the mean of the colours of the region's hint pixels weighted by 1 / squared distance"
+                   if cfg.model.hint_blend else
+                   "the colour of the nearest hint pixel in the same region (else the mean of the region's hints)")
+                + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}) is the reference"
+            )  # fmt: skip
     return out

@@ -135,7 +135,7 @@ class Pix2PixMethod(Method):
             seeds = [seed_for(tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
             hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
             if self.config.model.hint_fill:
-                hints = fill_regions(hints, real_a)
+                hints = fill_regions(hints, real_a, blend=self.config.model.hint_blend)
             hints = self.precision.to_memory_format(hints)
         return train_step(
             self.live["generator"], self.live["discriminator"], self.optimizers["generator"],
@@ -154,7 +154,8 @@ class Pix2PixMethod(Method):
 
         def with_hints(a: torch.Tensor, b: torch.Tensor, names: list[str]) -> torch.Tensor:
             hints = eval_hints(a, b, names, VAL_HINTS)
-            return g(torch.cat([a, fill_regions(hints, a) if self.config.model.hint_fill else hints], dim=1))
+            mc = self.config.model
+            return g(torch.cat([a, fill_regions(hints, a, blend=mc.hint_blend) if mc.hint_fill else hints], dim=1))
 
         return {"": no_hints, f"h{VAL_HINTS}": with_hints}
 
