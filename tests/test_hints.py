@@ -418,7 +418,8 @@ def test_blend_fill_weighs_the_regions_hints_by_inverse_square_distance() -> Non
 
 
 def test_blend_fill_bounds_its_memory_on_large_images(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The weights are built a block of painted pixels at a time; blocks give the one-block answer."""
+    """The weights are built a block of painted pixels at a time, at most BLEND_WEIGHTS of them, however
+    many hint pixels there are; blocks give the one-block answer."""
     art = torch.ones(1, 3, 40, 40)
     art[0, :, 2:38, 2:38] = -1
     art[0, :, 4:36, 4:36] = 1
@@ -427,7 +428,7 @@ def test_blend_fill_bounds_its_memory_on_large_images(monkeypatch: pytest.Monkey
         hints[0, :3, y, x] = torch.tensor(colour)
         hints[0, 3, y, x] = 1
     whole = fill_regions(hints, art, blend=True)
-    monkeypatch.setattr(hints_module, "BLEND_ROWS", 7)
+    monkeypatch.setattr(hints_module, "BLEND_WEIGHTS", 20)  # 3 hint pixels: blocks of 6 painted pixels
     torch.testing.assert_close(fill_regions(hints, art, blend=True), whole)
 
 

@@ -255,7 +255,7 @@ def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np
     result[:, :c] = out.reshape(b, h, w, c).transpose(0, 3, 1, 2)
 
 
-BLEND_ROWS = 4096  # painted pixels weighed at once: (rows x hint pixels) float64 weights bound the memory
+BLEND_WEIGHTS = 1 << 22  # (painted pixels x hint pixels) weights computed at once: 32 MB of float64
 
 
 def _blend(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
@@ -270,12 +270,13 @@ def _blend(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.n
         sy, sx = np.divmod(src, w)
         colours = result[i, :c].reshape(c, -1)[:, src].T  # (S, C)
         out = np.empty((len(tgt), c), dtype=np.float64)
-        for j in range(0, len(tgt), BLEND_ROWS):
-            t = tgt[j : j + BLEND_ROWS]
+        rows = max(1, BLEND_WEIGHTS // len(src))  # a user's large brush strokes make many hint pixels
+        for j in range(0, len(tgt), rows):
+            t = tgt[j : j + rows]
             ty, tx = np.divmod(t, w)
             d2 = (ty[:, None] - sy[None]) ** 2 + (tx[:, None] - sx[None]) ** 2  # >= 1: no painted pixel is a hint
             weight = (lab[t][:, None] == lab[src][None]) / np.maximum(d2, 1)  # (rows, S); 0 across a line
-            out[j : j + BLEND_ROWS] = (weight @ colours) / weight.sum(1, keepdims=True)
+            out[j : j + rows] = (weight @ colours) / weight.sum(1, keepdims=True)
         result[i, :c].reshape(c, -1)[:, tgt] = out.T
 
 
