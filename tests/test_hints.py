@@ -440,22 +440,30 @@ def test_hint_fill_needs_hints() -> None:
         apply_overrides(Config(), {"hints": True, "hint_blend": True})
 
 
+@pytest.fixture(scope="module")
+def fill_runs(tmp_path_factory: pytest.TempPathFactory, shapes_data: Path) -> dict[str, Path]:
+    """Three 2-step runs from one seed: dots only, the nearest-hint fill, the blended fill."""
+    root = tmp_path_factory.mktemp("fill_runs")
+    base = dict(hints=True, hint_p_none=0.0, max_steps=2, load_size=32, val_every=0, sample_every=0, tensorboard=False,
+                html=False)  # fmt: skip
+    fills = {"dots": {}, "nearest": {"hint_fill": True}, "blend": {"hint_fill": True, "hint_blend": True}}
+    for name, extra in fills.items():
+        train(tiny_config(shapes_data, **extra, **base), root / name, progress=False)
+    return {name: root / name for name in fills}
+
+
 @pytest.mark.parametrize("blend", [False, True], ids=["nearest", "blend"])
-def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, shapes_data: Path, blend: bool) -> None:
+def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, fill_runs: dict[str, Path],
+                                                                  blend: bool) -> None:  # fmt: skip
     """The fill reaches the training step (same seed, other weights than without it, and than with
     the other fill), every inference path (translate_tensor = the generator on the filled map), and
     the exported file (parity on filled maps; the sidecar says how to fill)."""
-    base = dict(hints=True, hint_p_none=0.0, max_steps=2, load_size=32, val_every=0, sample_every=0, tensorboard=False,
-                html=False)  # fmt: skip
-    train(tiny_config(shapes_data, **base), tmp_path / "dots", progress=False)
-    train(tiny_config(shapes_data, hint_fill=True, hint_blend=blend, **base), tmp_path / "fill", progress=False)
-    train(tiny_config(shapes_data, hint_fill=True, hint_blend=not blend, **base), tmp_path / "other", progress=False)
-    a, b, c = (load_file(str(tmp_path / run / "checkpoints" / "last" / "generator.safetensors"))
-               for run in ("dots", "fill", "other"))  # fmt: skip
+    run, other = (fill_runs["blend"], fill_runs["nearest"]) if blend else (fill_runs["nearest"], fill_runs["blend"])
+    a, b, c = (load_file(str(r / "checkpoints" / "last" / "generator.safetensors")) for r in (fill_runs["dots"], run, other))
     assert not torch.equal(a["downs.0.0.weight"], b["downs.0.0.weight"])
     assert not torch.equal(c["downs.0.0.weight"], b["downs.0.0.weight"])
 
-    pipe = Pix2Pix.from_pretrained(tmp_path / "fill")
+    pipe = Pix2Pix.from_pretrained(run)
     assert pipe.config.model.hint_fill and pipe.config.model.hint_blend == blend
     art, hints = boxes_and_dots()
     art, hints = art[1:], hints[1:]  # the box with two hints: the fills differ there
@@ -477,7 +485,7 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path
     assert np.abs(out - ((ref[0].permute(1, 2, 0).numpy() + 1) * 127.5)).max() <= 1.0
 
     pytest.importorskip("onnxruntime")
-    r = CliRunner().invoke(main, ["export", str(tmp_path / "fill"), "--out", str(tmp_path / "g.onnx")])
+    r = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "g.onnx")])
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "g.onnx.json").read_text())
     assert ("squared distance" if blend else "nearest hint") in side["hints"]["fill"]

@@ -255,6 +255,12 @@ def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np
     result[:, :c] = out.reshape(b, h, w, c).transpose(0, 3, 1, 2)
 
 
+def fill_as_trained(hints: torch.Tensor, line_art: torch.Tensor, model: Any) -> torch.Tensor:
+    """`hints` filled as the model (a ModelConfig) was trained to see them: by `fill_regions` with
+    its `hint_blend` where it has `hint_fill`, else unchanged."""
+    return fill_regions(hints, line_art, blend=model.hint_blend) if model.hint_fill else hints
+
+
 BLEND_WEIGHTS = 1 << 22  # (painted pixels x hint pixels) weights computed at once: 32 MB of float64
 
 

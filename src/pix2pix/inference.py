@@ -22,7 +22,7 @@ from PIL import Image
 from .config import Config
 from .data.images import pil_to_uint8, to_mode
 from .data.transforms import normalize
-from .hints import as_hint_map, fill_regions, resize_hints
+from .hints import as_hint_map, fill_as_trained, resize_hints
 from .models import size_multiple
 from .training.checkpoint import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
@@ -135,8 +135,8 @@ class Pix2Pix:
                 hints = torch.zeros(x.shape[0], self.hint_nc, h, w)
             elif hints.shape != (x.shape[0], self.hint_nc, h, w):
                 raise ValueError(f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}")
-            elif self.config.model.hint_fill:
-                hints = fill_regions(hints, x, blend=self.config.model.hint_blend)  # each hint over its region
+            else:
+                hints = fill_as_trained(hints, x, self.config.model)  # each hint over its region, if trained so
             hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
             padded = torch.cat([padded, hint_map], dim=1)  # (B, in_nc + C_out + 1, H', W')
         if self.onnx is not None:

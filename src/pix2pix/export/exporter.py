@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import apply_overrides
 from ..data.paired import dataset_for
 from ..data.transforms import normalize
-from ..hints import FILLED, REGION_LINE, fill_regions
+from ..hints import FILLED, REGION_LINE, fill_as_trained
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
 from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
@@ -204,8 +204,8 @@ def export_run(
         resize = lambda t, mode: torch.nn.functional.interpolate(t, scale_factor=1.5, mode=mode)  # noqa: E731
         batches.append((resize(x, "bilinear").clamp(-1, 1), None if hints is None else resize(hints, "nearest")))
     for batch, h_map in batches:
-        if h_map is not None and pipe.config.model.hint_fill:
-            h_map = fill_regions(h_map, batch, blend=pipe.config.model.hint_blend)  # the file takes the filled map
+        if h_map is not None:
+            h_map = fill_as_trained(h_map, batch, pipe.config.model)  # the file takes the filled map
         want = pipe.translate_tensor(batch, hints=h_map)
         padded, (h, w) = pad_to_multiple(batch, pipe.size_multiple)
         if h_map is not None:

@@ -20,7 +20,7 @@ from ..hints import (
     HintRecipe,
     draw_hints,
     empty_hints,
-    fill_regions,
+    fill_as_trained,
     hint_channels,
     seed_for,
     seed_for_name,
@@ -134,9 +134,7 @@ class Pix2PixMethod(Method):
             # Drawn per image of the global batch from (seed, step, index): resume and ranks agree.
             seeds = [seed_for(tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
             hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
-            if self.config.model.hint_fill:
-                hints = fill_regions(hints, real_a, blend=self.config.model.hint_blend)
-            hints = self.precision.to_memory_format(hints)
+            hints = self.precision.to_memory_format(fill_as_trained(hints, real_a, self.config.model))
         return train_step(
             self.live["generator"], self.live["discriminator"], self.optimizers["generator"],
             self.optimizers["discriminator"], self.gan, real_a, real_b, tc, self.precision,
@@ -154,8 +152,7 @@ class Pix2PixMethod(Method):
 
         def with_hints(a: torch.Tensor, b: torch.Tensor, names: list[str]) -> torch.Tensor:
             hints = eval_hints(a, b, names, VAL_HINTS)
-            mc = self.config.model
-            return g(torch.cat([a, fill_regions(hints, a, blend=mc.hint_blend) if mc.hint_fill else hints], dim=1))
+            return g(torch.cat([a, fill_as_trained(hints, a, self.config.model)], dim=1))
 
         return {"": no_hints, f"h{VAL_HINTS}": with_hints}
 
