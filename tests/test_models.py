@@ -47,6 +47,26 @@ def test_patchgan_70_receptive_field_output_shape() -> None:
     assert build_discriminator("pixel", input_nc=6)(torch.zeros(1, 6, 32, 32)).shape == (1, 1, 32, 32)
 
 
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_pixel_discriminator_channels_last_path_matches_plain_layers(norm: str) -> None:
+    # On CPU the pixel D runs its 1x1 convolutions on channels_last activations: the same scores,
+    # input gradients, weight gradients and batch-norm running statistics as the plain NCHW layers.
+    results = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        d = build_discriminator("pixel", input_nc=6, ndf=8, norm=norm).train()
+        x = (torch.rand(3, 6, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)
+        seen = []
+        d.model[2].register_forward_pre_hook(lambda m, args, seen=seen: seen.append(args[0].is_contiguous()))
+        score = d(x) if fast else d.model(x)
+        assert seen == [not fast]  # the inner activations are channels_last on the fast path only
+        (score * torch.linspace(-1, 1, score.numel()).view_as(score)).sum().backward()
+        results.append([score.detach().contiguous(), x.grad, *(q.grad for q in d.parameters()), *d.buffers()])
+    assert any(r.abs().sum() > 0 for r in results[0][2:])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got.contiguous(), want.contiguous(), atol=1e-4, rtol=1e-3)
+
+
 def test_unet_depth_from_name_and_paper_parameter_count() -> None:
     for size in (32, 64, 128, 256):
         g = build_generator(f"unet_{size}", ngf=4)
