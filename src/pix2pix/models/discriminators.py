@@ -48,10 +48,10 @@ class PixelDiscriminator(nn.Module):
     Its 1x1 convolutions are a per-pixel MLP. On CPU it runs on channels_last activations: oneDNN's
     NCHW 1x1 convolutions spend their time on layout (a 32 -> 1 convolution's backward took 5 ms at
     64 px, batch 16, for 4 MFLOP), and in channels_last each layer is a plain (pixels, channels)
-    product. The main-job step (64 px, batch 16) is 4-7% faster in float32 so than with the same
-    MLP written as matrix products over rows (its earlier form; MKL's float32 products of
-    these tall, narrow shapes ran at ~35 GFLOP/s here), 2% in bf16 (benchmarks/bench.py). The result
-    is the same up to float summation order; the output keeps channels_last strides.
+    product. So the main-job step (64 px, batch 16) is 4-7% faster in float32 and 2% in bf16 than
+    with the same MLP written as matrix products over rows, its earlier form (MKL's float32 products
+    of these tall, narrow shapes ran at ~35 GFLOP/s here). The result is the same up to float
+    summation order (tests/test_models.py).
     """
 
     def __init__(self, *, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
