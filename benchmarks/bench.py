@@ -223,8 +223,7 @@ def versus_baseline(src: Path, overrides: dict[str, Any], *, rounds: int, steps:
 
     if not (src / "pix2pix" / "__init__.py").is_file():
         raise SystemExit(f"--baseline-src {src}: no pix2pix package there")
-    bench_dir = str(Path(__file__).resolve().parent)
-    ours_src = str(Path(__file__).resolve().parent.parent / "src")
+    ours_src, bench_dir = str(ROOT / "src"), str(ROOT / "benchmarks")
     runs_of = {"baseline": (BASELINE_SCRIPT, str(src), []), "ours": (OURS_SCRIPT, ours_src, [bench_dir, "off"])}
     if cpu_has_native_bf16():
         runs_of["ours_bf16"] = (OURS_SCRIPT, ours_src, [bench_dir, "bf16"])
