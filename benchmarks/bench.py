@@ -7,7 +7,7 @@ version's) run interleaved, one step each in turn, so the machine's drift hits b
     python benchmarks/bench.py --quick                      # about 3 minutes on a 2-core CPU
     python benchmarks/bench.py --quick --baseline-src ../old/src   # also time another version's main job
     python benchmarks/bench.py --layers                     # each U-Net layer, oneDNN against GEMM (fp32, bf16)
-    python benchmarks/bench.py --ops                        # where the paper step's time goes, op by op
+    python benchmarks/bench.py --ops                        # where the paper step's time goes, op by op and in oneDNN
     python benchmarks/bench.py --distributed 2              # main job on 1 and 2 CPU processes
 
 What it reports:
@@ -386,7 +386,38 @@ def bench_ops(overrides: dict, steps: int, amp: str = "off") -> dict[str, Any]:
             step()
     ops = sorted(({"op": k, "ms": v[0] / steps * 1e3, "calls": v[1] // steps} for k, v in totals.items()),
                  key=lambda r: -r["ms"])  # fmt: skip
-    return {"dtype": step.dtype, "step_ms": plain * 1e3, "ops_ms": sum(r["ms"] for r in ops), "ops": ops}
+    return {"dtype": step.dtype, "step_ms": plain * 1e3, "ops_ms": sum(r["ms"] for r in ops), "ops": ops,
+            "onednn": onednn_primitives(step)}  # fmt: skip
+
+
+def onednn_primitives(step: Callable[[], Any]) -> list[dict[str, Any]]:
+    """oneDNN's own account of one step: time per (primitive, implementation, direction), from its
+    verbose log, which it writes to the process's stdout (captured here at the file descriptor).
+    Shows what the aten rows hide: the reorders between PyTorch's layouts and oneDNN's blocked ones."""
+    import os
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                step()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        lines = log.read().splitlines()
+    totals: dict[tuple[str, str, str], list[float]] = {}
+    for line in lines:  # onednn_verbose,v1,primitive,exec,cpu,KIND,IMPL,PROP,...,TIME_MS
+        fields = line.split(",")
+        if len(fields) > 8 and fields[0] == "onednn_verbose" and fields[3] == "exec":
+            row = totals.setdefault((fields[5], fields[6], fields[7]), [0.0, 0])
+            row[0] += float(fields[-1])
+            row[1] += 1
+    rows = [{"primitive": k[0], "implementation": k[1], "direction": k[2], "ms": v[0], "calls": v[1]} for k, v in totals.items()]
+    return sorted(rows, key=lambda r: -r["ms"])
 
 
 def _ddp_worker(rank: int, world: int, port: int, overrides: dict, batch: int, steps: int, out: str) -> None:
@@ -459,7 +490,7 @@ def main() -> None:
     parser.add_argument("--layers", action="store_true",
                         help="instead: each U-Net layer of the paper config, oneDNN against GEMM, and the timed choice")
     parser.add_argument("--ops", action="store_true",
-                        help="instead: the paper step's time per aten op (fp32, and bf16 where native)")
+                        help="instead: the paper step's time per aten op and per oneDNN primitive (fp32, and bf16 where native)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
@@ -487,6 +518,9 @@ def main() -> None:
         for run in runs:
             lines.append(f"{run['dtype']}: step {run['step_ms']:.1f} ms untimed; its ops add up to {run['ops_ms']:.1f} ms")
             lines += [f"  {r['op']:28s} {r['ms']:8.2f} ms {r['calls']:5d} calls" for r in run["ops"][:15]]
+            lines.append(f"  oneDNN's own log of one step: {sum(r['ms'] for r in run['onednn']):.1f} ms in its primitives")
+            lines += [f"    {r['primitive']:14s} {r['direction']:17s} {r['implementation']:44s} {r['ms']:7.2f} ms "
+                      f"{r['calls']:4d} calls" for r in run["onednn"][:12]]  # fmt: skip
         report(lines, {"cpu": cpu_summary(), "ops": runs}, args.json)
         return
     if args.distributed:

@@ -223,6 +223,53 @@ def test_gemm_convolutions_match_oneDNN_under_bf16_autocast(monkeypatch) -> None
     assert used == ["conv_transpose2d_gemm", "conv2d_gemm"]  # each layer took the GEMM form once
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkeypatch) -> None:
+    """Layers with an image's or a score map's channels (a PatchGAN's head, a U-Net's RGB layer) take
+    the per-tap GEMM form while training on CPU, by the rule without timing: same output and
+    gradients as the plain layer (float32: to summation order; bf16 autocast: bf16 out, to bf16
+    rounding). Eval runs the plain layer; wide layers keep the im2col form; the cache key says which."""
+    import pix2pix.models.gemm_conv as gemm_conv
+    from pix2pix.models.discriminators import PatchDiscriminator
+
+    used = []
+    for name in ("conv2d_taps", "conv_transpose2d_taps", "conv2d_gemm", "conv_transpose2d_gemm"):
+        real = getattr(gemm_conv, name)
+        monkeypatch.setattr(gemm_conv, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+    head = PatchDiscriminator(input_nc=6, ndf=8, n_layers=2).model[-1]
+    assert isinstance(head, gemm_conv.Conv2d) and gemm_conv.is_narrow(head)
+    gen = torch.Generator().manual_seed(0)
+    cases = [
+        (head, (2, 32, 9, 9)),  # 1 channel, 4x4, stride 1: the 70x70 PatchGAN's head
+        (gemm_conv.Conv2d(16, 3, 4, 2, 1, bias=False), (2, 16, 8, 8)),
+        (gemm_conv.ConvTranspose2d(16, 3, 4, 2, 1), (2, 16, 6, 6)),  # the U-Net's outermost up
+    ]
+    bf16 = dtype == torch.bfloat16
+    weights = torch.rand(2 * 3 * 12 * 12, generator=gen)  # positive: no gradient cancels to ~0
+    for layer, shape in cases:
+        x = torch.randn(shape, generator=gen).to(dtype).requires_grad_(True)
+        results = []
+        for training in (False, True):  # eval: the plain layer (oneDNN); training: the GEMM form
+            used.clear()
+            layer.train(training).zero_grad(set_to_none=True)
+            x.grad = None
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y = layer(x)
+            assert y.dtype == dtype
+            (y.float() * weights[: y.numel()].view_as(y)).sum().backward()
+            results.append([y.detach().float(), x.grad.float()] + [p.grad for p in layer.parameters()])
+            assert used == ([f"{'conv_transpose2d' if 'Transpose' in type(layer).__name__ else 'conv2d'}_taps"] if training else [])
+        for plain, fast in zip(*results):
+            assert fast.abs().max() > 0
+            if bf16:
+                torch.testing.assert_close(fast, plain, atol=0.02 * plain.abs().max().item(), rtol=0.02)
+            else:
+                torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
+    wide = gemm_conv.Conv2d(16, 4, 4, 2, 1)
+    assert not gemm_conv.is_narrow(wide) and not gemm_conv.rule_says_gemm(wide, (2, 16, 8, 8))
+    assert "[taps]" in gemm_conv.layer_key(head, (2, 32, 9, 9)) and "[taps]" not in gemm_conv.layer_key(wide, (2, 16, 8, 8))
+
+
 def test_kernel_choice_is_timed_and_kept_per_dtype(monkeypatch) -> None:
     """A layer's choice is made, cached and looked up per (input shape, compute dtype): the bf16
     timing under autocast does not decide the float32 form, and the two cache keys differ."""
@@ -294,8 +341,9 @@ def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
     cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
     results = []
-    for ratio in (float("inf"), 0.0):  # never, always
+    for ratio, narrow in ((float("inf"), 0), (0.0, gemm_conv.NARROW_MAX_OUT)):  # never, always
         monkeypatch.setattr(gemm_conv, "GEMM_MIN_WEIGHT_RATIO", ratio)
+        monkeypatch.setattr(gemm_conv, "NARROW_MAX_OUT", narrow)
         torch.manual_seed(0)
         g = make_generator(cfg.model)
         out = g(x)
