@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .gemm_conv import Conv2d as TapsConv2d
+from . import gemm_conv
 from .layers import get_norm_layer, uses_bias
 from .registry import Registry
 
@@ -38,7 +38,7 @@ class PatchDiscriminator(nn.Module):
             ]
         # The 1-channel head trains on CPU as one GEMM over its input and a shifted sum of the 16
         # taps' planes (models/gemm_conv.py): oneDNN took ~2x as long for its 0.5% of the FLOPs.
-        layers.append(TapsConv2d(ndf * mult, 1, 4, 1, 1))
+        layers.append(gemm_conv.Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

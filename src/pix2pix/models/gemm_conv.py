@@ -132,16 +132,13 @@ def conv2d_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     h_out, w_out = (hp - kh) // stride + 1, (wp - kw) // stride + 1
     taps = weight.permute(0, 2, 3, 1).reshape(c_out * kh * kw, c_in)
     planes = torch.matmul(taps, x.reshape(b, c_in, hp * wp))  # (B, C_out*kh*kw, Hp*Wp)
-    dtype, acc = planes.dtype, torch.promote_types(planes.dtype, torch.float32)
-    planes = planes.to(acc).view(b, c_out, kh, kw, hp, wp)
+    planes_acc = planes.to(torch.promote_types(planes.dtype, torch.float32)).view(b, c_out, kh, kw, hp, wp)
     out = sum(
-        planes[:, :, i, j, i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
+        planes_acc[:, :, i, j, i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
         for i in range(kh)
         for j in range(kw)
     )
-    if bias is not None:
-        out = out + bias.to(acc).view(1, -1, 1, 1)
-    return out.to(dtype)
+    return _with_bias(out, bias, planes.dtype)
 
 
 def conv_transpose2d_taps(
@@ -154,10 +151,16 @@ def conv_transpose2d_taps(
     h_out = (h - 1) * stride - 2 * padding + kh
     w_out = (w - 1) * stride - 2 * padding + kw
     cols = torch.matmul(weight.reshape(c_in, c_out * kh * kw).t(), x.reshape(b, c_in, h * w))  # (B, C_out*kh*kw, H*W)
-    dtype, acc = cols.dtype, torch.promote_types(cols.dtype, torch.float32)
-    out = F.fold(cols.to(acc), (h_out, w_out), (kh, kw), padding=padding, stride=stride)
+    out = F.fold(cols.to(torch.promote_types(cols.dtype, torch.float32)), (h_out, w_out), (kh, kw), padding=padding,
+                 stride=stride)  # fmt: skip
+    return _with_bias(out, bias, cols.dtype)
+
+
+def _with_bias(out: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+    """A per-tap form's result, summed in float32 (or wider): the bias added there, then back to the
+    products' dtype (bf16 under autocast), as oneDNN rounds once at the end."""
     if bias is not None:
-        out = out + bias.to(acc).view(1, -1, 1, 1)
+        out = out + bias.to(out.dtype).view(1, -1, 1, 1)
     return out.to(dtype)
 
 
