@@ -385,15 +385,22 @@ def test_native_bf16_detection_agrees_with_the_cpu_flags() -> None:
     assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def test_amp_auto_bf16_choice_is_kept_on_resume(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+@pytest.mark.parametrize("copies", [False, True])
+def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
     """On a CPU with native bf16, `amp auto` measures once; a resumed run keeps that choice (a new
-    measurement could pick float32 and break exact resume) and ends where an uninterrupted one does."""
+    measurement could pick float32 and break exact resume) and ends where an uninterrupted one does,
+    also where its layers multiply bf16 copies of their weights (made again from the loaded weights)."""
     import pix2pix.training.loop as loop
+    import pix2pix.training.optim as optim
     import pix2pix.training.precision as precision
     from pix2pix.training.checkpoint import load_training_state
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    if copies:
+        monkeypatch.setattr(optim, "MIN_COPIED_WEIGHTS", 0)  # the tiny U-Net is far below the size they pay at
+    kept = []
+    monkeypatch.setattr(loop, "keep_bf16_copies", lambda *a, **k: kept.append(optim.keep_bf16_copies(*a, **k)) or kept[-1])
     calls = []
 
     def calibrate(generator, x):  # bf16 "measures" faster; draws from the RNG as real dropout would
@@ -410,8 +417,104 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(monkeypatch, tmp_path: Path, tin
     assert load_training_state(tmp_path / "split" / "checkpoints" / "last")["cpu_amp"] == "bf16"
     monkeypatch.setattr(loop, "calibrate_cpu_bf16", lambda *a: pytest.fail("a resumed run measured again"))
     train(Config.load(tmp_path / "split" / "config.json"), tmp_path / "split", progress=False, resume=True)
+    assert len(kept) == 3 and all(n > 0 if copies else n == 0 for n in kept)
     for name in ("generator", "discriminator"):
         a = load_file(str(tmp_path / "whole" / "checkpoints" / "last" / f"{name}.safetensors"))
         b = load_file(str(tmp_path / "split" / "checkpoints" / "last" / f"{name}.safetensors"))
         for k in a:
             torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+
+
+def bf16_copy_counts(monkeypatch) -> list[int]:
+    """Spy on the fused bf16-copy update: the length of every weight it updates."""
+    import pix2pix.training.optim as optim
+
+    assert optim.bf16_kernel_works()  # its one-off check runs before the spy
+    calls: list[int] = []
+    real = optim._adam_bf16_kernel
+    monkeypatch.setattr(optim, "_adam_bf16_kernel", lambda: lambda *a: calls.append(a[0].numel()) or real()(*a))
+    return calls
+
+
+def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
+    """In CPU bf16 training the U-Net's layers can multiply bf16 copies of their weights that Adam
+    updates (training/optim.py). A pix2pix step ends where casting every weight every step ends (to
+    float noise: the bf16 values multiplied and the gradients are the same), the fused update is
+    what updated the copied weights, each copy then holds its weight rounded to bf16, and the
+    optimizer state is torch.optim.Adam's. (Over more steps bf16 runs drift apart from any float
+    noise, as two orders of summation do: Adam's first steps move every weight by +-lr.)"""
+    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
+    from pix2pix.training.optim import keep_bf16_copies
+
+    cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
+    cpu = torch.device("cpu")
+    bf16 = Precision(device=cpu, dtype=torch.bfloat16, scaler=None, channels_last=False)
+    gen = torch.Generator().manual_seed(5)
+    a, b = (torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1 for _ in range(2))
+    calls = bf16_copy_counts(monkeypatch)
+    runs = []
+    for copies in (False, True):
+        torch.manual_seed(0)
+        g, d = make_generator(cfg.model), make_discriminator(cfg.model)
+        start = {k: v.clone() for k, v in g.state_dict().items()}
+        opt_g, opt_d = make_adam(g.parameters(), cfg.train, cpu), make_adam(d.parameters(), cfg.train, cpu)
+        layers = [m for net in (g, d) for m in net.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]
+        assert keep_bf16_copies([g, d], device=cpu, dtype=torch.bfloat16, min_weights=0 if copies else None) == (
+            len(layers) if copies else 0)  # fmt: skip
+        train_step(g, d, opt_g, opt_d, GANLoss("vanilla"), a, b, cfg.train, bf16)
+        runs.append(({k: v.clone() for k, v in g.state_dict().items()}, opt_g.state_dict()))
+    (cast, state_cast), (copied, state_copied) = runs
+    for k in cast:
+        torch.testing.assert_close(copied[k], cast[k], atol=1e-7, rtol=0, msg=k)
+    assert all(not torch.equal(copied[k], start[k]) for k in copied if k.endswith("weight") and copied[k].dim() == 4)
+    assert state_copied["state"].keys() == state_cast["state"].keys()
+    for i, s in state_cast["state"].items():
+        assert s.keys() == state_copied["state"][i].keys() and float(state_copied["state"][i]["step"]) == 1
+        for key in ("exp_avg", "exp_avg_sq"):
+            # D's head, updated by either kernel, may round a weight to bf16 the other way: G's
+            # gradients then differ in their fifth digit.
+            torch.testing.assert_close(state_copied["state"][i][key], s[key], atol=1e-9, rtol=1e-3)
+    for step in range(1, 4):
+        # Every copied weight was updated by the fused kernel (D's head in D's phase only), and its
+        # copy, what the next forward multiplies, is the weight rounded to bf16.
+        assert sorted(calls) == sorted(step * [m.weight.numel() for m in layers])
+        for m in layers:
+            assert m.weight.bf16_copy.grad is None and torch.equal(m.weight.bf16_copy, m.weight.detach().bfloat16())
+        train_step(g, d, opt_g, opt_d, GANLoss("vanilla"), a, b, cfg.train, bf16)
+
+
+def test_bf16_copies_follow_their_weights_and_stay_off_where_they_cannot_help(monkeypatch) -> None:
+    import torch.nn.functional as F
+
+    import pix2pix.training.optim as optim
+    from pix2pix.models.gemm_conv import Conv2d
+
+    cpu = torch.device("cpu")
+    layer = Conv2d(8, 8, 4, 2, 1, bias=False)
+    assert optim.keep_bf16_copies([layer], device=cpu, dtype=torch.bfloat16, min_weights=0) == 1
+    copy = layer.weight.bf16_copy
+    x = torch.randn(1, 8, 8, 8)
+    with torch.no_grad():
+        layer.weight.mul_(-2)  # changed outside the optimizer, as loading a checkpoint does
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    torch.testing.assert_close(y, F.conv2d(x.bfloat16(), layer.weight.bfloat16(), None, 2, 1))  # the new weight
+    y.float().sum().backward()
+    assert layer.weight.grad is None and copy.grad is not None and copy.grad.dtype == torch.bfloat16
+    layer.weight.requires_grad_(False)  # frozen (a discriminator in the generator's phase): so is its copy
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not layer(x).requires_grad
+    layer.weight.requires_grad_(True)
+    copy.grad = None
+    for y in (layer(x), layer.eval()(x)):  # float32 training and inference multiply the weight itself
+        y.sum().backward()
+        assert copy.grad is None and layer.weight.grad is not None
+        layer.weight.grad = None
+    # Off where copies cannot be used or gain nothing.
+    for kwargs in ({"dtype": None}, {"world": 2}, {"grad_accum": 2}, {"compiled": True}):
+        fresh = Conv2d(8, 8, 4, 2, 1)
+        assert optim.keep_bf16_copies([fresh], **{"device": cpu, "dtype": torch.bfloat16, "min_weights": 0, **kwargs}) == 0
+        assert not hasattr(fresh.weight, "bf16_copy")
+    assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16) == 0  # small model
+    monkeypatch.setattr(optim, "bf16_kernel_works", lambda: False)  # e.g. no C++ compiler for the kernel
+    assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0

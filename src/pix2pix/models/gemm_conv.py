@@ -164,6 +164,23 @@ def _with_bias(out: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype)
     return out.to(dtype)
 
 
+def train_weight(module: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """The weight a forward multiplies: in CPU bf16 training, the bf16 copy that the optimizer keeps
+    of it where it keeps one (training/optim.py), else the weight itself.
+
+    The optimizer's update writes the copy. A weight changed anywhere else (a checkpoint loaded
+    into it) has a newer version than the one the copy holds, and is copied again here."""
+    w = module.weight
+    copy = getattr(w, "bf16_copy", None)
+    if copy is None or not module.training or x.device.type != "cpu" or compute_dtype(x) != torch.bfloat16:
+        return w
+    if copy.source_version != w._version:
+        with torch.no_grad():
+            copy.copy_(w)
+        copy.source_version = w._version
+    return copy.requires_grad_(w.requires_grad)  # frozen with the weight (a discriminator in the G phase)
+
+
 def _gemm_compatible(m: nn.Conv2d | nn.ConvTranspose2d) -> bool:
     square = lambda t: len(set(t)) == 1  # noqa: E731
     return (
@@ -181,20 +198,27 @@ class Conv2d(nn.Conv2d):
     """nn.Conv2d whose CPU training forward on weight-heavy layers is im2col + GEMM (same result)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = train_weight(self, x)
         if _gemm_compatible(self) and _use_gemm(self, x):
             form = conv2d_taps if is_narrow(self) else conv2d_gemm
-            return form(x, self.weight, self.bias, self.stride[0], self.padding[0])
-        return super().forward(x)
+            return form(x, weight, self.bias, self.stride[0], self.padding[0])
+        return self._conv_forward(x, weight, self.bias)
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
     """nn.ConvTranspose2d whose CPU training forward on weight-heavy layers is GEMM + col2im (same result)."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is None and _gemm_compatible(self) and _use_gemm(self, x):
+        if output_size is not None:
+            return super().forward(x, output_size)
+        weight = train_weight(self, x)
+        if _gemm_compatible(self) and _use_gemm(self, x):
             form = conv_transpose2d_taps if is_narrow(self) else conv_transpose2d_gemm
-            return form(x, self.weight, self.bias, self.stride[0], self.padding[0])
-        return super().forward(x, output_size)
+            return form(x, weight, self.bias, self.stride[0], self.padding[0])
+        if weight is self.weight:
+            return super().forward(x)
+        return F.conv_transpose2d(x, weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
+                                  self.dilation)  # fmt: skip
 
 
 # --- kernel choice by timing -------------------------------------------------------------------

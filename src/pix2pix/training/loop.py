@@ -40,6 +40,7 @@ from .checkpoint import (
 from .cpu import choose_kernels, keep_freed_memory
 from .distributed import all_reduce_mean, barrier, broadcast_from_rank0, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
+from .optim import keep_bf16_copies
 from .precision import calibrate_cpu_bf16, cpu_has_native_bf16, resolve_precision
 from .schedule import lr_lambda
 
@@ -217,6 +218,12 @@ def _train(
             log.info("amp auto on a CPU with native bf16: %s (%s)", precision.label, how)
         if tc.cpu_kernels == "timed" and not tc.compile:
             choose_kernels({name: (method.networks[name], x) for name, x in examples.items()}, precision.dtype)
+        # In bf16, one process: the layers multiply bf16 copies of their weights that Adam updates
+        # (training/optim.py), instead of casting every weight and gradient every step.
+        copies = keep_bf16_copies(list(method.networks.values()), device=device, dtype=precision.dtype, world=world,
+                                  grad_accum=tc.grad_accum, compiled=tc.compile)  # fmt: skip
+        if copies:
+            log.info("bf16 weight copies: %d layers multiply bf16 copies that Adam updates", copies)
 
     # Data parallelism: the networks in DDP; every rank starts from the same weights.
     method.distribute(world=world, compile=tc.compile)
