@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 class Adam(torch.optim.Adam):
     """torch.optim.Adam (fused where the device has it) that also updates weights kept as bf16 copies."""
 
-    def __init__(self, params: Any, *, lr: float, betas: tuple[float, float], fused: bool | None = None,
-                 foreach: bool | None = None) -> None:  # fmt: skip
-        super().__init__(params, lr=lr, betas=betas, fused=fused, foreach=foreach)
-
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         for group in self.param_groups:
@@ -84,6 +80,7 @@ def _adam_bf16(p: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_a
 
 
 _kernel: Any = None
+_works: bool | None = None
 
 
 def _adam_bf16_kernel() -> Any:
@@ -116,24 +113,22 @@ def bf16_kernel_works() -> bool:
     eager formula; tried once per process on a few numbers."""
     global _works
     if _works is None:
-        try:
+
+        def update(fn: Any) -> list[torch.Tensor]:  # p, exp_avg, exp_avg_sq, copy after one update by `fn`
             gen = torch.Generator().manual_seed(0)
-            p, m, v = (torch.randn(37, generator=gen) for _ in range(3))
-            v = v.abs()
+            p, exp_avg, exp_avg_sq = torch.randn(3, 37, generator=gen).unbind()
             grad = torch.randn(37, generator=gen).bfloat16()
-            scalars = torch.tensor([0.5, 0.999, 2e-4 / 0.5, math.sqrt(0.001), 1e-8])
-            want = [t.clone() for t in (p, m, v)] + [torch.empty(37, dtype=torch.bfloat16)]
-            _adam_bf16(*want[:1], grad, *want[1:3], want[3], scalars)
-            got = [t.clone() for t in (p, m, v)] + [torch.empty(37, dtype=torch.bfloat16)]
-            _adam_bf16_kernel()(got[0], grad, got[1], got[2], got[3], scalars)
+            out = [p, exp_avg, exp_avg_sq.abs(), torch.empty(37, dtype=torch.bfloat16)]
+            fn(out[0], grad, out[1], out[2], out[3], torch.tensor([0.5, 0.999, 2e-4 / 0.5, math.sqrt(0.001), 1e-8]))
+            return out
+
+        try:
+            got, want = update(_adam_bf16_kernel()), update(_adam_bf16)
             _works = all(torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6) for a, b in zip(got, want))
         except Exception as err:  # noqa: BLE001 (inductor raises many kinds: no compiler, build errors)
             log.info("bf16 weight copies off: the fused update does not compile here (%s)", err)
             _works = False
     return _works
-
-
-_works: bool | None = None
 
 
 MIN_COPIED_WEIGHTS = 16_000_000  # below this, the casts cost ~1% of a step: not worth compiling the kernel (6-20 s)
@@ -144,9 +139,9 @@ def keep_bf16_copies(networks: list[nn.Module], *, device: torch.device, dtype: 
     """In CPU bf16 training (`device` cpu, autocast `dtype` bf16) in one process, without gradient
     accumulation or torch.compile, give the weight of every layer in `networks` that can multiply a
     bf16 copy (models/gemm_conv.py) such a copy, for `Adam` to update, where those weights number
-    at least `min_weights` (default MIN_COPIED_WEIGHTS). Returns how many weights got one: 0 elsewhere (DDP would not see the
-    copies' gradients, accumulating them in bf16 would lose precision, and small models gain
-    nothing), and where the fused update does not compile here.
+    at least `min_weights` (default MIN_COPIED_WEIGHTS). Returns how many layers have one: 0
+    elsewhere (DDP would not see the copies' gradients, accumulating them in bf16 would lose
+    precision, and small models gain nothing), and where the fused update does not compile here.
 
     unet_256 (54 M weights): paper step 3-4% faster on a 2-core CPU with native bf16; the main
     job's U-Net (1.8 M at 16 filters) did not move, so it keeps none."""
@@ -160,7 +155,7 @@ def keep_bf16_copies(networks: list[nn.Module], *, device: torch.device, dtype: 
         return 0
     for m in layers:
         if getattr(m.weight, "bf16_copy", None) is None:
-            copy = m.weight.detach().to(torch.bfloat16).requires_grad_(m.weight.requires_grad)
-            copy.source_version = m.weight._version
+            copy = torch.empty_like(m.weight, dtype=torch.bfloat16)
+            copy.source_version = -1  # holds no version yet: the first bf16 forward fills it (gemm_conv.train_weight)
             m.weight.bf16_copy = copy
     return len(layers)
