@@ -78,6 +78,35 @@ def test_fused_adam_is_what_training_uses(tiny_cfg) -> None:
     assert opt.defaults.get("fused") or opt.defaults.get("foreach")
 
 
+def test_adam_state_is_laid_out_as_its_weight_after_loading(tiny_cfg) -> None:
+    """torch's fused and foreach Adam mix up elements when a weight and its moments lie in different
+    memory layouts: a run saved with one layout (channels_last on a GPU, a PatchGAN on CPU) and
+    resumed with the other. Loading lays each moment out as its weight, so the resumed steps are
+    the uninterrupted run's."""
+    cl = torch.channels_last
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(8, 4, 3, 3, generator=gen)
+    grads = [torch.randn(8, 4, 3, 3, generator=gen) for _ in range(2)]
+    nchw = torch.nn.Parameter(start.clone())
+    opt = make_adam([nchw], tiny_cfg.train, torch.device("cpu"))
+    for g in grads:
+        nchw.grad = g.clone()
+        opt.step()
+    resumed = torch.nn.Parameter(start.clone().contiguous(memory_format=cl))
+    opt_cl = make_adam([resumed], tiny_cfg.train, torch.device("cpu"))
+    nchw_first = torch.nn.Parameter(start.clone())
+    opt_first = make_adam([nchw_first], tiny_cfg.train, torch.device("cpu"))
+    nchw_first.grad = grads[0].clone()
+    opt_first.step()  # one step in NCHW, saved, then resumed in channels_last
+    with torch.no_grad():
+        resumed.copy_(nchw_first)
+    opt_cl.load_state_dict(opt_first.state_dict())
+    assert all(v.is_contiguous(memory_format=cl) for v in opt_cl.state[resumed].values() if v.dim() == 4)
+    resumed.grad = grads[1].contiguous(memory_format=cl)
+    opt_cl.step()
+    torch.testing.assert_close(resumed.detach().contiguous(), nchw.detach(), atol=0, rtol=0)
+
+
 def test_channels_last_matches_contiguous(tiny_data: Path) -> None:
     # Forward outputs and gradients; dropout off, since its masks are drawn in memory order.
     cfg = tiny_config(tiny_data, dropout=False)
@@ -226,9 +255,9 @@ def test_gemm_convolutions_match_oneDNN_under_bf16_autocast(monkeypatch) -> None
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkeypatch) -> None:
     """Layers with an image's or a score map's channels (a PatchGAN's head, a U-Net's RGB layer) take
-    the per-tap GEMM form while training on CPU, by the rule without timing: same output and
-    gradients as the plain layer (float32: to summation order; bf16 autocast: bf16 out, to bf16
-    rounding). Eval runs the plain layer; wide layers keep the im2col form; the cache key says which."""
+    the per-tap GEMM form while training on CPU, by the rule without timing, on NCHW and on
+    channels_last inputs: same output and gradients as the plain layer (float32: to summation order;
+    bf16 autocast: bf16 out, to bf16 rounding). Eval runs the plain layer; wide layers keep the im2col form; the cache key says which."""
     import pix2pix.models.gemm_conv as gemm_conv
     from pix2pix.models.discriminators import PatchDiscriminator
 
@@ -239,15 +268,18 @@ def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkey
     head = PatchDiscriminator(input_nc=6, ndf=8, n_layers=2).model[-1]
     assert isinstance(head, gemm_conv.Conv2d) and gemm_conv.is_narrow(head)
     gen = torch.Generator().manual_seed(0)
+    nchw, cl = torch.contiguous_format, torch.channels_last
     cases = [
-        (head, (2, 32, 9, 9), "conv2d_taps"),  # 1 channel, 4x4, stride 1: the 70x70 PatchGAN's head
-        (gemm_conv.Conv2d(16, 3, 4, 2, 1, bias=False), (2, 16, 8, 8), "conv2d_taps"),
-        (gemm_conv.ConvTranspose2d(16, 3, 4, 2, 1), (2, 16, 6, 6), "conv_transpose2d_taps"),  # the U-Net's outermost up
+        (head, (2, 32, 9, 9), nchw, "conv2d_taps"),  # 1 channel, 4x4, stride 1: the 70x70 PatchGAN's head
+        (head, (2, 32, 9, 9), cl, "conv2d_taps"),  # as the PatchGAN runs on CPU: channels_last input
+        (gemm_conv.Conv2d(16, 3, 4, 2, 1, bias=False), (2, 16, 8, 8), nchw, "conv2d_taps"),
+        (gemm_conv.Conv2d(16, 3, 4, 2, 1), (2, 16, 8, 8), cl, "conv2d_taps"),
+        (gemm_conv.ConvTranspose2d(16, 3, 4, 2, 1), (2, 16, 6, 6), nchw, "conv_transpose2d_taps"),  # the U-Net's outermost up
     ]
     bf16 = dtype == torch.bfloat16
     weights = torch.rand(2 * 3 * 12 * 12, generator=gen)  # positive: no gradient cancels to ~0
-    for layer, shape, form in cases:
-        x = torch.randn(shape, generator=gen).to(dtype).requires_grad_(True)
+    for layer, shape, layout, form in cases:
+        x = torch.randn(shape, generator=gen).to(dtype).contiguous(memory_format=layout).requires_grad_(True)
         results = []
         for training in (False, True):  # eval: the plain layer (oneDNN); training: the GEMM form
             used.clear()
@@ -255,7 +287,7 @@ def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkey
             x.grad = None
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 y = layer(x)
-            assert y.dtype == dtype
+            assert y.dtype == dtype and y.is_contiguous(memory_format=layout)  # the form keeps the input's layout
             (y.float() * weights[: y.numel()].view_as(y)).sum().backward()
             results.append([y.detach().float(), x.grad.float()] + [p.grad for p in layer.parameters()])
             assert used == ([form] if training else [])
@@ -516,5 +548,7 @@ def test_bf16_copies_follow_their_weights_and_stay_off_where_they_cannot_help(mo
         assert optim.keep_bf16_copies([fresh], **{"device": cpu, "dtype": torch.bfloat16, "min_weights": 0, **kwargs}) == 0
         assert not hasattr(fresh.weight, "bf16_copy")
     assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16) == 0  # small model
+    laid_out = Conv2d(8, 8, 4, 2, 1).to(memory_format=torch.channels_last)  # the fused update reads flat weights
+    assert optim.keep_bf16_copies([laid_out], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0
     monkeypatch.setattr(optim, "bf16_kernel_works", lambda: False)  # e.g. no C++ compiler for the kernel
     assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0

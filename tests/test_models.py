@@ -67,6 +67,35 @@ def test_pixel_discriminator_channels_last_path_matches_plain_layers(norm: str) 
         torch.testing.assert_close(got.contiguous(), want.contiguous(), atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_patch_discriminator_runs_channels_last_on_cpu_and_matches_plain_layers(norm: str) -> None:
+    # On CPU the PatchGAN runs in channels_last: its input, activations and (as training prepares
+    # it) weights; the head multiplies the channels_last rows. Same scores, input and weight
+    # gradients and running statistics as NCHW layers; the generator is left as it is.
+    from pix2pix.training.precision import Precision
+
+    cpu = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
+    assert all(p.is_contiguous() for p in cpu.prepare(build_generator("unet_32", ngf=4)).parameters())
+    results = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        d = build_discriminator("patch", input_nc=6, ndf=8, n_layers=2, norm=norm).train()
+        if fast:
+            d = cpu.prepare(d)
+        conv = d.model[2]
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == fast
+        x = (torch.rand(2, 6, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)
+        seen = []
+        conv.register_forward_pre_hook(lambda m, args, seen=seen: seen.append(args[0].is_contiguous()))
+        score = d(x) if fast else d.model(x)
+        assert seen == [not fast]
+        (score * torch.linspace(-1, 1, score.numel()).view_as(score)).sum().backward()
+        results.append([score.detach(), x.grad, *(q.grad for q in d.parameters()), *d.buffers()])
+    assert all(r.abs().sum() > 0 for r in results[0][:-1])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got.contiguous(), want.contiguous(), atol=1e-5, rtol=1e-4)
+
+
 def test_unet_depth_from_name_and_paper_parameter_count() -> None:
     for size in (32, 64, 128, 256):
         g = build_generator(f"unet_{size}", ngf=4)

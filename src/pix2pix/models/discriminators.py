@@ -18,7 +18,16 @@ class PatchDiscriminator(nn.Module):
 
     The input is the condition and the image concatenated on channels, so `input_nc` is
     input_nc + output_nc of the generator. n_layers=3 gives a 70x70 receptive field.
+
+    On CPU it runs in channels_last, activations and (through `cpu_channels_last`, which
+    training/precision.py reads) weights: oneDNN then convolves the tensors as they lie instead of
+    reordering each activation into its blocked layout and back at every layer, and the head
+    multiplies its channels_last input as (pixels, channels) rows. The 70x70 PatchGAN's part of a
+    paper step (256 px, batch 1) takes ~11 ms less in bf16 and ~13 ms less in float32 (of ~330 and
+    ~565 ms; benchmarks/bench.py, 2-core AMD EPYC). Same result up to float summation order.
     """
+
+    cpu_channels_last = True
 
     def __init__(self, *, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
@@ -42,6 +51,8 @@ class PatchDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
 

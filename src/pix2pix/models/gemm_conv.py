@@ -121,8 +121,10 @@ def conv2d_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
     (C_out*kh*kw, C_in) x (C_in, pixels) gives every kernel tap's response at every padded input
     pixel; an output pixel is the sum of its kh*kw taps' responses at the pixels it covers. The
-    input is read once (im2col would copy it kh*kw times). The taps are summed in float32, as
-    oneDNN accumulates, and the result returned in the product's dtype (bf16 under autocast).
+    input is read once (im2col would copy it kh*kw times), in its own layout: a channels_last input
+    (a PatchGAN's on CPU) multiplies as (pixels, C_in) x (C_in, C_out*kh*kw). The taps are summed in
+    float32, as oneDNN accumulates, and the result returned in the product's dtype (bf16 under
+    autocast).
     """
     b, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
@@ -131,14 +133,19 @@ def conv2d_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     hp, wp = h + 2 * padding, w + 2 * padding
     h_out, w_out = (hp - kh) // stride + 1, (wp - kw) // stride + 1
     taps = weight.permute(0, 2, 3, 1).reshape(c_out * kh * kw, c_in)
-    planes = torch.matmul(taps, x.reshape(b, c_in, hp * wp))  # (B, C_out*kh*kw, Hp*Wp)
-    planes_acc = planes.to(torch.promote_types(planes.dtype, torch.float32)).view(b, c_out, kh, kw, hp, wp)
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        planes = torch.matmul(taps, x.reshape(b, c_in, hp * wp))  # (B, C_out*kh*kw, Hp*Wp)
+        planes = planes.view(b, c_out, kh, kw, hp, wp).permute(0, 4, 5, 1, 2, 3)
+    else:
+        planes = torch.matmul(x.permute(0, 2, 3, 1).reshape(b, hp * wp, c_in), taps.t())  # (B, Hp*Wp, C_out*kh*kw)
+        planes = planes.view(b, hp, wp, c_out, kh, kw)
+    acc = planes.to(torch.promote_types(planes.dtype, torch.float32))  # (B, Hp, Wp, C_out, kh, kw)
     out = sum(
-        planes_acc[:, :, i, j, i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
+        acc[:, i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride, :, i, j]
         for i in range(kh)
         for j in range(kw)
-    )
-    return _with_bias(out, bias, planes.dtype)
+    )  # (B, H_out, W_out, C_out)
+    return _with_bias(out.permute(0, 3, 1, 2), bias, planes.dtype)
 
 
 def conv_transpose2d_taps(

@@ -59,6 +59,17 @@ class Adam(torch.optim.Adam):
                 copy.source_version = p._version  # the copy now holds this version of the weight
         return super().step(closure)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch.optim.Adam's, then every state tensor laid out in memory as its weight is. Adam's
+        fused and foreach kernels silently mix up elements when the two differ: a run that saved a
+        weight's state in one layout (channels_last on a GPU, a PatchGAN on CPU) and resumes with the
+        weight in the other would otherwise train on scrambled moments."""
+        super().load_state_dict(state_dict)
+        for p, state in self.state.items():
+            for k, v in state.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)
         for group in self.param_groups:
@@ -150,6 +161,7 @@ def keep_bf16_copies(networks: list[nn.Module], *, device: torch.device, dtype: 
     if device.type != "cpu" or dtype != torch.bfloat16 or world > 1 or grad_accum > 1 or compiled:
         return 0
     layers = [m for net in networks for m in net.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]
+    layers = [m for m in layers if m.weight.is_contiguous()]  # the fused update reads weights as flat vectors
     least = MIN_COPIED_WEIGHTS if min_weights is None else min_weights
     if sum(m.weight.numel() for m in layers) < least or not bf16_kernel_works():
         return 0
