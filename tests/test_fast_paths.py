@@ -83,24 +83,20 @@ def test_adam_state_is_laid_out_as_its_weight_after_loading(tiny_cfg) -> None:
     memory layouts: a run saved with one layout (channels_last on a GPU, a PatchGAN on CPU) and
     resumed with the other. Loading lays each moment out as its weight, so the resumed steps are
     the uninterrupted run's."""
+    import copy
+
     cl = torch.channels_last
     gen = torch.Generator().manual_seed(0)
-    start = torch.randn(8, 4, 3, 3, generator=gen)
+    nchw = torch.nn.Parameter(torch.randn(8, 4, 3, 3, generator=gen))
     grads = [torch.randn(8, 4, 3, 3, generator=gen) for _ in range(2)]
-    nchw = torch.nn.Parameter(start.clone())
     opt = make_adam([nchw], tiny_cfg.train, torch.device("cpu"))
-    for g in grads:
-        nchw.grad = g.clone()
-        opt.step()
-    resumed = torch.nn.Parameter(start.clone().contiguous(memory_format=cl))
+    nchw.grad = grads[0].clone()
+    opt.step()  # one step in NCHW, saved, then resumed in channels_last
+    saved, resumed = copy.deepcopy(opt.state_dict()), torch.nn.Parameter(nchw.detach().contiguous(memory_format=cl))
+    nchw.grad = grads[1].clone()
+    opt.step()  # the uninterrupted run's second step
     opt_cl = make_adam([resumed], tiny_cfg.train, torch.device("cpu"))
-    nchw_first = torch.nn.Parameter(start.clone())
-    opt_first = make_adam([nchw_first], tiny_cfg.train, torch.device("cpu"))
-    nchw_first.grad = grads[0].clone()
-    opt_first.step()  # one step in NCHW, saved, then resumed in channels_last
-    with torch.no_grad():
-        resumed.copy_(nchw_first)
-    opt_cl.load_state_dict(opt_first.state_dict())
+    opt_cl.load_state_dict(saved)
     assert all(v.is_contiguous(memory_format=cl) for v in opt_cl.state[resumed].values() if v.dim() == 4)
     resumed.grad = grads[1].contiguous(memory_format=cl)
     opt_cl.step()

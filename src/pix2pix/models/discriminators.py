@@ -13,6 +13,14 @@ DISCRIMINATORS = Registry("discriminator")
 register_discriminator = DISCRIMINATORS.register
 
 
+def channels_last_on_cpu(x: torch.Tensor) -> torch.Tensor:
+    """A CPU batch in channels_last, the layout both discriminators run faster in there (see each
+    class); anything else as it is."""
+    if x.device.type == "cpu" and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 class PatchDiscriminator(nn.Module):
     """Classifies overlapping patches as real or fake; returns a (B, 1, h, w) map of logits.
 
@@ -51,9 +59,7 @@ class PatchDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self.model(channels_last_on_cpu(x))
 
 
 class PixelDiscriminator(nn.Module):
@@ -83,9 +89,7 @@ class PixelDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self.model(channels_last_on_cpu(x))
 
 
 @register_discriminator("patch")
