@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,sketch]"
 	touch $(STAMP)
 
-# What only the tests add: pytest, Playwright + Debian's Chromium, the TFLite converter.
+# What only the tests add: pytest, import-linter, Playwright + Debian's Chromium, the TFLite converter.
 $(TEST_STAMP): $(STAMP) scripts/setup-test-deps.sh
 	$(BIN)/python -m pip install --quiet -e ".[openmoji,watch,onnx,serve,sketch,tflite,dev]"
 	bash scripts/setup-test-deps.sh $(BIN)/python
@@ -41,10 +41,13 @@ demo: $(STAMP)
 	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --checkpoint best --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
 
+# The import contract (pyproject.toml: imports only go down), then the tests.
 test: $(TEST_STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 test-all: $(TEST_STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -m ""
 
 bench: $(STAMP)

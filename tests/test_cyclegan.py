@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from pix2pix.cli import main
 from pix2pix.config import Config, build_config
 from pix2pix.data.datasets.openmoji import base_key, build_openmoji, domain_of
+from pix2pix.data.layouts import dataset_for
 from pix2pix.data.loader import iterate_batches
-from pix2pix.data.paired import PairedDataset, dataset_for
+from pix2pix.data.paired import PairedDataset
 from pix2pix.data.unpaired import UnpairedDataset
 from pix2pix.inference import Pix2Pix
 from pix2pix.methods import StepInfo, get_method

@@ -15,9 +15,9 @@ from pix2pix.inference import Pix2Pix, translate_paths
 from pix2pix.losses import GANLoss
 from pix2pix.methods import make_adam
 from pix2pix.methods.pix2pix import train_step
-from pix2pix.models import make_discriminator, make_generator
+from pix2pix.networks import make_discriminator, make_generator
+from pix2pix.precision import Precision, cpu_has_native_bf16, resolve_precision
 from pix2pix.training.loop import train
-from pix2pix.training.precision import Precision, cpu_has_native_bf16, resolve_precision
 
 from .conftest import assert_adam_close, tiny_config
 
@@ -183,16 +183,6 @@ def test_torch_compile_flag_trains_like_eager(tmp_path: Path, tiny_data: Path) -
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3, msg=k)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_amp_channels_last_step(tmp_path: Path, tiny_data: Path) -> None:
-    run = tmp_path / "run"
-    train(tiny_config(tiny_data, device="cuda", amp="auto", max_steps=3), run, progress=False)
-    pipe = Pix2Pix.from_pretrained(run, device="cuda")
-    out = pipe(torch.zeros(1, 3, 32, 32, device="cuda"))
-    assert out.device.type == "cuda" and torch.isfinite(out).all()
-
-
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("size", [1, 2, 4, 8])
 def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: int, monkeypatch) -> None:
@@ -332,8 +322,8 @@ def test_kernel_choice_is_timed_and_kept_per_dtype(monkeypatch) -> None:
 
 
 def test_a_bf16_run_times_its_kernels_in_bf16(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+    import pix2pix.precision as precision
     import pix2pix.training.loop as loop
-    import pix2pix.training.precision as precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     dtypes = []
@@ -382,7 +372,7 @@ def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
 
 
 def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, tiny_data: Path) -> None:
-    import pix2pix.training.precision as precision
+    import pix2pix.precision as precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("bf16", "auto", torch.device("cpu")).dtype == torch.bfloat16
@@ -405,7 +395,7 @@ def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, t
 
 
 def test_native_bf16_detection_agrees_with_the_cpu_flags() -> None:
-    from pix2pix.training.precision import cpu_flags
+    from pix2pix.precision import cpu_flags
 
     flags = cpu_flags()
     if not flags:
@@ -418,9 +408,9 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
     """On a CPU with native bf16, `amp auto` measures once; a resumed run keeps that choice (a new
     measurement could pick float32 and break exact resume) and ends where an uninterrupted one does,
     also where its layers multiply bf16 copies of their weights (made again from the loaded weights)."""
+    import pix2pix.optim as optim
+    import pix2pix.precision as precision
     import pix2pix.training.loop as loop
-    import pix2pix.training.optim as optim
-    import pix2pix.training.precision as precision
     from pix2pix.training.checkpoint import load_training_state
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
@@ -455,7 +445,7 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
 
 def bf16_copy_counts(monkeypatch) -> list[int]:
     """Spy on the fused bf16-copy update: the length of every weight it updates."""
-    import pix2pix.training.optim as optim
+    import pix2pix.optim as optim
 
     assert optim.bf16_kernel_works()  # its one-off check runs before the spy
     calls: list[int] = []
@@ -466,13 +456,13 @@ def bf16_copy_counts(monkeypatch) -> list[int]:
 
 def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
     """In CPU bf16 training the U-Net's layers can multiply bf16 copies of their weights that Adam
-    updates (training/optim.py). A pix2pix step ends where casting every weight every step ends (to
+    updates (optim.py). A pix2pix step ends where casting every weight every step ends (to
     float noise: the bf16 values multiplied and the gradients are the same), the fused update is
     what updated the copied weights, each copy then holds its weight rounded to bf16, and the
     optimizer state is torch.optim.Adam's. (Over more steps bf16 runs drift apart from any float
     noise, as two orders of summation do: Adam's first steps move every weight by +-lr.)"""
     from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
-    from pix2pix.training.optim import keep_bf16_copies
+    from pix2pix.optim import keep_bf16_copies
 
     cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
     cpu = torch.device("cpu")
@@ -514,7 +504,7 @@ def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
 def test_bf16_copies_follow_their_weights_and_stay_off_where_they_cannot_help(monkeypatch) -> None:
     import torch.nn.functional as F
 
-    import pix2pix.training.optim as optim
+    import pix2pix.optim as optim
     from pix2pix.models.gemm_conv import Conv2d
 
     cpu = torch.device("cpu")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from pix2pix.config import Config
 from pix2pix.inference import Pix2Pix, pad_to_multiple, translate_paths
-from pix2pix.models import make_generator
+from pix2pix.networks import make_generator
 
 from .conftest import tiny_config
 

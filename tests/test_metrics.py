@@ -56,7 +56,7 @@ def test_metrics_json_on_known_images(tmp_path) -> None:
 
     from pix2pix.cli import main
     from pix2pix.config import Config, apply_overrides
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
     from pix2pix.training.checkpoint import save_checkpoint
 
     rng = np.random.default_rng(0)

@@ -72,7 +72,7 @@ def test_patch_discriminator_runs_channels_last_on_cpu_and_matches_plain_layers(
     # On CPU the PatchGAN runs in channels_last: its input, activations and (as training prepares
     # it) weights; the head multiplies the channels_last rows. Same scores, input and weight
     # gradients and running statistics as NCHW layers; the generator is left as it is.
-    from pix2pix.training.precision import Precision
+    from pix2pix.precision import Precision
 
     cpu = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
     assert all(p.is_contiguous() for p in cpu.prepare(build_generator("unet_32", ngf=4)).parameters())

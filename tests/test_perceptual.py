@@ -118,7 +118,7 @@ def test_lpips_from_torchvision_backbone_and_heads_in_the_cache(empty_caches: Pa
 
 def test_evaluate_reports_lpips_and_fid_when_weights_exist(tmp_path: Path, tiny_data: Path) -> None:
     from pix2pix.evaluation import evaluate
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
     from pix2pix.training.checkpoint import save_checkpoint
 
     from .conftest import tiny_config

@@ -20,7 +20,7 @@ from .conftest import tiny_config  # noqa: E402
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
 
     cfg = tiny_config(tiny_data)
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ def test_training_writes_a_self_describing_run(tmp_path: Path, tiny_cfg: Config)
     assert {"G_GAN", "G_L1", "D_real", "D_fake", "lr", "img_per_s"} <= set(log[0])
     # Training changed the generator away from its initial weights.
     torch.manual_seed(tiny_cfg.train.seed)
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
 
     init = make_generator(tiny_cfg.model).state_dict()
     trained = weights(run)
@@ -80,7 +80,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, t
 
 
 def test_save_load_round_trip_gives_the_same_outputs(tmp_path: Path, tiny_cfg: Config) -> None:
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
 
     torch.manual_seed(1)
     g = make_generator(tiny_cfg.model)
@@ -126,7 +126,7 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path: Path, tiny_cf
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", explode)
-    from pix2pix.models import make_generator
+    from pix2pix.networks import make_generator
 
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(

@@ -16,35 +16,13 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .images import is_image_path, load_image, pil_to_uint8
+from .files import list_images, split_dir
+from .images import load_image, pil_to_uint8
 
 if TYPE_CHECKING:
-    from ..config import Config
+    pass
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
-
-
-def _list_files(folder: Path) -> list[Path]:
-    """Image files below `folder`, sorted; any other (non-hidden) file is an error naming it."""
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_dir() or any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        if not is_image_path(path):
-            raise ValueError(f"{path}: not an image file (expected {', '.join(('png', 'jpg', 'webp', 'bmp', 'tif'))})")
-        files.append(path)
-    return files
-
-
-def split_dir(root: str | Path, split: str) -> Path:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
-    folder = root / split
-    if not folder.is_dir():
-        raise FileNotFoundError(f"split {split!r} not found: {folder} does not exist")
-    return folder
 
 
 class PairedDataset(Dataset):
@@ -72,7 +50,7 @@ class PairedDataset(Dataset):
         self.load_size = load_size
         self.input_nc, self.output_nc = input_nc, output_nc
         if mode == "aligned":
-            self.pairs = [(p, None) for p in _list_files(folder)]
+            self.pairs = [(p, None) for p in list_images(folder)]
         elif mode == "folders":
             self.pairs = _match_folders(folder)
         else:
@@ -173,28 +151,13 @@ class PairSide:
         return self.dataset.batch(indices)[self.side]
 
 
-def dataset_for(config: Config, split: str, *, load_size: int, cache: bool = True, progress: bool = False) -> Any:
-    """The `split` of the dataset a run's config describes, resized to `load_size`: a PairedDataset,
-    or for unpaired data an UnpairedDataset (pairs where an evaluation split holds them)."""
-    mc, dc = config.model, config.data
-    if dc.dataset_mode == "unpaired":
-        from .unpaired import open_unpaired_split
-
-        return open_unpaired_split(dc.root, split, direction=dc.direction, load_size=load_size, input_nc=mc.input_nc,
-                                   output_nc=mc.output_nc, cache=cache, progress=progress)  # fmt: skip
-    return PairedDataset(
-        dc.root, split, mode=dc.dataset_mode, direction=dc.direction, load_size=load_size,
-        input_nc=mc.input_nc, output_nc=mc.output_nc, cache=cache, progress=progress,
-    )  # fmt: skip
-
-
 def _match_folders(folder: Path) -> list[tuple[Path, Path | None]]:
     dir_a, dir_b = folder / "A", folder / "B"
     for d in (dir_a, dir_b):
         if not d.is_dir():
             raise FileNotFoundError(f"folders dataset needs {d}")
-    files_a = {p.relative_to(dir_a).with_suffix(""): p for p in _list_files(dir_a)}
-    files_b = {p.relative_to(dir_b).with_suffix(""): p for p in _list_files(dir_b)}
+    files_a = {p.relative_to(dir_a).with_suffix(""): p for p in list_images(dir_a)}
+    files_b = {p.relative_to(dir_b).with_suffix(""): p for p in list_images(dir_b)}
     only_a = sorted(set(files_a) - set(files_b))
     only_b = sorted(set(files_b) - set(files_a))
     if only_a or only_b:

@@ -11,8 +11,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..io import atomic_path
+from .files import SPLITS, list_images
 from .images import load_image
-from .paired import SPLITS, _list_files
 from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 
@@ -37,8 +37,8 @@ def combine_folders(
     for d in (dir_a, dir_b):
         if not d.is_dir():
             raise FileNotFoundError(f"folder not found: {d}")
-    files_a = {p.relative_to(dir_a).with_suffix(""): p for p in _list_files(dir_a)}
-    files_b = {p.relative_to(dir_b).with_suffix(""): p for p in _list_files(dir_b)}
+    files_a = {p.relative_to(dir_a).with_suffix(""): p for p in list_images(dir_a)}
+    files_b = {p.relative_to(dir_b).with_suffix(""): p for p in list_images(dir_b)}
     summary = CombineSummary(out=out)
     summary.unmatched_a = sorted(str(files_a[k]) for k in set(files_a) - set(files_b))
     summary.unmatched_b = sorted(str(files_b[k]) for k in set(files_b) - set(files_a))
@@ -75,7 +75,7 @@ def split_folder(folder: str | Path, *, fractions: dict[str, float] | None = Non
         raise FileNotFoundError(f"folder not found: {folder}")
     fr = {**DEFAULT_FRACTIONS, **(fractions or {})}
     check_fractions(fr)
-    files = [p for p in _list_files(folder) if p.relative_to(folder).parts[0] not in SPLITS]
+    files = [p for p in list_images(folder) if p.relative_to(folder).parts[0] not in SPLITS]
     if not files:
         raise ValueError(f"no images to split in {folder} (outside its train/ val/ test/)")
     dest_root = Path(copy_to) if copy_to is not None else folder

@@ -19,8 +19,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from .files import list_images
 from .images import load_image, pil_to_uint8
-from .paired import PairedDataset, _list_files
+from .paired import PairedDataset
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ImageFolder:
 
     def __init__(self, folder: Path, *, channels: int, load_size: int, cache: bool, progress: bool = False) -> None:
         self.folder = folder
-        self.files = _list_files(folder)
+        self.files = list_images(folder)
         if not self.files:
             raise ValueError(f"no images in {folder}")
         self.channels, self.load_size = channels, load_size
@@ -139,4 +140,4 @@ def open_unpaired_split(root: str | Path, split: str, *, direction: str, load_si
 
 
 def _names(folder: Path) -> set[Path]:
-    return {p.relative_to(folder).with_suffix("") for p in _list_files(folder)}
+    return {p.relative_to(folder).with_suffix("") for p in list_images(folder)}

@@ -19,7 +19,7 @@ import torch
 
 from .. import __version__
 from ..config import apply_overrides
-from ..data.paired import dataset_for
+from ..data.layouts import dataset_for
 from ..data.transforms import normalize
 from ..hints import FILLED, REGION_LINE, fill_as_trained
 from ..inference import Pix2Pix, pad_to_multiple

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn as nn
 
-from ..evaluation import paired_metrics, sample_rows
 from ..losses import GANLoss
-from ..training.optim import Adam
-from ..training.precision import Precision
+from ..optim import Adam
+from ..precision import Precision
+from .scoring import paired_metrics, sample_rows
 
 if TYPE_CHECKING:
     from ..config import Config, ModelConfig
@@ -47,7 +47,7 @@ def make_adam(params: Any, cfg: Any, device: torch.device | None = None) -> torc
 
     The fused and foreach kernels compute the same update as the default for-loop one and skip
     its per-parameter Python overhead (about 0.19 s of a 256-px step on a 2-core CPU). The class
-    also updates weights kept as bf16 copies in CPU bf16 training (training/optim.py).
+    also updates weights kept as bf16 copies in CPU bf16 training (optim.py).
     """
     kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
     params = list(params)

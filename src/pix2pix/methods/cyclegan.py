@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..data.transforms import denormalize, normalize
 from ..losses import gradient_penalty
-from ..models import make_discriminator, make_generator
+from ..networks import make_discriminator, make_generator
 from .base import Method, StepInfo, Translate, eval_mode, make_adam, no_sync, set_requires_grad
 from .registry import register_method
 

@@ -14,7 +14,6 @@ import torch
 import torch.nn as nn
 
 from ..config import ModelConfig
-from ..evaluation import sample_rows
 from ..hints import (
     EVAL_DRAWS,
     HintRecipe,
@@ -27,10 +26,11 @@ from ..hints import (
     simulate_hints,
 )
 from ..losses import GANLoss, discriminator_loss, generator_loss
-from ..models import make_discriminator, make_generator
-from ..training.precision import Precision
+from ..networks import make_discriminator, make_generator
+from ..precision import Precision
 from .base import FP32, Method, StepInfo, Translate, eval_mode, make_adam, no_sync, set_requires_grad
 from .registry import register_method
+from .scoring import sample_rows
 
 VAL_HINTS = 10  # validation also scores a hints model with this many simulated hints (val_h10_*)
 

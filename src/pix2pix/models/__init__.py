@@ -1,47 +1,13 @@
-"""nn.Modules and their registries, plus the two factories that turn a ModelConfig into modules."""
+"""nn.Modules and their registries: generators, discriminators, and the layers they share.
+
+Models take explicit keyword arguments and never see a config; `pix2pix.networks` turns a
+ModelConfig into modules."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-import torch.nn as nn
 
 from .discriminators import DISCRIMINATORS, build_discriminator, register_discriminator
 from .generators import GENERATORS, build_generator, register_generator, size_multiple
 from .layers import init_weights
-
-if TYPE_CHECKING:
-    from ..config import ModelConfig
-
-
-def make_generator(cfg: ModelConfig, *, init: bool = True, input_nc: int | None = None,
-                   output_nc: int | None = None) -> nn.Module:  # fmt: skip
-    """The generator a ModelConfig describes, initialised as it says.
-
-    `input_nc` / `output_nc` override the config's channels: a hints model takes extra input
-    channels, CycleGAN's B -> A generator runs the other way.
-    """
-    g = build_generator(
-        cfg.generator, input_nc=cfg.input_nc if input_nc is None else input_nc,
-        output_nc=cfg.output_nc if output_nc is None else output_nc, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout,
-    )  # fmt: skip
-    if init:
-        init_weights(g, cfg.init_type, cfg.init_gain)
-    return g
-
-
-def make_discriminator(cfg: ModelConfig, *, init: bool = True, input_nc: int | None = None) -> nn.Module:
-    """The discriminator a ModelConfig describes. By default it is pix2pix's conditional one, which
-    sees input and output channels concatenated; `input_nc` sets what it sees (CycleGAN's judge one
-    domain's images alone)."""
-    d = build_discriminator(
-        cfg.discriminator, input_nc=cfg.input_nc + cfg.output_nc if input_nc is None else input_nc, ndf=cfg.ndf,
-        n_layers=cfg.n_layers_d, norm=cfg.norm,
-    )  # fmt: skip
-    if init:
-        init_weights(d, cfg.init_type, cfg.init_gain)
-    return d
-
 
 __all__ = [
     "DISCRIMINATORS",
@@ -49,8 +15,6 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "init_weights",
-    "make_discriminator",
-    "make_generator",
     "register_discriminator",
     "register_generator",
     "size_multiple",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import gemm_conv
+from .gemm_conv import Conv2d
 from .layers import get_norm_layer, uses_bias
 from .registry import Registry
 
@@ -28,7 +28,7 @@ class PatchDiscriminator(nn.Module):
     input_nc + output_nc of the generator. n_layers=3 gives a 70x70 receptive field.
 
     On CPU it runs in channels_last, activations and (through `cpu_channels_last`, which
-    training/precision.py reads) weights: oneDNN then convolves the tensors as they lie instead of
+    precision.py reads) weights: oneDNN then convolves the tensors as they lie instead of
     reordering each activation into its blocked layout and back at every layer, and the head
     multiplies its channels_last input as (pixels, channels) rows. The 70x70 PatchGAN's part of a
     paper step (256 px, batch 1) takes ~11 ms less in bf16 and ~13 ms less in float32 (of ~330 and
@@ -55,7 +55,7 @@ class PatchDiscriminator(nn.Module):
             ]
         # The 1-channel head trains on CPU as one GEMM over its input and a shifted sum of the 16
         # taps' planes (models/gemm_conv.py): oneDNN took ~2x as long for its 0.5% of the FLOPs.
-        layers.append(gemm_conv.Conv2d(ndf * mult, 1, 4, 1, 1))
+        layers.append(Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

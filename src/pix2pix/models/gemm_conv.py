@@ -173,7 +173,7 @@ def _with_bias(out: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype)
 
 def train_weight(module: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
     """The weight a forward multiplies: in CPU bf16 training, the bf16 copy that the optimizer keeps
-    of it where it keeps one (training/optim.py), else the weight itself.
+    of it where it keeps one (optim.py), else the weight itself.
 
     The optimizer's update writes the copy. A weight changed anywhere else (a checkpoint loaded
     into it) has a newer version than the one the copy holds, and is copied again here."""

@@ -156,7 +156,7 @@ def keep_bf16_copies(networks: list[nn.Module], *, device: torch.device, dtype: 
 
     unet_256 (54 M weights): paper step 3-4% faster on a 2-core CPU with native bf16; the main
     job's U-Net (1.8 M at 16 filters) did not move, so it keeps none."""
-    from ..models.gemm_conv import Conv2d, ConvTranspose2d
+    from .models.gemm_conv import Conv2d, ConvTranspose2d
 
     if device.type != "cpu" or dtype != torch.bfloat16 or world > 1 or grad_accum > 1 or compiled:
         return 0

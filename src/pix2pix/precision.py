@@ -112,7 +112,7 @@ def calibrate_cpu_bf16(generator: nn.Module, example: torch.Tensor, *, repeat: i
     import copy
     import time
 
-    from ..models.gemm_conv import autocast_to
+    from .models.gemm_conv import autocast_to
 
     model = copy.deepcopy(generator).train()
     x = example.detach().clone()
