@@ -7,7 +7,7 @@ before a batch norm), the 70x70 PatchGAN (C64-C128-C256-C512, batch norm), the v
 on logits plus 100 x L1, and PyTorch's default Adam (the per-parameter for-loop implementation on
 CPU) with lr 2e-4, betas (0.5, 0.999). The step is the reference's: generate, update D on
 (A, fake B) and (A, B) with the loss halved, then update G. Plain eager float32, no fused kernels,
-no GEMM layers: what a user of the reference runs on a CPU.
+no GEMM layers: what a user of the reference runs on a CPU (or, with `device`, a GPU).
 
 Only benchmarks/bench.py uses this file; nothing in the package depends on it.
 """
@@ -75,18 +75,18 @@ def init_normal(module: nn.Module) -> None:
 class ReferenceStep:
     """Networks, optimizers and one `step()` on a fixed batch, as the reference trains pix2pix."""
 
-    def __init__(self, batch: int = 1, size: int = 256, seed: int = 0) -> None:
+    def __init__(self, batch: int = 1, size: int = 256, seed: int = 0, device: str | torch.device = "cpu") -> None:
         torch.manual_seed(seed)
-        self.g, self.d = unet_256(), patchgan_70()
+        self.g, self.d = unet_256().to(device), patchgan_70().to(device)
         init_normal(self.g)
         init_normal(self.d)
-        # PyTorch's default Adam: on CPU tensors it runs the per-parameter for-loop implementation.
+        # PyTorch's default Adam: on CPU tensors the per-parameter for-loop implementation, on CUDA foreach.
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.bce = nn.BCEWithLogitsLoss()
         self.l1 = nn.L1Loss()
-        self.a = torch.rand(batch, 3, size, size) * 2 - 1
-        self.b = torch.rand(batch, 3, size, size) * 2 - 1
+        self.a = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
+        self.b = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
 
     def gan(self, pred: torch.Tensor, real: bool) -> torch.Tensor:
         return self.bce(pred, torch.full_like(pred, 1.0 if real else 0.0))
