@@ -95,7 +95,7 @@ def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -
         pair.crop((0, 0, 32, 32)).resize((128, 128)).save(sketch)
     page.set_input_files("#upload", str(sketch))
     page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=20_000)
-    assert page.evaluate("document.getElementById('result').naturalWidth") == 32
+    assert page.evaluate("document.getElementById('result').naturalWidth") == 256  # the drawing's own size (the page's 256 px canvas), not the 32 px training size
     first = page.evaluate("document.getElementById('result').src")
     assert page.get_attribute("#download", "aria-disabled") == "false"
     # Draw strokes with the pen, then erase a bit: each stroke is translated.

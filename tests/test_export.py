@@ -73,9 +73,39 @@ def test_a_20_line_script_translates_with_only_the_onnx_file_and_sidecar(run_dir
     subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "sketch.png"), str(tmp_path / "o.png")],
                    check=True, timeout=120)  # fmt: skip
     with Image.open(tmp_path / "sketch.png") as sketch:
-        want = np.asarray(Pix2Pix.from_pretrained(run_dir)(sketch), dtype=int)
+        want = np.asarray(Pix2Pix.from_pretrained(run_dir)(sketch, scale="native"), dtype=int)  # the network alone
     got = np.asarray(Image.open(tmp_path / "o.png"), dtype=int)
     assert got.shape == (45, 45, 3) and np.abs(got - want).max() <= 1
+
+
+def test_onnx_runtime_following_the_sidecar_full_size_recipe_matches_the_library(run_dir: Path, tmp_path: Path) -> None:
+    """The library's default for a drawing of another size, done from the ONNX file and its sidecar's
+    `full_size` steps: the network at the working size, then the composition at the input's size."""
+    import onnxruntime as ort
+    import torch
+
+    from pix2pix.fullsize import compose, to_size, working_size
+
+    out = tmp_path / "m.onnx"
+    assert CliRunner().invoke(main, ["export", str(run_dir), "--out", str(out)]).exit_code == 0
+    side = json.loads((tmp_path / "m.onnx.json").read_text())
+    steps = side["full_size"]
+    assert steps["reference"] == "pix2pix.fullsize.compose" and len(steps["compose_line_art"]) == 4
+    assert f"longer side is {side['train_size']} px" in steps["working_size"]
+    sketch = Image.new("RGB", (120, 80), "white")
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(sketch).ellipse((20, 10, 100, 70), outline="black", width=3)
+    x = torch.from_numpy(np.array(sketch)).permute(2, 0, 1).float()[None] / 127.5 - 1
+    small = to_size(x, working_size(80, 120, side["train_size"]))  # (1, 3, 21, 32)
+    m, (h, w) = side["size_multiple"], small.shape[-2:]
+    padded = np.pad(small.numpy(), ((0, 0), (0, 0), (0, -h % m), (0, -w % m)), mode="edge")
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    y = sess.run([side["output"]["name"]], {side["input"]["name"]: padded})[0][:, :, :h, :w]
+    got = compose(x, torch.from_numpy(y))
+    got = ((got[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy().astype(int)
+    want = np.asarray(Pix2Pix.from_pretrained(run_dir)(sketch), dtype=int)
+    assert got.shape == want.shape == (80, 120, 3) and np.abs(got - want).max() <= 2
 
 
 def test_torchscript_export(run_dir: Path) -> None:

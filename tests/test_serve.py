@@ -54,14 +54,14 @@ def test_translate_raw_body(client, fmt: str, ctype: str) -> None:
     r = client.post("/v1/translate", content=png_bytes(fmt=fmt), headers={"content-type": ctype})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     with Image.open(io.BytesIO(r.content)) as img:
-        assert img.format == "PNG" and img.size == (32, 32)  # served at the run's training size
+        assert img.format == "PNG" and img.size == (40, 30)  # the upload's own size, as the library and the CLI give
 
 
 def test_translate_multipart(client) -> None:
     r = client.post("/v1/translate", files={"image": ("sketch.png", png_bytes(), "image/png")})
     assert r.status_code == 200
     with Image.open(io.BytesIO(r.content)) as img:
-        assert img.size == (32, 32)
+        assert img.size == (40, 30)
 
 
 def test_same_input_same_output_as_the_library(client, run_dir: Path) -> None:
@@ -212,7 +212,7 @@ def test_translate_with_hints_matches_the_library(hints_client, hints_run: Path)
     assert r.status_code == 200, r.text
     served = np.asarray(Image.open(io.BytesIO(r.content)))
     pipe = Pix2Pix.from_pretrained(hints_run)
-    assert np.array_equal(served, np.asarray(pipe(sketch, size=32, hints=hints)))
+    assert np.array_equal(served, np.asarray(pipe(sketch, hints=hints)))
     plain = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png")})
     assert not np.array_equal(served, np.asarray(Image.open(io.BytesIO(plain.content))))
     assert hints_client.get("/v1/model").json()["hints"] is True

@@ -36,6 +36,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# How an input of its own size is coloured (inference.SCALES; Pix2Pix.translate_full): translate, evaluate, serve.
+scale_option = click.option("--scale", type=click.Choice(["auto", "bicubic", "native"]), default="auto", show_default=True,
+              help="auto: the generator at its training scale, the result at the input's size with the input's own "
+                   "strokes; bicubic: that result upsampled plainly; native: the generator on the input as it is.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="pix2pix")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
@@ -257,7 +263,9 @@ def train(
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--size", type=int, default=None, help="Resize inputs to SIZE x SIZE first (default: keep their size).")
+@click.option("--size", type=int, default=None,
+              help="Resize inputs to SIZE x SIZE and run the generator there (default: each input keeps its size).")
+@scale_option
 @click.option("--dropout", is_flag=True, help="Keep dropout on at test time (the paper's noise).")
 @click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
 @click.option("--batch-size", default=8, show_default=True, help="Images per forward pass.")
@@ -274,7 +282,7 @@ def train(
 @click.pass_context
 @user_errors
 def translate(
-    ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, dropout: bool,
+    ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, scale: str, dropout: bool,
     checkpoint: str, batch_size: int, weights: str, backend: str, device: str, hints_file: Path | None, direction: str,
 ) -> None:  # fmt: skip
     """Translate image files and folders with a trained run."""
@@ -283,7 +291,7 @@ def translate(
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device,
                                    direction=direction)  # fmt: skip
     written = translate_paths(
-        pipe, inputs, out, size=size, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"],
+        pipe, inputs, out, size=size, scale=scale, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"],
         hints=hints_file,
     )  # fmt: skip
     click.echo(f"translated {len(written)} image(s) into {out}")
@@ -315,12 +323,16 @@ def translate(
               help="Hints models: score 0, 1, 2, 5, 10 and 20 hints for the report's curve.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Which way to score a CycleGAN run (pix2pix runs: AtoB).")
+@click.option("--size", type=int, default=None,
+              help="Score at SIZE x SIZE: inputs and targets resized to it, the model meeting it as --scale says "
+                   "(default: the training size).")
+@scale_option
 @click.pass_context
 @user_errors
 def evaluate(
     ctx: click.Context, run_dir: Path, split: str, data_root: Path | None, out: Path | None, checkpoint: str,
     weights: str, untrained: bool, compare_dir: Path | None, lpips_weights: Path | None, inception_weights: Path | None,
-    hints: int, curve: bool, direction: str,
+    hints: int, curve: bool, direction: str, size: int | None, scale: str,
 ) -> None:  # fmt: skip
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
     from .evaluation import COPY, beats_baseline, write_metrics
@@ -332,7 +344,7 @@ def evaluate(
     out = out if out is not None else run_dir / f"eval-{split}"
     lpips, inception = load_lpips(lpips_weights), load_inception(inception_weights)
     common = dict(split=split, checkpoint=checkpoint, weights=weights, lpips=lpips, inception=inception,
-                  progress=ctx.obj["progress"], direction=direction)  # fmt: skip
+                  progress=ctx.obj["progress"], direction=direction, size=size, scale=scale)  # fmt: skip
     ev = run_evaluation(run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve,
                         **common)  # fmt: skip
     compare = None
@@ -349,7 +361,8 @@ def evaluate(
     page = write_report(ev, out, compare=compare)
     metrics = [k for k in METRIC_LABELS if k in ev.mean["model"]]
     kind = "per-image means, RGB in [0, 1]" if ev.paired else "unpaired: no targets; cycle errors are L1 in [0, 1]"
-    click.echo(f"{split}: {len(ev.names)} images at {ev.size}px ({kind})")
+    how = f", scale {ev.scale}" if ev.scale != "native" else ""
+    click.echo(f"{split}: {len(ev.names)} images at {ev.size}px{how} ({kind})")
     click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
     rows = [(method_label(m) if not (ev.hints and m == "model") else "trained model, no hints", vals)
             for m, vals in ev.mean.items()]  # fmt: skip
@@ -452,20 +465,22 @@ def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: 
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
 @click.option("--checkpoint", default="last", show_default=True)
-@click.option("--size", type=int, default=None, help="Resize inputs to SIZE x SIZE (default: the training size; 0 keeps them).")
+@click.option("--size", type=int, default=None,
+              help="Resize inputs to SIZE x SIZE and run the generator there (default: each input keeps its size).")
+@scale_option
 @click.option("--max-bytes", default=10 * 1024 * 1024, show_default=True, help="Largest upload in bytes.")
 @click.option("--max-pixels", default=4096 * 4096, show_default=True, help="Largest decoded image in pixels.")
 @click.option("--max-queue", default=8, show_default=True, help="Requests waiting or running before 503.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Which way a CycleGAN run translates (pix2pix runs: AtoB).")
 @user_errors
-def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, max_bytes: int,
-          max_pixels: int, max_queue: int, direction: str) -> None:  # fmt: skip
+def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, scale: str,
+          max_bytes: int, max_pixels: int, max_queue: int, direction: str) -> None:  # fmt: skip
     """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
     from .serve.app import ServeSettings
     from .serve.app import serve as run_server
 
-    settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size)
+    settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size, scale=scale)
     try:
         run_server(run_dir, host=host, port=port, settings=settings, checkpoint=checkpoint, backend=backend,
                    direction=direction)  # fmt: skip

@@ -40,6 +40,7 @@ class Evaluation:
     checkpoint: str = "last"
     step: int | None = None
     size: int = 0
+    scale: str = "native"  # how the model met `size` (Pix2Pix.translate_full); native at the training size
     paired: bool = True  # scored against targets; False: an unpaired split (cycle errors, FID / KID)
     hints: int = 0  # simulated hints per image of the hinted model's entry (0: none)
     # Hints models: metric means of the model against the number of simulated hints.
@@ -58,6 +59,7 @@ class Evaluation:
             "split": self.split,
             "paired": self.paired,
             "size": self.size,
+            "scale": self.scale,
             "n_images": len(self.names),
             "mean": self.mean,
             "per_image": rows,
@@ -91,10 +93,15 @@ def evaluate(
     hints: int = 0,
     curve: bool = True,
     direction: str = "AtoB",
+    size: int | None = None,
+    scale: str = "auto",
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
-    Test images are resized to the training crop size, with no jitter. With `image_dir`, each
+    Test images are resized to the training crop size, with no jitter; with `size` N, to N x N
+    (targets too), and the model colours them as `Pix2Pix.translate_full` does with `scale`: at its
+    training scale, brought back to N (the default, "auto"), plainly upsampled ("bicubic") or run at
+    N as it is ("native"). With `image_dir`, each
     image's input, output and target are written under it in inputs/, outputs/ and targets/.
     A hints model is scored without hints and, with `hints` N > 0, with N hints per image
     simulated from the target (seeded by the image's name, so every run gets the same hints);
@@ -115,7 +122,10 @@ def evaluate(
     from .training.checkpoint import resolve_data_root
 
     root = data_root if data_root is not None else resolve_data_root(pipe.meta["checkpoint_dir"], cfg)
-    ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=cfg.data.crop_size, cache=False)
+    if size is not None and size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    load = cfg.data.crop_size if size is None else size
+    ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=load, cache=False)
     if not ds.paired:
         return evaluate_unpaired(
             run_dir, ds, pipe, checkpoint=checkpoint, weights=weights, batch_size=batch_size, image_dir=image_dir,
@@ -152,14 +162,14 @@ def evaluate(
             a_u8, b_u8 = b_u8, a_u8
         real_a, real_b = normalize(a_u8), normalize(b_u8)
         target = denormalize(real_b)
-        outputs = {MODEL: denormalize(pipe.translate_tensor(real_a))}
+        outputs = {MODEL: denormalize(pipe.translate_full(real_a, scale=scale))}
         hint_maps = {c: eval_hints(real_a, real_b, batch_names, c) for c in sorted(set(counts) | {hints}) if c}
         if hints:
-            outputs[hinted(hints)] = denormalize(pipe.translate_tensor(real_a, hints=hint_maps[hints]))
+            outputs[hinted(hints)] = denormalize(pipe.translate_full(real_a, hints=hint_maps[hints], scale=scale))
         if COPY in methods:
             outputs[COPY] = denormalize(real_a)
         if untrained is not None:
-            outputs[UNTRAINED] = denormalize(untrained.translate_tensor(real_a))
+            outputs[UNTRAINED] = denormalize(untrained.translate_full(real_a, scale=scale))
         for m, out in outputs.items():
             values = image_metrics(out, target)
             if lpips is not None:
@@ -171,7 +181,7 @@ def evaluate(
         for c in counts:
             out = outputs[MODEL] if c == 0 else outputs.get(hinted(c))
             if out is None:
-                out = denormalize(pipe.translate_tensor(real_a, hints=hint_maps[c]))
+                out = denormalize(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale))
             for k, v in image_metrics(out, target).items():
                 curve_values[c][k] += v.tolist()
         if inception is not None:
@@ -195,7 +205,7 @@ def evaluate(
             mean[m]["fid"] = fid_from_features(real, torch.cat(features[m]))
     return Evaluation(
         split=split, names=names, per_image=per_image, mean=mean, run_dir=str(run_dir), checkpoint=checkpoint,
-        step=pipe.meta.get("step"), size=cfg.data.crop_size, hints=hints,
+        step=pipe.meta.get("step"), size=load, scale=scale if load != cfg.data.crop_size else "native", hints=hints,
         curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in curve_values.items()},
         curve_per_image=curve_values,
     )  # fmt: skip

@@ -1,8 +1,10 @@
 """Inference: `Pix2Pix.from_pretrained(run_dir)` rebuilds the generator from the run folder alone.
 
 The pipeline is callable on PIL images, numpy arrays (H, W, C uint8) or tensors ((C, H, W) or
-(B, C, H, W) in [-1, 1]), singly or in lists, and returns the same kind. Any input size works:
-the image is padded to the multiple the generator needs and cropped back, never silently resized.
+(B, C, H, W) in [-1, 1]), singly or in lists, and returns the same kind at the input's size. By
+default (`scale="auto"`) the generator runs at the scale it was trained for and line art keeps its
+own strokes at full size (fullsize.py); `scale="native"` runs the generator on the input as it is
+(padded to the multiple it needs and cropped back), `size=N` resizes inputs to N x N first.
 A hints model also takes colour hints (`hints=`: an RGBA image or a list of points; see hints.py).
 A CycleGAN run translates either way (`direction=`).
 """
@@ -22,12 +24,16 @@ from PIL import Image
 from .config import Config
 from .data.images import pil_to_uint8, to_mode
 from .data.transforms import normalize
+from .fullsize import check_pixels, compose, to_size, working_size
 from .hints import as_hint_map, fill_as_trained, resize_hints
 from .models import size_multiple
 from .training.checkpoint import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
 WEIGHTS = ("auto", "ema", "raw")
 BACKENDS = ("torch", "onnx")
+# auto: the generator at its training scale, the result at the input's size with the input's strokes;
+# bicubic: the same, upsampled plainly (to compare); native: the generator on the input as it is.
+SCALES = ("auto", "bicubic", "native")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, *, mode: str = "replicate") -> tuple[torch.Tensor, tuple[int, int]]:
@@ -146,17 +152,35 @@ class Pix2Pix:
         self._set_dropout(dropout)
         return self.generator(padded)[..., :h, :w]
 
+    @torch.inference_mode()
+    def translate_full(self, x: torch.Tensor, *, hints: torch.Tensor | None = None, scale: str = "auto",
+                       dropout: bool = False) -> torch.Tensor:  # fmt: skip
+        """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W): the generator at the scale it was trained for
+        (the longer side at the training size), its result back at H x W (fullsize.py); `hints` a
+        (B, C_out + 1, H, W) hint map in the input's own coordinates. `scale` is one of SCALES."""
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+        h, w = x.shape[-2:]
+        work = working_size(h, w, self.config.data.crop_size)
+        if scale == "native" or work == (h, w):
+            return self.translate_tensor(x, dropout=dropout, hints=hints)
+        check_pixels(h, w)
+        small_hints = None if hints is None else resize_hints(hints.float(), work)
+        out = self.translate_tensor(to_size(x, work), dropout=dropout, hints=small_hints)  # (B, out_nc, h', w')
+        return to_size(out.cpu(), (h, w)).to(out.device) if scale == "bicubic" else compose(x, out)
+
     def __call__(
         self,
         images: Any,
         *,
         size: int | None = None,
+        scale: str = "auto",
         dropout: bool = False,
         batch_size: int = 8,
         hints: Any = None,
     ) -> Any:
         """Translate one image or a list of them; the output has the input's kind and size
-        (or `size` x `size` when given).
+        (or `size` x `size` when given). `scale`: how (see SCALES and `translate_full`).
 
         `hints` (hints models only): for one image, an RGBA image of its size (alpha > 0 marks a
         hint) or a list of points {"x", "y", "color": "#rrggbb", "size"}; for a list of images, a
@@ -166,7 +190,8 @@ class Pix2Pix:
         if isinstance(images, (list, tuple)):
             if hints is not None and (not isinstance(hints, (list, tuple)) or len(hints) != len(images)):
                 raise ValueError(f"for {len(images)} images, hints must be a list of {len(images)} (None for no hints)")
-            return self._translate_list(list(images), size=size, dropout=dropout, batch_size=batch_size, hints=hints)
+            return self._translate_list(list(images), size=size, scale=scale, dropout=dropout, batch_size=batch_size,
+                                        hints=hints)  # fmt: skip
         if isinstance(images, torch.Tensor):
             x = images if images.ndim == 4 else images.unsqueeze(0)
             h_map = None
@@ -178,12 +203,12 @@ class Pix2Pix:
                 x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
                 h_map = resize_hints(h_map, (size, size)) if h_map is not None else None
             out = torch.cat([
-                self.translate_tensor(x[i : i + batch_size], dropout=dropout,
-                                      hints=None if h_map is None else h_map[i : i + batch_size])
+                self.translate_full(x[i : i + batch_size], dropout=dropout, scale=scale if size is None else "native",
+                                    hints=None if h_map is None else h_map[i : i + batch_size])
                 for i in range(0, len(x), batch_size)
             ])  # fmt: skip
             return out if images.ndim == 4 else out[0]
-        return self._translate_list([images], size=size, dropout=dropout, batch_size=1,
+        return self._translate_list([images], size=size, scale=scale, dropout=dropout, batch_size=1,
                                     hints=None if hints is None else [hints])[0]  # fmt: skip
 
     def hint_map_for(self, img: Any, hints: Any, *, size: int | None = None, source: str = "hints") -> torch.Tensor:
@@ -192,7 +217,7 @@ class Pix2Pix:
         h_map = as_hint_map(hints, w, h, output_nc=self.out_nc, source=source)
         return resize_hints(h_map[None], (size, size))[0] if size is not None else h_map
 
-    def _translate_list(self, images: list[Any], *, size: int | None, dropout: bool, batch_size: int,
+    def _translate_list(self, images: list[Any], *, size: int | None, scale: str, dropout: bool, batch_size: int,
                         hints: list[Any] | None = None) -> list[Any]:  # fmt: skip
         tensors = [self._to_tensor(img, size) for img in images]
         maps: list[torch.Tensor | None] = [
@@ -213,7 +238,8 @@ class Pix2Pix:
                         maps[i] if maps[i] is not None else torch.zeros(self.hint_nc, *tensors[i].shape[-2:])
                         for i in chunk
                     ])  # fmt: skip
-                out = self.translate_tensor(torch.stack([tensors[i] for i in chunk]), dropout=dropout, hints=h_map)
+                out = self.translate_full(torch.stack([tensors[i] for i in chunk]), dropout=dropout, hints=h_map,
+                                          scale=scale if size is None else "native")  # fmt: skip
                 for i, o in zip(chunk, out):
                     results[i] = o
         return [self._from_tensor(r, like) for r, like in zip(results, images)]  # type: ignore[arg-type]
@@ -255,6 +281,7 @@ def translate_paths(
     out_dir: str | Path,
     *,
     size: int | None = None,
+    scale: str = "auto",
     dropout: bool = False,
     batch_size: int = 8,
     progress: bool = False,
@@ -293,7 +320,7 @@ def translate_paths(
         if hints is not None:
             w, h = images[0].size
             maps = [load_hints_file(hints, w, h, output_nc=pipe.out_nc)]
-        results = pipe(images, size=size, dropout=dropout, batch_size=batch_size, hints=maps)
+        results = pipe(images, size=size, scale=scale, dropout=dropout, batch_size=batch_size, hints=maps)
         for (_, rel), result in zip(chunk, results):
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

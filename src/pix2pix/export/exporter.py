@@ -21,6 +21,7 @@ from .. import __version__
 from ..config import apply_overrides
 from ..data.layouts import dataset_for
 from ..data.transforms import normalize
+from ..fullsize import fullsize_steps
 from ..hints import FILLED, REGION_LINE, fill_as_trained
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
@@ -242,8 +243,10 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         },  # fmt: skip
         "size_multiple": pipe.size_multiple,
         "padding": "pad right and bottom by replicating the border up to a multiple of size_multiple; crop the output back",
+        # What `translate`, the API and the server do with an input of another size (fullsize.py); run at
+        # the input's own size after padding, the network alone is what they call scale "native".
+        "full_size": fullsize_steps(cfg.data.crop_size),
         "train_size": cfg.data.crop_size,
-        "recommended_input_size": cfg.data.crop_size,
         "direction": cfg.data.direction,
         "weights": pipe.meta.get("weights"),
         "step": pipe.meta.get("step"),

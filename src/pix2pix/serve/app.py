@@ -35,7 +35,8 @@ class ServeSettings:
     max_pixels: int = 4096 * 4096  # decoded size limit: decompression bombs stop here
     max_queue: int = 8  # requests waiting or running; more get 503
     workers: int = 1  # inference threads (each uses torch's intra-op threads)
-    size: int | None = None  # resize inputs to size x size (default: the run's training size); 0 keeps them
+    size: int | None = None  # resize inputs to size x size and run the generator there (None: keep their size)
+    scale: str = "auto"  # how an input of its own size is coloured (inference.SCALES; Pix2Pix.translate_full)
 
 
 class BadInput(Exception):
@@ -77,12 +78,12 @@ class Translator:
     def __init__(self, pipe: Pix2Pix, settings: ServeSettings) -> None:
         self.pipe = pipe
         self.settings = settings
-        self.size = pipe.config.data.crop_size if settings.size is None else settings.size
+        self.size = settings.size
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pix2pix-infer")
         self.pending = 0  # touched only on the event loop thread
 
     def run(self, img: Image.Image, hints: Image.Image | None = None) -> bytes:
-        out = self.pipe(img, size=self.size or None, hints=hints)
+        out = self.pipe(img, size=self.size or None, scale=self.settings.scale, hints=hints)
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         return buf.getvalue()
@@ -169,6 +170,7 @@ def create_app(
             "output_nc": pipe.out_nc,
             "train_size": cfg.data.crop_size,
             "serve_size": translator.size or None,
+            "serve_scale": settings.scale,
             "size_multiple": pipe.size_multiple,
             "direction": cfg.data.direction,
             "step": pipe.meta.get("step"),

@@ -1,0 +1,171 @@
+"""Line art at its own size: colour it with a generator trained at another size, sharp strokes kept.
+
+A generator learns strokes as wide as they were in training (a few pixels at 64 px); a 1,000 px
+drawing shown to it as it is has strokes of another width and comes back uncoloured. So the
+generator runs at the scale it was trained for, and its colours come back to the input's size:
+
+1. `working_size`: the image scaled so its longer side is the training size (area-averaged, so thin
+   strokes stay as grey). The generator colours that, with hints resized to it (`hints.resize_hints`).
+2. `compose`, for line art (`is_line_art`: grey pixels on a mostly light page):
+   a. the generator's own blurry strokes and the cells that straddle a stroke are taken out of its
+      colours: each such cell takes the colour (and region) of the nearest cell that one region covers;
+   b. upsampling region by region: the full-size line art's regions (4-connected pixels as light as
+      hints.REGION_LINE, the hint fill's regions) own the working-size cells they cover whole; a full-
+      size pixel mixes (bilinearly) only cells its own region owns, so colour does not cross a stroke;
+      a region that owns none (thinner than a cell) takes the mean of plain bilinear upsampling over it;
+   c. multiplied by the input's lightness: every stroke is the input's own, as sharp as drawn.
+   Anything else (a photo, a label map) is upsampled bicubically.
+
+All of it is NumPy / SciPy on the CPU (`fullsize_steps` writes the same recipe into an export's
+sidecar), and it is the one path that `translate`, the Python API and the server take.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .hints import REGION_LINE, regions
+
+MAX_PIXELS = 4096 * 4096  # a larger input is an error naming its size: memory stays bounded (~1 GB)
+GREY_SPREAD = 0.08  # line art: channels within this of each other ([0, 1] units) on 99% of pixels
+LIGHT_SHARE = 0.5  # line art: at least this share of pixels at least as light as LINE
+CLEAN = 1.0  # a working-size cell keeps its colour where one region covers this share of its pixels (all)
+LINE = (REGION_LINE + 1) / 2  # hints.REGION_LINE on the [0, 1] lightness scale (204 of 255)
+
+
+def working_size(height: int, width: int, train_size: int) -> tuple[int, int]:
+    """(H', W') with the longer side `train_size` and the aspect ratio kept (each side >= 1)."""
+    scale = train_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def check_pixels(height: int, width: int, source: str = "image") -> None:
+    if height * width > MAX_PIXELS:
+        side = int(MAX_PIXELS**0.5)
+        raise ValueError(f"{source}: {width}x{height} is larger than the {side}x{side} pixels the full-size output "
+                         "handles; scale it down first, or use --scale native / --size N")  # fmt: skip
+
+
+def to_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) in [-1, 1] resized to `size`: area-averaged when shrinking, bicubic when enlarging."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] <= x.shape[-2] and size[1] <= x.shape[-1]
+    mode = "area" if shrink else "bicubic"
+    return F.interpolate(x.float(), size=size, mode=mode, **({} if shrink else {"align_corners": False})).clamp(-1, 1)
+
+
+def lightness(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [-1, 1] -> (H, W) float32 in [0, 1]: the mean of the channels."""
+    return ((x.float().mean(0) + 1) / 2).clamp(0, 1).cpu().numpy()
+
+
+def is_line_art(x: torch.Tensor) -> bool:
+    """Whether (C, H, W) in [-1, 1] is line art: grey (channels agree) on a mostly light page."""
+    v = (x.float() + 1) / 2
+    grey = True
+    if v.shape[0] > 1:
+        spread = v.amax(0) - v.amin(0)  # (H, W)
+        grey = bool(torch.quantile(spread.flatten()[:: max(1, spread.numel() // 200_000)], 0.99) <= GREY_SPREAD)
+    return grey and float((v.mean(0) >= LINE).float().mean()) >= LIGHT_SHARE
+
+
+def compose(line_art: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """The generator's `colour` (B, C_out, h, w) brought to the size of `line_art` (B, C_in, H, W),
+    both in [-1, 1]: steps 2a-2c of the module's docstring for line art, else bicubic."""
+    size = tuple(line_art.shape[-2:])
+    out = []
+    for x, c in zip(line_art, colour):
+        if is_line_art(x):
+            out.append(torch.from_numpy(_compose_one(lightness(x), (c.float().cpu().numpy() + 1) / 2)) * 2 - 1)
+        else:
+            out.append(to_size(c[None].cpu(), size)[0])
+    return torch.stack(out).to(colour.device)
+
+
+def _compose_one(light: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """`light` (H, W) in [0, 1], `colour` (C, h, w) in [0, 1] -> (C, H, W) in [0, 1]."""
+    from scipy.ndimage import distance_transform_edt
+
+    (big_h, big_w), (c_n, h, w) = light.shape, colour.shape
+    # a-b. Each working-size cell's owner: the full-size region covering most of it. Only "clean" cells
+    # (no stroke, one region over CLEAN of their pixels) keep their colour and owner: a cell across a
+    # stroke mixes both sides' colours (and the generator's blurry stroke), so it takes the colour and
+    # owner of its nearest clean cell instead.
+    labels, n, _ = regions(light[None] >= LINE)
+    labels = labels[0]  # (H, W), 0 on strokes
+    cell = (np.arange(big_h) * h // big_h)[:, None] * w + (np.arange(big_w) * w // big_w)[None, :]  # (H, W)
+    size = np.bincount(cell.ravel(), minlength=h * w)
+    owner = np.zeros(h * w, dtype=np.int64)
+    share = np.zeros(h * w)
+    on = labels > 0
+    if on.any():
+        key = cell[on].astype(np.int64) * (n + 1) + labels[on]
+        uniq, counts = np.unique(key, return_counts=True)
+        u_cell, u_label = uniq // (n + 1), uniq % (n + 1)
+        order = np.lexsort((-counts, u_cell))  # by cell, the largest count first
+        first = order[np.r_[True, u_cell[order][1:] != u_cell[order][:-1]]]
+        owner[u_cell[first]] = u_label[first]
+        share[u_cell[first]] = counts[first] / size[u_cell[first]]
+    clean = (share >= CLEAN).reshape(h, w)
+    if clean.any() and not clean.all():
+        _, (iy, ix) = distance_transform_edt(~clean, return_indices=True)
+        colour = colour[:, iy, ix]
+        owner = owner.reshape(h, w)[iy, ix].ravel()
+    flat = colour.reshape(c_n, h * w)
+    # Bilinear taps (half-pixel centres, as F.interpolate with align_corners=False).
+    sy = np.clip((np.arange(big_h) + 0.5) * h / big_h - 0.5, 0, h - 1)
+    sx = np.clip((np.arange(big_w) + 0.5) * w / big_w - 0.5, 0, w - 1)
+    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (sy - y0).astype(np.float32)[:, None], (sx - x0).astype(np.float32)[None, :]
+    plain = np.zeros((c_n, big_h, big_w), dtype=np.float32)
+    mixed = np.zeros_like(plain)
+    total = np.zeros((big_h, big_w), dtype=np.float32)
+    for ys, xs, wgt in ((y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx), (y1, x0, fy * (1 - fx)), (y1, x1, fy * fx)):
+        idx = ys[:, None] * w + xs[None, :]  # (H, W) cells
+        tap = flat[:, idx]  # (C, H, W)
+        plain += wgt * tap
+        own = wgt * (owner[idx] == labels)
+        mixed += own * tap
+        total += own
+    out = plain.copy()
+    hit = on & (total > 1e-6)
+    out[:, hit] = mixed[:, hit] / total[hit]
+    lone = on & ~hit  # no tap of its own region: the region's mean colour where it has one
+    if lone.any():
+        has = np.bincount(labels[hit], minlength=n + 1)
+        src = np.where(has[labels] > 0, hit, lone) & on  # a region with hits averages them, else plain
+        count = np.bincount(labels[src], minlength=n + 1)
+        for ch in range(c_n):
+            values = np.where(hit, out[ch], plain[ch])
+            mean = np.bincount(labels[src], weights=values[src], minlength=n + 1) / np.maximum(count, 1)
+            out[ch][lone] = mean[labels[lone]]
+    # c. The input's strokes, as drawn.
+    return (out * light[None]).astype(np.float32)
+
+
+def fullsize_steps(train_size: int) -> dict[str, object]:
+    """The recipe as an export's sidecar states it (the module docstring, with its numbers)."""
+    light = "lightness = the mean of the image channels on [0, 1]"
+    return {
+        "working_size": f"scale the input so its longer side is {train_size} px, aspect kept (area-average to shrink, "
+                        "bicubic to enlarge); pad and run the network there; resize a hint map to it as the sidecar's "
+                        "hints.resize says",
+        "line_art": f"{light}; line art is grey (channels within {GREY_SPREAD} of each other on 99% of pixels) with at "
+                    f"least {LIGHT_SHARE:.0%} of pixels at lightness >= {LINE}",
+        "compose_line_art": [
+            f"label the input's regions: 4-connected pixels with lightness >= {LINE}",
+            "a working-size cell is clean where one region covers all its input pixels (no stroke); it is owned by "
+            "that region; every other cell takes the colour and owner of its nearest clean cell (Euclidean)",
+            "upsample bilinearly (half-pixel centres) with only the taps whose owner is the pixel's region, "
+            "renormalised; a region with no such tap anywhere takes the mean of plain bilinear upsampling over it; "
+            "stroke pixels take plain bilinear",
+            "multiply by the input's lightness",
+        ],
+        "otherwise": "bicubic upsampling of the network's output to the input's size",
+        "max_pixels": MAX_PIXELS,
+        "reference": "pix2pix.fullsize.compose",
+    }  # fmt: skip
