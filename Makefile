@@ -11,9 +11,8 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DEMO   ?= demo
-# The main job trains a generator of 32 filters for 4,000 steps at lr 1e-3 (see configs/openmoji_cpu.yaml):
-# with native bf16 (AVX-512-BF16 or AMX) `amp auto` takes bf16 and training takes ~7-9 minutes, in float32
-# ~9-11.5 (measured in fresh clones; see the README). `make DEMO_ARGS= demo` trains the config as written (16 filters, 6,000 steps).
+# The main job trains a generator of 32 filters for 4,000 steps at lr 1e-3 (see configs/openmoji_cpu.yaml; how
+# long it takes: the README). `make DEMO_ARGS= demo` trains the config as written (16 filters, 6,000 steps).
 DEMO_ARGS ?= --ngf 32 --max-steps 4000 --lr 1e-3
 
 .PHONY: install demo test test-all bench clean

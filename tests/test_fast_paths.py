@@ -163,8 +163,8 @@ def test_batched_folder_translation_equals_one_by_one(trained_run: Path, tmp_pat
     for i, f in enumerate(sorted((tiny_data / "test").glob("*.png"))):
         with Image.open(f) as img:
             img.crop((0, 0, 32, 32)).save(src / f"{i}.png")
-    batched = translate_paths(pipe, [src], tmp_path / "b", batch_size=8)
-    single = translate_paths(pipe, [src], tmp_path / "s", batch_size=1)
+    batched = translate_paths(pipe, [src], tmp_path / "b", batch_size=8).written
+    single = translate_paths(pipe, [src], tmp_path / "s", batch_size=1).written
     for x, y in zip(batched, single):
         with Image.open(x) as a, Image.open(y) as b:
             assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
@@ -421,19 +421,19 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
     monkeypatch.setattr(loop, "keep_bf16_copies", lambda *a, **k: kept.append(optim.keep_bf16_copies(*a, **k)) or kept[-1])
     calls = []
 
-    def calibrate(generator, x):  # bf16 "measures" faster; draws from the RNG as real dropout would
+    def choose(generator, x):  # bf16 "measures" faster; draws from the RNG as real dropout would
         calls.append(1)
         torch.rand(7)
-        return True
+        return True, "measured"
 
-    monkeypatch.setattr(loop, "calibrate_cpu_bf16", calibrate)
+    monkeypatch.setattr(loop, "choose_cpu_bf16", choose)
     cfg = tiny_config(tiny_data, amp="auto", max_steps=4, dropout=False, norm="instance", val_every=0,
                       sample_every=0, tensorboard=False, html=False)  # fmt: skip
     train(cfg, tmp_path / "whole", progress=False)
     train(cfg, tmp_path / "split", progress=False, stop_at_step=2)
     assert len(calls) == 2
     assert load_training_state(tmp_path / "split" / "checkpoints" / "last")["cpu_amp"] == "bf16"
-    monkeypatch.setattr(loop, "calibrate_cpu_bf16", lambda *a: pytest.fail("a resumed run measured again"))
+    monkeypatch.setattr(loop, "choose_cpu_bf16", lambda *a: pytest.fail("a resumed run chose again"))
     train(Config.load(tmp_path / "split" / "config.json"), tmp_path / "split", progress=False, resume=True)
     assert len(kept) == 3 and all(n > 0 if copies else n == 0 for n in kept)
     for name in ("generator", "discriminator"):
@@ -441,6 +441,36 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
         b = load_file(str(tmp_path / "split" / "checkpoints" / "last" / f"{name}.safetensors"))
         for k in a:
             torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_amp_auto_twice_on_one_machine_trains_the_same_weights(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+    """The same command twice on one machine gives bit-identical weights with `amp auto`: on a CPU with
+    native bf16 the first run times bf16 against float32 and caches the answer (and its kernel choices)
+    for this CPU, the second reads it, and both record how the precision was chosen; elsewhere
+    auto is float32 by rule."""
+    import json
+
+    import pix2pix.precision as precision
+
+    monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))  # a machine that has not measured yet
+    timed = []
+    real = precision.calibrate_cpu_bf16
+    monkeypatch.setattr(precision, "calibrate_cpu_bf16", lambda *a: timed.append(1) or real(*a))
+    cfg = tiny_config(tiny_data, amp="auto", max_steps=3, val_every=0, sample_every=0, tensorboard=False, html=False)
+    for name in ("first", "second"):
+        train(cfg, tmp_path / name, progress=False)
+    metas = [json.loads((tmp_path / n / "checkpoints" / "last" / "meta.json").read_text()) for n in ("first", "second")]
+    assert metas[0]["precision"] == metas[1]["precision"]
+    if cpu_has_native_bf16():
+        assert len(timed) == 1  # measured once, then cached
+        assert metas[0]["precision_chosen"] == "amp auto: measured, now cached for this CPU"
+        assert metas[1]["precision_chosen"] == "amp auto: cached for this CPU"
+    else:
+        assert timed == [] and metas[0]["precision"].startswith("cpu fp32") and metas[1]["precision_chosen"] == "amp auto"
+    for name in ("generator", "discriminator"):
+        a = load_file(str(tmp_path / "first" / "checkpoints" / "last" / f"{name}.safetensors"))
+        b = load_file(str(tmp_path / "second" / "checkpoints" / "last" / f"{name}.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
 def bf16_copy_counts(monkeypatch) -> list[int]:

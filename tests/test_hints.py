@@ -18,6 +18,7 @@ from pix2pix.data.transforms import normalize
 from pix2pix.hints import (
     EVAL_DRAWS,
     FILLED,
+    GAP,
     HintRecipe,
     as_hint_map,
     fill_regions,
@@ -494,3 +495,110 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path
 
     onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"input": torch.cat([art, fill(hints, art)], 1).numpy()})[0]
     assert np.abs(onnx_out - got.numpy()).max() <= 1e-4
+
+
+def box_with_gap(gap: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1 px outline (a box, 48 px page) with a `gap` px opening in its top side, and a red hint inside."""
+    art = torch.ones(1, 3, 48, 48)
+    art[0, :, 10, 10:38] = art[0, :, 37, 10:38] = -1
+    art[0, :, 10:38, 10] = art[0, :, 10:38, 37] = -1
+    if gap:
+        art[0, :, 10, 24 : 24 + gap] = 1
+    hints = torch.zeros(1, 4, 48, 48)
+    hints[0, :3, 30, 20] = torch.tensor([0.9, -0.8, -0.8])
+    hints[0, 3, 30, 20] = 1
+    return art, hints
+
+
+@pytest.mark.parametrize("gap", [0, 1, 2, 3, 4])
+def test_open_fill_closes_gaps_up_to_two_pixels_and_never_paints_the_page(gap: int) -> None:
+    art, hints = box_with_gap(gap)
+    inside = torch.zeros(48, 48, dtype=torch.bool)
+    inside[11:37, 11:37] = True
+    inside[30, 20] = False  # the hint itself
+    page = art[0, 0] > 0
+    page[10:38, 10:38] = False
+    for mode in ("closed", "open"):
+        filled = fill_regions(hints, art, blend=True, mode=mode)
+        painted = filled[0, 3] == FILLED
+        assert not (painted & page).any(), (mode, gap)  # the page stays as it is
+        assert not painted[art[0, 0] < 0].any()  # so do the strokes
+        holds = gap == 0 or (mode == "open" and gap <= GAP)
+        if holds:  # the whole inside, in the hint's colour
+            assert painted[inside].all(), (mode, gap)
+            torch.testing.assert_close(filled[0, :3][:, inside], hints[0, :3, 30, 20][:, None].expand(3, int(inside.sum())))
+        else:  # the inside joined the page through the opening: the hint stays a dot
+            assert not painted.any(), (mode, gap)
+
+
+def test_open_fill_paints_a_region_at_the_border_that_is_not_the_page() -> None:
+    """A flag's stripe reaches the picture's edge without an outline: "closed" leaves it (it touches the
+    border), "open" paints it; the largest region at the border (the page) stays unpainted in both."""
+    art = torch.ones(1, 3, 40, 40)
+    art[0, :, :, 12] = -1  # a stroke from top to bottom: a 12 px strip on the left, the page on the right
+    hints = torch.zeros(1, 4, 40, 40)
+    hints[0, :3, 20, 5] = torch.tensor([-0.8, 0.9, -0.8])  # green in the strip
+    hints[0, :3, 20, 30] = torch.tensor([0.9, -0.8, -0.8])  # red on the page
+    hints[0, 3, 20, 5] = hints[0, 3, 20, 30] = 1
+    closed = fill_regions(hints, art, mode="closed")
+    opened = fill_regions(hints, art, mode="open")
+    assert not (closed[0, 3] == FILLED).any()
+    strip = opened[0, 3] == FILLED
+    assert strip[:, :12].sum() == 40 * 12 - 1 and not strip[:, 12:].any()
+    assert (opened[0, 1, :, :12] > 0.8).all()  # green up to the stroke
+    with pytest.raises(ValueError, match="unknown hint_regions 'holes'; valid: closed, open"):
+        fill_regions(hints, art, mode="holes")
+
+
+def test_colour_jitter_recolours_a_share_of_targets_and_keeps_greys() -> None:
+    """hints.jitter_colours: a hue rotation about the grey axis with a saturation change, one draw
+    per image from its seed; white paper, black ink and greys stay as they are; share 0 is identity."""
+    from pix2pix.hints import jitter_colours
+
+    img = torch.full((1, 3, 8, 8), 1.0)  # white paper
+    img[:, :, :2] = -1.0  # black ink
+    img[:, :, 2:4] = 0.2  # a grey
+    img[:, 0, 4:], img[:, 1, 4:], img[:, 2, 4:] = 0.8, -0.6, -0.6  # a red
+    batch = img.repeat(6, 1, 1, 1)
+    seeds = list(range(100, 106))
+    assert jitter_colours(batch, seeds, 0.0) is batch
+    out = jitter_colours(batch, seeds, 1.0)
+    torch.testing.assert_close(out[:, :, :4], batch[:, :, :4], atol=1e-6, rtol=0)  # greys fixed
+    red = out[:, :, 4:].mean(dim=(2, 3))  # (6, 3): every image's red moved somewhere else
+    assert ((red - torch.tensor([0.8, -0.6, -0.6])).abs().max(dim=1).values > 0.05).all()
+    assert len({tuple(np.round(r.numpy(), 3)) for r in red}) == 6  # one draw per image
+    torch.testing.assert_close(jitter_colours(batch, seeds, 1.0), out, atol=0, rtol=0)  # the seed decides
+    # A share: about that many images change, the rest are left exactly as they were.
+    seeds = list(range(400))
+    half = jitter_colours(img.repeat(400, 1, 1, 1), seeds, 0.5)
+    changed = (half - img).abs().flatten(1).amax(dim=1) > 1e-6
+    assert 150 < int(changed.sum()) < 250
+
+
+def test_jitter_and_hint_selection_need_a_hints_model(tmp_path: Path) -> None:
+    from pix2pix.config import Config, apply_overrides
+
+    with pytest.raises(ValueError, match=r"hint_jitter changes the colours hints are drawn from: it needs hints"):
+        apply_overrides(Config(), {"hint_jitter": 0.5})
+    with pytest.raises(ValueError, match=r"select_by 'h10_ssim' scores with 10 hints: it needs a hints model"):
+        apply_overrides(Config(), {"select_by": "h10_ssim"})
+    with pytest.raises(ValueError, match=r"hint_jitter must be a share in \[0, 1\], got 1.5"):
+        apply_overrides(Config(), {"hints": True, "hint_jitter": 1.5})
+
+
+def test_best_checkpoint_by_hinted_val_ssim(shapes_data: Path, tmp_path: Path) -> None:
+    """select_by h10_ssim keeps checkpoints/best by val SSIM with 10 simulated hints, and jitter trains."""
+    from pix2pix.training.checkpoint import read_meta
+    from pix2pix.training.loop import train
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(shapes_data, hints=True, hint_jitter=0.5, select_by="h10_ssim", max_steps=4, val_every=2,
+                      sample_every=0, tensorboard=False, html=False)  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    meta = read_meta(tmp_path / "run" / "checkpoints" / "best")
+    assert meta["select_by"] == "h10_ssim" and meta["value"] == meta["val"]["h10_ssim"]
+    assert {"ssim", "h10_ssim", "h10_psnr", "h10_l1"} <= set(meta["val"])
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    scores = [e["val_h10_ssim"] for e in log if "val_h10_ssim" in e]
+    assert len(scores) == 2 and meta["value"] == pytest.approx(max(scores), abs=1e-5)

@@ -69,8 +69,10 @@ def test_dropout_switch_adds_noise(pipe: Pix2Pix) -> None:
 
 
 def test_bad_inputs(pipe: Pix2Pix, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot translate a str"):
-        pipe("not an image")
+    with pytest.raises(ValueError, match="cannot translate a dict: expected an image file's path, a PIL image"):
+        pipe({"not": "an image"})
+    with pytest.raises(FileNotFoundError, match="image not found: no_such_sketch.png"):
+        pipe("no_such_sketch.png")  # a str is a path
     with pytest.raises(ValueError, match=r"expected a \(B, 3, H, W\) tensor"):
         pipe.translate_tensor(torch.zeros(1, 4, 32, 32))
     with pytest.raises(FileNotFoundError, match="input not found"):
@@ -82,7 +84,7 @@ def test_translate_paths_files_and_folders(pipe: Pix2Pix, tmp_path: Path) -> Non
     Image.new("RGB", (32, 32)).save(tmp_path / "in" / "a.jpg")
     Image.new("RGB", (40, 24)).save(tmp_path / "in" / "sub" / "b.png")
     Image.new("RGB", (32, 32)).save(tmp_path / "single.webp")
-    written = translate_paths(pipe, [tmp_path / "in", tmp_path / "single.webp"], tmp_path / "out", batch_size=2)
+    written = translate_paths(pipe, [tmp_path / "in", tmp_path / "single.webp"], tmp_path / "out", batch_size=2).written
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["a.png", "single.png", "sub/b.png"]
     with Image.open(tmp_path / "out" / "sub" / "b.png") as img:
         assert img.size == (40, 24)

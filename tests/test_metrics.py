@@ -88,3 +88,19 @@ def test_metrics_json_on_known_images(tmp_path) -> None:
     assert rows["shift"]["l1"] == pytest.approx(0.5, abs=1e-6)
     assert rows["shift"]["psnr"] == pytest.approx(10 * math.log10(2), abs=1e-4)
     assert rows["shift"]["ssim"] < 0.1  # the structure moved
+
+
+@pytest.mark.parametrize(("shape", "noise"), [((3, 3, 32, 32), 0.2), ((2, 3, 64, 48), 0.05), ((1, 1, 17, 90), 0.5)])
+def test_ssim_is_torchmetrics_ssim(shape: tuple[int, ...], noise: float) -> None:
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    from pix2pix.metrics.image import ssim
+
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(shape, generator=g, dtype=torch.float64)
+    y = (x + noise * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ours = ssim(x, y)
+    theirs = structural_similarity_index_measure(x, y, data_range=1.0, reduction="none")
+    assert ours.shape == (shape[0],)
+    torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=0)
+    assert 0 < float(ours.min()) <= float(ours.max()) < 1  # noisy images: neither identical nor unrelated

@@ -170,7 +170,7 @@ def test_translate_reads_exif_upright(tmp_path: Path, tiny_data: Path) -> None:
     train(tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False), run,
           progress=False)  # fmt: skip
     exif_rotated(Image.new("RGB", (32, 48), (255, 255, 255)), tmp_path / "camera.jpg")
-    [out] = translate_paths(Pix2Pix.from_pretrained(run), [tmp_path / "camera.jpg"], tmp_path / "out")
+    [out] = translate_paths(Pix2Pix.from_pretrained(run), [tmp_path / "camera.jpg"], tmp_path / "out").written
     with Image.open(out) as img:
         assert img.size == (32, 48)
 
@@ -228,3 +228,98 @@ def test_the_public_api_is_reexported() -> None:
     assert Pix2Pix is Same
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         pix2pix.nothing  # noqa: B018
+
+
+def test_solid_ink_stays_solid_and_colours_do_not_turn_to_ink() -> None:
+    img = Image.new("RGB", (128, 128), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle((10, 10, 40, 118), fill=(10, 10, 10))  # a thick black stroke, 31 px wide
+    d.rectangle((70, 10, 118, 118), fill=(0, 0, 255))  # saturated blue: dark in luminance, but a colour
+    line = np.asarray(xdog(img).convert("L"), dtype=int)
+    assert line[64, 25] < 40  # the stroke's middle is ink, not a hollow double outline
+    assert line[64, 94] > 240  # the blue fill stays white inside: a region to colour
+    assert line[64, 70] < 128  # with its outline
+    hollow = np.asarray(xdog(img, ink=0).convert("L"), dtype=int)
+    assert hollow[64, 25] > 240  # edges only: what the filter alone draws
+
+
+def test_line_width_follows_the_picture_size() -> None:
+    """The same picture at 128 and 512 px: its lines cover about the same share of the picture."""
+    big = illustration(size=(512, 512), seed=3)
+    shares = []
+    for size in (128, 512):
+        pic = big.resize((size, size), Image.LANCZOS)
+        line = np.asarray(xdog(pic, scale=size / 256).convert("L"), dtype=float)
+        shares.append(float((line < 128).mean()))
+    assert 0.6 < shares[0] / shares[1] < 1.6, shares
+    fixed = float((np.asarray(xdog(big).convert("L"), dtype=float) < 128).mean())  # sigma for 256 px at 512 px
+    assert fixed < shares[1] * 0.8  # unscaled, lines at 512 px are thinner relative to the picture
+
+
+def test_an_unreadable_file_leaves_no_output_and_is_named(colour_folder: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(colour_folder, src)
+    (src / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    out = tmp_path / "pairs"
+    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(src), "--out", str(out), "--size", "32"])
+    assert r.exit_code != 0
+    assert str(src / "sub" / "broken.png") in r.output and "Traceback" not in r.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no staging folder left behind
+
+
+@pytest.mark.parametrize(("size", "expect"), [
+    (128, "--config configs/own_art_128.yaml --data D --out runs/mine"),
+    (512, "--config configs/own_art_128.yaml --data D --out runs/mine"),
+    (64, "--load-size 72 --crop-size 64"),
+    (40, "--load-size 36 --crop-size 32 --generator unet_32"),
+])  # fmt: skip
+def test_the_printed_train_command_fits_the_size(size: int, expect: str) -> None:
+    from pix2pix.cli import own_art_command
+    from pix2pix.config import build_config, read_config_file
+
+    cmd = own_art_command(Path("D"), size)
+    assert expect in cmd
+    # It builds a valid config: the crop fits the generator.
+    args = cmd.split()
+    overrides = {args[i][2:].replace("-", "_"): args[i + 1] for i in range(2, len(args), 2) if args[i] not in ("--config", "--data", "--out")}
+    overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
+    root = Path(__file__).resolve().parent.parent
+    build_config(read_config_file(root / "configs" / "own_art_128.yaml"), overrides)
+
+
+def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """`data sketch` a folder, run the train command it prints (shortened), translate with a points file."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # the printed command names configs/ in the checkout
+    data = tmp_path / "mine"
+    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(data), "--size", "128",
+                                  "--val", "0.2", "--test", "0.2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    sketched = r.output
+    printed = next(line for line in r.output.splitlines() if line.startswith("train on it"))
+    cmd = printed.split(": ", 1)[1].split()
+    assert cmd[:2] == ["pix2pix", "train"]
+    args = [str(tmp_path / "run") if a == "runs/mine" else a for a in cmd[2:]]
+    short = ["--max-steps", "2", "--ngf", "8", "--ndf", "8", "--val-every", "0", "--sample-every", "0", "--select-by", "",
+             "--amp", "off", "--batch-size", "4"]  # fmt: skip
+    r = CliRunner().invoke(main, ["--no-progress", "train", *args, *short], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"]["hints"] and saved["model"]["hint_regions"] == "open" and saved["data"]["crop_size"] == 128
+    drawing = tmp_path / "drawing.png"
+    with Image.open(next((data / "test").rglob("*.png"))) as pair:
+        pair.crop((0, 0, 128, 128)).resize((200, 200)).save(drawing)  # a user's drawing at its own size
+    (tmp_path / "dots.json").write_text(json.dumps([{"x": 100, "y": 100, "color": "#ff0000"}]))
+    r = CliRunner().invoke(main, ["--no-progress", "translate", str(tmp_path / "run"), str(drawing), "--out",
+                                  str(tmp_path / "out"), "--hints", str(tmp_path / "dots.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "out" / "drawing.png") as out:
+        assert out.size == (200, 200)
+    # The second command it prints starts from the main job's model (here: the run just trained).
+    fine = next(line for line in sketched.splitlines() if line.startswith("or, better")).split(": ", 1)[1].split()
+    assert fine[-4:] == ["--init-from", "demo/run", "--lr", "2e-4"]
+    args = [{"runs/mine": str(tmp_path / "run2"), "demo/run": str(tmp_path / "run")}.get(a, a) for a in fine[2:]]
+    r = CliRunner().invoke(main, ["--no-progress", "train", *args, *short], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4

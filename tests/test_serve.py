@@ -90,7 +90,8 @@ def test_health_model_docs_and_page(client) -> None:
 
 
 def test_non_image_body(client) -> None:
-    assert_error(client.post("/v1/translate", content=b"hello", headers={"content-type": "image/png"}), 415, "not an image")
+    assert_error(client.post("/v1/translate", content=b"hello", headers={"content-type": "image/png"}), 415,
+                 "the upload is not a PNG, JPEG or WebP image (its first bytes: b'hello')")  # fmt: skip
 
 
 def test_wrong_content_type(client) -> None:
@@ -218,12 +219,32 @@ def test_translate_with_hints_matches_the_library(hints_client, hints_run: Path)
     assert hints_client.get("/v1/model").json()["hints"] is True
 
 
+def test_hints_as_json_points_match_the_library(hints_client, hints_run: Path) -> None:
+    """Points as a text field and as a .json file give the library's pixels for the same points."""
+    import json
+
+    from pix2pix.inference import Pix2Pix
+
+    sketch_png, _, sketch, _ = sketch_and_hints()
+    points = [{"x": 64, "y": 64, "color": "#e53935", "size": 6}, {"x": 30, "y": 100, "color": "#1e88e5"}]
+    expected = np.asarray(Pix2Pix.from_pretrained(hints_run)(sketch, hints=points))
+    image = {"image": ("s.png", sketch_png, "image/png")}
+    as_text = hints_client.post("/v1/translate", data={"hints": json.dumps(points)}, files=image)
+    as_file = hints_client.post("/v1/translate", files={**image, "hints": ("dots.json", json.dumps(points).encode(), "text/plain")})
+    plain = hints_client.post("/v1/translate", files=image)
+    for r in (as_text, as_file, plain):
+        assert r.status_code == 200, r.text
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(as_text.content))), expected)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(as_file.content))), expected)
+    assert not np.array_equal(np.asarray(Image.open(io.BytesIO(plain.content))), expected)
+
+
 def test_bad_hints_get_4xx(hints_client, client) -> None:
     sketch_png, hints_png, _, _ = sketch_and_hints()
     small = png_bytes(size=(40, 30))
     cases = [
         ({"hints": ("h.png", png_bytes(size=(20, 20)), "image/png")}, 400, "hints of 20x20 do not match the image's 128x128"),
-        ({"hints": ("h.png", b"junk", "image/png")}, 415, "hints is not an image"),
+        ({"hints": ("h.png", b"junk", "image/png")}, 415, "the hints upload is not a PNG, JPEG or WebP image (its first bytes: b'junk')"),
         ({"hints": ("h.png", b"", "image/png")}, 400, "empty hints"),
         ({"hints": ("h.png", png_bytes(size=(128, 128)), "image/png")}, 400, "hints have no alpha channel"),
     ]
@@ -231,7 +252,10 @@ def test_bad_hints_get_4xx(hints_client, client) -> None:
         r = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png"), **extra})
         assert_error(r, status, words)
     r = hints_client.post("/v1/translate", data={"hints": "text"}, files={"image": ("s.png", sketch_png, "image/png")})
-    assert_error(r, 400, "'hints' field must be a file")
+    assert_error(r, 400, "hints are not valid JSON")
+    r = hints_client.post("/v1/translate", data={"hints": '[{"x": 500, "y": 2, "color": "#ff0000"}]'},
+                          files={"image": ("s.png", sketch_png, "image/png")})  # fmt: skip
+    assert_error(r, 400, "500")
     # A model trained without hints says so.
     r = client.post("/v1/translate", files={"image": ("s.png", small, "image/png"), "hints": ("h.png", hints_png, "image/png")})
     assert_error(r, 400, "trained without hints")

@@ -31,11 +31,17 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
-            raise click.ClickException(str(err).strip("'\"")) from None
+            raise click.ClickException(str(err)) from None  # the message as the library wrote it, quotes and all
 
     return wrapper
 
 
+device_option = click.option(
+    "--device", default="auto", show_default=True,
+    help="torch device: auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps.")
+checkpoint_option = click.option(
+    "--checkpoint", default="auto", show_default=True,
+    help="Checkpoint name in RUN_DIR/checkpoints (best, last); auto: best where the run kept one, else last.")
 # How an input of its own size is coloured (inference.SCALES; Pix2Pix.translate_full): translate, evaluate, serve.
 scale_option = click.option("--scale", type=click.Choice(["auto", "bicubic", "native"]), default="auto", show_default=True,
               help="auto: the generator at its training scale, the result at the input's size with the input's own "
@@ -112,27 +118,46 @@ def _fractions(val: float, test: float) -> dict[str, float]:
 @click.option("--epsilon", default=0.0, show_default=True, help="xdog: threshold on the difference.")
 @click.option("--phi", default=200.0, show_default=True, help="xdog: sharpness of the threshold.")
 @click.option("--canny-sigma", default=1.5, show_default=True, help="canny: smoothing before edges.")
+@click.option("--ink", default=0.2, show_default=True,
+              help="Near-black pixels (all channels below this) stay solid black: thick strokes, spot blacks; 0: edges only.")
 @click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of images for val.")
 @click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of images for test.")
 @click.pass_context
 @user_errors
 def data_sketch(ctx: click.Context, src: Path, out: Path, method: str, size: int, fit: str, preview: int, sigma: float,
-                k_ratio: float, tau: float, epsilon: float, phi: float, canny_sigma: float, val_fraction: float,
-                test_fraction: float) -> None:  # fmt: skip
+                k_ratio: float, tau: float, epsilon: float, phi: float, canny_sigma: float, ink: float,
+                val_fraction: float, test_fraction: float) -> None:  # fmt: skip
     """Line art from colour images in SRC: aligned (line art | colour) pairs in OUT/train, val, test."""
     from .data.sketch import XDoG, make_sketch_dataset
 
     s = make_sketch_dataset(
         src, out, method=method, size=size, fit=fit, params=XDoG(sigma=sigma, k=k_ratio, tau=tau, epsilon=epsilon, phi=phi),
-        canny_sigma=canny_sigma, fractions=_fractions(val_fraction, test_fraction), preview=preview,
+        canny_sigma=canny_sigma, ink=ink, fractions=_fractions(val_fraction, test_fraction), preview=preview,
         progress=ctx.obj["progress"],
     )  # fmt: skip
     click.echo(f"{method} line art, {size}px ({fit}) -> {out}: train {s.counts['train']}, val {s.counts['val']}, "
                f"test {s.counts['test']} pairs")  # fmt: skip
     if s.preview is not None:
         click.echo(f"preview: {s.preview} (line art | colour; judge the lines before training)")
-    click.echo(f"train on it: pix2pix train --data {out} --out runs/mine --load-size {size + size // 8 // 2 * 2} "
-               f"--crop-size {size}")  # fmt: skip
+    click.echo(f"train on it (about 10 minutes on a 2-core CPU): {own_art_command(out, size)}")
+    if size >= 64:  # the same generator as the main job's: it can start from that model
+        click.echo(f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
+                   f"{FINE_TUNE_ARGS}")
+
+
+OWN_ART_CONFIG = "configs/own_art_128.yaml"  # in the project's checkout: 128 px, hints, a U-Net that fits
+FINE_TUNE_ARGS = "--init-from demo/run --lr 2e-4"  # `make demo`'s model, at a fifth of the config's learning rate
+
+
+def own_art_command(data: Path, size: int) -> str:
+    """The train command `data sketch` prints: the own-art config at 128 px (pictures are resized to
+    it; `translate` gives results at each input's own size), or at the largest size that fits below."""
+    cmd = f"pix2pix train --config {OWN_ART_CONFIG} --data {data} --out runs/mine"
+    if size >= 128:
+        return cmd
+    crop = 64 if size >= 64 else 1 << (size.bit_length() - 1)
+    generator = f" --generator unet_{crop}" if crop < 64 else ""
+    return f"{cmd} --load-size {crop + crop // 8} --crop-size {crop}{generator}"
 
 
 @data.command("combine")
@@ -168,6 +193,24 @@ def data_split(folder: Path, val_fraction: float, test_fraction: float, copy_to:
     click.echo(f"{copy_to or folder}: train {counts['train']}, val {counts['val']}, test {counts['test']}")
 
 
+@data.command("cityscapes")
+@click.option("--left-img8bit", "photos", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The unzipped leftImg8bit_trainvaltest.zip: leftImg8bit/{train,val}/CITY/*_leftImg8bit.png.")
+@click.option("--gt-fine", "labels", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The unzipped gtFine_trainvaltest.zip: gtFine/{train,val}/CITY/*_gtFine_color.png.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", default=256, show_default=True, help="Square size of each side of a pair.")
+@click.pass_context
+@user_errors
+def data_cityscapes(ctx: click.Context, photos: Path, labels: Path, out: Path, size: int) -> None:
+    """Aligned photo | label-colour pairs from Cityscapes' own archives (licensed per user: not downloaded)."""
+    from .data.cityscapes import prepare_cityscapes
+
+    s = prepare_cityscapes(photos, labels, out, size=size, progress=ctx.obj["progress"])
+    click.echo(f"Cityscapes {size}px -> {out}: train {s.counts['train']}, val {s.counts['val']} pairs (A photo | B labels)")
+    click.echo(f"train on it (labels -> photo): pix2pix train --data {out} --direction BtoA --out runs/cityscapes")
+
+
 @data.command("download")
 @click.argument("name", required=False)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("datasets"), show_default=True,
@@ -189,9 +232,10 @@ def data_download(ctx: click.Context, name: str | None, root: Path, mirror: str 
         return
     entry = entry_for(name)
     dest = download_dataset(name, root, mirror=mirror, keep_archive=keep_archive, progress=ctx.obj["progress"])
-    click.echo(f"{name} -> {dest} ({entry.layout})")
-    click.echo(f"train on it: pix2pix train {'--model cyclegan ' if entry.kind == 'unpaired' else ''}--data {dest} "
-               f"--direction {entry.direction} --out runs/{name}")  # fmt: skip
+    click.echo(f"{entry.name} -> {dest} ({entry.layout})")
+    if entry.kind in ("paired", "unpaired"):
+        click.echo(f"train on it: pix2pix train {'--model cyclegan ' if entry.kind == 'unpaired' else ''}--data {dest} "
+                   f"--direction {entry.direction} --out runs/{entry.name}")  # fmt: skip
     click.echo(f"licence: {entry.licence}; cite: {entry.citation}")
 
 
@@ -223,17 +267,24 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML or JSON config file.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="Continue the run in this folder.")
 @click.option("--stop-at-step", type=int, default=None, hidden=True, help="End early with a checkpoint (testing).")
+@click.option("--checkpoint", "init_checkpoint", default=None,
+              help="With --init-from RUN: which of RUN's checkpoints to start from (default: best where it has one, else last).")
 @config_options
 @click.pass_context
 @user_errors
 def train(
     ctx: click.Context, data_root: Path | None, out: Path | None, config_file: Path | None, resume: Path | None,
-    stop_at_step: int | None, **overrides: Any,
+    stop_at_step: int | None, init_checkpoint: str | None, **overrides: Any,
 ) -> None:  # fmt: skip
-    """Train a model (pix2pix, or cyclegan with --model cyclegan), or resume one."""
+    """Train a model (pix2pix, or cyclegan with --model cyclegan), or resume one, or start from one (--init-from)."""
+    from .training.checkpoint import checkpoint_dir
     from .training.loop import train as train_loop
 
     given = {k: v for k, v in overrides.items() if v is not None}
+    if init_checkpoint is not None:
+        if "init_from" not in given:
+            raise click.UsageError("--checkpoint picks a checkpoint of --init-from RUN; give --init-from too")
+        given["init_from"] = str(checkpoint_dir(given["init_from"], init_checkpoint))
     if resume is not None:
         if given or data_root or config_file or out:
             raise click.UsageError("--resume continues a run with its saved config; give no other options")
@@ -267,34 +318,40 @@ def train(
               help="Resize inputs to SIZE x SIZE and run the generator there (default: each input keeps its size).")
 @scale_option
 @click.option("--dropout", is_flag=True, help="Keep dropout on at test time (the paper's noise).")
-@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@checkpoint_option
 @click.option("--batch-size", default=8, show_default=True, help="Images per forward pass.")
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
               help="EMA or raw generator weights (auto: EMA where the run kept one).")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Run the generator in PyTorch or ONNX Runtime (exported on first use, cached in the run).")
-@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
+@device_option
 @click.option("--hints", "hints_file", type=click.Path(path_type=Path), default=None,
               help="Colour hints for one input (hints models): an RGBA image of its size (alpha > 0 marks a hint, "
                    "RGB its colour) or a JSON list of {\"x\", \"y\", \"color\": \"#rrggbb\", \"size\"}.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Which way a CycleGAN run translates (pix2pix runs: AtoB).")
+@click.option("--skip-bad", is_flag=True, help="Go past files that cannot be read and list them at the end.")
 @click.pass_context
 @user_errors
 def translate(
     ctx: click.Context, run_dir: Path, inputs: tuple[Path, ...], out: Path, size: int | None, scale: str, dropout: bool,
     checkpoint: str, batch_size: int, weights: str, backend: str, device: str, hints_file: Path | None, direction: str,
+    skip_bad: bool,
 ) -> None:  # fmt: skip
     """Translate image files and folders with a trained run."""
     from .inference import Pix2Pix, translate_paths
 
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device,
                                    direction=direction)  # fmt: skip
-    written = translate_paths(
+    done = translate_paths(
         pipe, inputs, out, size=size, scale=scale, dropout=dropout, batch_size=batch_size, progress=ctx.obj["progress"],
-        hints=hints_file,
+        hints=hints_file, skip_bad=skip_bad,
     )  # fmt: skip
-    click.echo(f"translated {len(written)} image(s) into {out}")
+    click.echo(f"translated {len(done.written)} image(s) into {out}")
+    if done.skipped:
+        click.echo(f"skipped {len(done.skipped)} file(s) that could not be read:")
+        for path, why in done.skipped:
+            click.echo(f"  {path}: {why}")
 
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -306,7 +363,7 @@ def translate(
 @click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset (default: the run's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: RUN_DIR/eval-SPLIT).")
-@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@checkpoint_option
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
               help="EMA or raw generator weights (auto: EMA where the run kept one).")
 @click.option("--untrained/--no-untrained", default=True, show_default=True, help="Also score an untrained model.")
@@ -350,7 +407,7 @@ def evaluate(
     compare = None
     if compare_dir is not None:
         # Run B is scored on A's images, from the same checkpoint name where it has one.
-        b_common = {**common, "checkpoint": checkpoint if (compare_dir / "checkpoints" / checkpoint).is_dir() else "last"}
+        b_common = {**common, "checkpoint": checkpoint if (compare_dir / "checkpoints" / checkpoint).is_dir() else "auto"}
         compare = run_evaluation(
             compare_dir, data_root=data_root or ev_data_root(run_dir), with_untrained=False, image_dir=out,
             output_subdir="outputs_b", **b_common,
@@ -430,7 +487,7 @@ def plot(run_dir: Path, out: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "tflite"]), default="onnx", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: RUN_DIR/export/generator.onnx, .pt or .tflite).")
-@click.option("--checkpoint", default="last", show_default=True, help="Checkpoint name in RUN_DIR/checkpoints.")
+@checkpoint_option
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True)
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA", "both"]), default="AtoB", show_default=True,
               help="Which generator of a CycleGAN run: one direction, or both (one file each).")
@@ -464,18 +521,19 @@ def export(run_dir: Path, fmt: str, out: Path | None, checkpoint: str, weights: 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise).")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
-@click.option("--checkpoint", default="last", show_default=True)
+@checkpoint_option
 @click.option("--size", type=int, default=None,
               help="Resize inputs to SIZE x SIZE and run the generator there (default: each input keeps its size).")
 @scale_option
 @click.option("--max-bytes", default=10 * 1024 * 1024, show_default=True, help="Largest upload in bytes.")
 @click.option("--max-pixels", default=4096 * 4096, show_default=True, help="Largest decoded image in pixels.")
 @click.option("--max-queue", default=8, show_default=True, help="Requests waiting or running before 503.")
+@device_option
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Which way a CycleGAN run translates (pix2pix runs: AtoB).")
 @user_errors
 def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, size: int | None, scale: str,
-          max_bytes: int, max_pixels: int, max_queue: int, direction: str) -> None:  # fmt: skip
+          max_bytes: int, max_pixels: int, max_queue: int, device: str, direction: str) -> None:  # fmt: skip
     """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
     from .serve.app import ServeSettings
     from .serve.app import serve as run_server
@@ -483,7 +541,7 @@ def serve(run_dir: Path, host: str, port: int, backend: str, checkpoint: str, si
     settings = ServeSettings(max_bytes=max_bytes, max_pixels=max_pixels, max_queue=max_queue, size=size, scale=scale)
     try:
         run_server(run_dir, host=host, port=port, settings=settings, checkpoint=checkpoint, backend=backend,
-                   direction=direction)  # fmt: skip
+                   device=device, direction=direction)  # fmt: skip
     except ImportError as err:
         raise click.ClickException(str(err)) from None
 

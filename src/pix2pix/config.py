@@ -14,14 +14,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .devices import check_device
+
 DIRECTIONS = ("AtoB", "BtoA")
 DATASET_MODES = ("aligned", "folders", "unpaired")
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 LR_POLICIES = ("linear", "step", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
-SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips")
+# h10_*: the same metric with 10 simulated hints (a hints model's validation reports both).
+SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips", "h10_l1", "h10_psnr", "h10_ssim")
 
 
 def _help(text: str) -> Any:
@@ -39,6 +41,9 @@ class ModelConfig:
     hint_blend: bool = field(default=False, metadata=_help(
         "hint_fill: a filled pixel takes its region's hint colours weighted by 1 / distance^2 instead of the "
         "nearest hint's colour"))
+    hint_regions: str = field(default="closed", metadata=_help(
+        "hint_fill: which regions a hint fills: closed (closed outlines not touching the border, as the emoji) or open "
+        "(gaps up to 2 px closed, everything but the page: line art whose outlines do not close)"))
     generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
     discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
     ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
@@ -70,6 +75,9 @@ class ModelConfig:
             raise ValueError(f"hints are a pix2pix feature; method {self.method!r} does not take them")
         if self.hint_fill and not self.hints:
             raise ValueError("hint_fill spreads hints over regions: it needs hints (model.hints true)")
+        _check_choice("hint_regions", self.hint_regions, ("closed", "open"))
+        if self.hint_regions != "closed" and not self.hint_fill:
+            raise ValueError(f"hint_regions {self.hint_regions!r} is a way to fill regions: it needs hint_fill (model.hint_fill true)")
         if self.hint_blend and not self.hint_fill:
             raise ValueError("hint_blend is a way to fill regions: it needs hint_fill (model.hint_fill true)")
 
@@ -127,11 +135,17 @@ class TrainConfig:
     hint_max: int = field(default=32, metadata=_help("hints: at most this many hints per image"))
     hint_size_min: int = field(default=1, metadata=_help("hints: smallest patch side in pixels"))
     hint_size_max: int = field(default=9, metadata=_help("hints: largest patch side in pixels"))
+    hint_jitter: float = field(default=0.0, metadata=_help(
+        "hints: share of training images whose target (and so its hints) gets a random hue rotation and saturation "
+        "change, so the colours cannot be guessed from the shapes alone and the model learns to follow the hints; 0 is off"))
     ema_decay: float = field(default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper"))
     seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
+    init_from: str = field(default="", metadata=_help(
+        "start from a trained run's weights (RUN or a checkpoint folder; the run's best checkpoint where it has one): "
+        "new data, steps and lr, fresh optimizers and schedule; its generator must match this one"))
     save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
     log_every: int = field(default=100, metadata=_help("read losses back every N steps"))
-    device: str = field(default="auto", metadata=_help("auto, cpu or cuda"))
+    device: str = field(default="auto", metadata=_help("auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps"))
     amp: str = field(default="auto", metadata=_help("mixed precision: auto (bf16 on CUDA; on CPUs with native bf16 where it measures faster, else off), off, bf16 or fp16"))
     channels_last: str = field(default="auto", metadata=_help("auto (on for CUDA), on or off"))
     compile: bool = field(default=False, metadata=_help("torch.compile the generator and discriminator"))
@@ -140,14 +154,15 @@ class TrainConfig:
     val_every: int = field(default=1000, metadata=_help("validate on the val split every N steps (0: never)"))
     sample_every: int = field(default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)"))
     n_samples: int = field(default=8, metadata=_help("val images in the sample grid"))
-    select_by: str = field(default="", metadata=_help("keep checkpoints/best by this val metric: l1, psnr, ssim or lpips"))
+    select_by: str = field(default="", metadata=_help(
+        "keep checkpoints/best by this val metric: l1, psnr, ssim or lpips; h10_l1, h10_psnr or h10_ssim: with 10 hints"))
     tensorboard: bool = field(default=True, metadata=_help("write TensorBoard events to RUN_DIR/tensorboard"))
     html: bool = field(default=True, metadata=_help("keep a self-refreshing page in RUN_DIR/live/index.html"))
 
     def __post_init__(self) -> None:
         _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        _check_choice("device", self.device, DEVICES)
+        check_device(self.device)
         for name in ("batch_size", "grad_accum", "save_every", "log_every"):
             _check_positive(name, getattr(self, name))
         for name in ("n_epochs", "n_epochs_decay", "max_steps"):
@@ -187,6 +202,8 @@ class TrainConfig:
             raise ValueError(f"hint_max must be >= 0, got {self.hint_max}")
         for name in ("hint_size_min", "hint_size_max"):
             _check_positive(name, getattr(self, name))
+        if not 0.0 <= self.hint_jitter <= 1.0:
+            raise ValueError(f"hint_jitter must be a share in [0, 1], got {self.hint_jitter}")
         if self.hint_size_min > self.hint_size_max:
             raise ValueError(f"hint_size_min {self.hint_size_min} is larger than hint_size_max {self.hint_size_max}")
 
@@ -222,6 +239,10 @@ class Config:
                 f"dataset_mode {self.data.dataset_mode!r} does not fit method {self.model.method!r}: "
                 "unpaired data trains cyclegan, paired data (aligned, folders) trains pix2pix"
             )
+        if self.train.select_by.startswith("h10_") and not self.model.hints:
+            raise ValueError(f"select_by {self.train.select_by!r} scores with 10 hints: it needs a hints model (model.hints true)")
+        if self.train.hint_jitter and not self.model.hints:
+            raise ValueError("hint_jitter changes the colours hints are drawn from: it needs hints (model.hints true)")
         multiple = size_multiple(self.model.generator)
         if self.data.crop_size % multiple:
             raise ValueError(

@@ -37,7 +37,7 @@ class Evaluation:
     per_image: dict[str, dict[str, list[float]]]  # method -> metric -> values
     mean: dict[str, dict[str, float]] = field(default_factory=dict)
     run_dir: str = ""
-    checkpoint: str = "last"
+    checkpoint: str = "auto"
     step: int | None = None
     size: int = 0
     scale: str = "native"  # how the model met `size` (Pix2Pix.translate_full); native at the training size
@@ -75,13 +75,16 @@ class Evaluation:
         return out
 
 
+EVAL_PIXELS = 16 * 256 * 256  # at most this many pixels per evaluation batch (16 images at 256 px)
+
+
 @torch.no_grad()
 def evaluate(
     run_dir: str | Path,
     *,
     split: str = "test",
     data_root: str | Path | None = None,
-    checkpoint: str = "last",
+    checkpoint: str = "auto",
     weights: str = "auto",
     batch_size: int = 16,
     with_untrained: bool = True,
@@ -125,6 +128,7 @@ def evaluate(
     if size is not None and size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     load = cfg.data.crop_size if size is None else size
+    batch_size = max(1, min(batch_size, EVAL_PIXELS // (load * load)))  # large sizes: fewer images at once
     ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=load, cache=False)
     if not ds.paired:
         return evaluate_unpaired(

@@ -51,6 +51,12 @@ LINE = 0.0
 # Anti-aliased lines at 64 px are grey at their thin points; at LINE, most outlines leak.
 REGION_LINE = 0.6
 FILLED = 0.5  # the mask value of a pixel that a hint's fill reached (a hint itself is 1)
+# Which regions the fill paints (model.hint_regions). "closed": regions an outline closes and that do not
+# touch the image's border (the built-in emoji: a white page around closed outlines). "open": for line art
+# whose outlines do not close (painted illustrations, flags, shading): gaps in strokes up to GAP px wide
+# are closed first, and only the page (the largest region touching the border) is left unpainted.
+HINT_REGIONS = ("closed", "open")
+GAP = 2
 EVAL_DRAWS = 32  # evaluation draws this many hints per image and keeps the first N: N hints nest
 EVAL_COUNTS = (0, 1, 2, 5, 10, 20)  # the evaluation curve's hint counts
 
@@ -194,11 +200,41 @@ def simulate_hints(
     return torch.from_numpy(paint_boxes(img, y0, y1, x0, x1, colours, (b, h, w))).to(target)  # (B, C + 1, H, W)
 
 
-def fill_regions(hints: torch.Tensor, line_art: torch.Tensor, *, blend: bool = False) -> torch.Tensor:
+JITTER_SATURATION = (0.6, 1.4)  # the saturation factor's range (PaintsTorch2's ColorJitter uses the same)
+
+
+def jitter_colours(target: torch.Tensor, seeds: Sequence[int], share: float) -> torch.Tensor:
+    """`target` (B, 3, H, W) in [-1, 1] with a `share` of its images recoloured: a hue rotation by a
+    uniform angle about the grey axis and a saturation factor in JITTER_SATURATION, one draw per
+    image from its seed (so resume and ranks agree). Greys (white paper, black ink) stay as they are.
+    Hints drawn from the recoloured target tell the model colours it cannot guess from the shapes:
+    PaintsTorch2 jitters a painting and its hint source together so for the same reason."""
+    if share <= 0 or target.shape[1] != 3:
+        return target
+    mats = []
+    for seed in seeds:
+        rng = np.random.default_rng([int(seed), 0x6A17])  # a stream of its own: the hints' draws are unchanged
+        u, angle, sat = rng.random(3)
+        if u >= share:
+            mats.append(np.eye(3))
+            continue
+        theta = 2 * math.pi * angle
+        k = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) / math.sqrt(3)  # cross product with the grey axis
+        rot = math.cos(theta) * np.eye(3) + (1 - math.cos(theta)) / 3 * np.ones((3, 3)) + math.sin(theta) * k
+        s = JITTER_SATURATION[0] + sat * (JITTER_SATURATION[1] - JITTER_SATURATION[0])
+        mats.append(np.ones((3, 3)) / 3 + s * (rot - np.ones((3, 3)) / 3))  # saturation about each pixel's grey
+    m = torch.tensor(np.stack(mats), dtype=torch.float32, device=target.device)  # (B, 3, 3)
+    x = (target.float() + 1) / 2
+    y = torch.einsum("bij,bjhw->bihw", m, x).clamp(0, 1)
+    return (y * 2 - 1).to(target.dtype)
+
+
+def fill_regions(hints: torch.Tensor, line_art: torch.Tensor, *, blend: bool = False, mode: str = "closed") -> torch.Tensor:
     """Spread each hint of `hints` (B, C + 1, H, W) over its region of `line_art` (B, C_in, H, W).
 
-    A region is a 4-connected set of pixels lighter than REGION_LINE. Every region that holds a hint
-    and does not touch the image's border (the background, or an outline that leaks into it) is
+    A region is a 4-connected set of pixels lighter than REGION_LINE (`fill_labels`; with mode
+    "open" gaps up to GAP px in the strokes are closed first). Every region that holds a hint and is
+    not the page (mode "closed": any region touching the image's border; "open": the largest one) is
     painted, with mask FILLED: each of its pixels takes the colour of the nearest hint pixel in the
     same region (the mean of the region's hints where the nearest hint lies across a line), or with
     `blend` (model.hint_blend) the mean of all the region's hint pixels weighted by 1 / distance²
@@ -213,17 +249,56 @@ def fill_regions(hints: torch.Tensor, line_art: torch.Tensor, *, blend: bool = F
     mask = hn[:, c] > 0
     if not mask.any():
         return hints
-    labels, n, on_border = regions(line_art.detach().float().cpu().numpy().mean(axis=1) >= REGION_LINE)
+    labels, n, page = fill_labels(line_art.detach().float().cpu().numpy().mean(axis=1), mode)
     hinted = np.zeros(n + 1, dtype=bool)
     hinted[labels[mask]] = True
     hinted[0] = False  # label 0 is line
-    paint = hinted[labels] & ~on_border[labels] & ~mask  # (B, H, W)
+    paint = hinted[labels] & ~page[labels] & ~mask  # (B, H, W)
     if not paint.any():
         return hints
     result = hn.copy()
     (_blend if blend else _nearest)(result, mask, paint, labels, n)
     result[:, c][paint] = FILLED
     return torch.from_numpy(result).to(hints)
+
+
+def fill_labels(light: np.ndarray, mode: str = "closed") -> tuple[np.ndarray, int, np.ndarray]:
+    """The fill's regions of `light` (B, H, W) on [-1, 1]: labels (0 on lines), their count n, and
+    (n + 1,) bool: which labels are the page, never painted (see HINT_REGIONS)."""
+    if mode not in HINT_REGIONS:
+        raise ValueError(f"unknown hint_regions {mode!r}; valid: {', '.join(HINT_REGIONS)}")
+    line = light < REGION_LINE
+    if mode == "closed":
+        labels, n, on_border = regions(~line)
+        return labels, n, on_border
+    from scipy.ndimage import binary_dilation, grey_dilation
+
+    # Close gaps: strokes one pixel thicker (a 3 x 3 cross), so an opening of up to GAP px is shut.
+    plane = np.zeros((3, 3, 3), dtype=bool)
+    plane[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, n, _ = regions(~binary_dilation(line, structure=plane, iterations=GAP // 2))
+    # Grow the regions back over the band the thicker strokes took (never across a stroke); what the
+    # band swallowed whole (a sliver thinner than GAP) becomes regions of its own.
+    free = ~line
+    for _ in range(GAP // 2 + 1):
+        take = (labels == 0) & free
+        if not take.any():
+            break
+        grown = grey_dilation(labels, footprint=plane)
+        labels = np.where(take & (grown > 0), grown, labels)
+    left = free & (labels == 0)
+    if left.any():
+        extra, n_extra, _ = regions(left)
+        labels = np.where(extra > 0, extra + n, labels)
+        n += n_extra
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    page = np.zeros(n + 1, dtype=bool)
+    for image in labels:  # the page: the largest region touching each image's border
+        edge = np.unique(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]))
+        edge = edge[edge > 0]
+        if len(edge):
+            page[edge[np.argmax(sizes[edge])]] = True
+    return labels, n, page
 
 
 def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
@@ -257,8 +332,10 @@ def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np
 
 def fill_as_trained(hints: torch.Tensor, line_art: torch.Tensor, model: Any) -> torch.Tensor:
     """`hints` filled as the model (a ModelConfig) was trained to see them: by `fill_regions` with
-    its `hint_blend` where it has `hint_fill`, else unchanged."""
-    return fill_regions(hints, line_art, blend=model.hint_blend) if model.hint_fill else hints
+    its `hint_blend` and `hint_regions` where it has `hint_fill`, else unchanged."""
+    if not model.hint_fill:
+        return hints
+    return fill_regions(hints, line_art, blend=model.hint_blend, mode=model.hint_regions)
 
 
 BLEND_WEIGHTS = 1 << 22  # (painted pixels x hint pixels) weights computed at once: 32 MB of float64
@@ -266,24 +343,31 @@ BLEND_WEIGHTS = 1 << 22  # (painted pixels x hint pixels) weights computed at on
 
 def _blend(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
     """fill_regions' colours in place: each painted pixel takes the mean of its region's hint pixels
-    weighted by 1 / distance²."""
+    weighted by 1 / distance². Region by region: a pixel's weights are zero across a line anyway."""
+    from scipy.spatial.distance import cdist
+
     b, h, w = mask.shape
     c = result.shape[1] - 1
     for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
         lab = labels[i].ravel()
         src = np.flatnonzero(mask[i].ravel() & (lab > 0))  # hint pixels inside a region
         tgt = np.flatnonzero(paint[i].ravel())
-        sy, sx = np.divmod(src, w)
-        colours = result[i, :c].reshape(c, -1)[:, src].T  # (S, C)
-        out = np.empty((len(tgt), c), dtype=np.float64)
-        rows = max(1, BLEND_WEIGHTS // len(src))  # a user's large brush strokes make many hint pixels
-        for j in range(0, len(tgt), rows):
-            t = tgt[j : j + rows]
-            ty, tx = np.divmod(t, w)
-            d2 = (ty[:, None] - sy[None]) ** 2 + (tx[:, None] - sx[None]) ** 2  # >= 1: no painted pixel is a hint
-            weight = (lab[t][:, None] == lab[src][None]) / np.maximum(d2, 1)  # (rows, S); 0 across a line
-            out[j : j + rows] = (weight @ colours) / weight.sum(1, keepdims=True)
-        result[i, :c].reshape(c, -1)[:, tgt] = out.T
+        src, tgt = src[np.argsort(lab[src], kind="stable")], tgt[np.argsort(lab[tgt], kind="stable")]
+        s_lab, t_lab = lab[src], lab[tgt]
+        colours_all = result[i, :c].reshape(c, -1)
+        out = np.empty((c, len(tgt)), dtype=np.float64)
+        for region in np.unique(t_lab):  # every painted region holds a hint pixel
+            s_at = src[np.searchsorted(s_lab, region) : np.searchsorted(s_lab, region, side="right")]
+            lo, hi = np.searchsorted(t_lab, region), np.searchsorted(t_lab, region, side="right")
+            s_yx = np.stack(np.divmod(s_at, w), axis=1).astype(np.float64)
+            colours = colours_all[:, s_at].T  # (S, C)
+            rows = max(1, BLEND_WEIGHTS // len(s_at))  # a user's large brush strokes make many hint pixels
+            for j in range(lo, hi, rows):
+                t_yx = np.stack(np.divmod(tgt[j : min(j + rows, hi)], w), axis=1).astype(np.float64)
+                weight = cdist(t_yx, s_yx, "sqeuclidean")  # >= 1: no painted pixel is a hint
+                np.reciprocal(weight, out=weight)
+                out[:, j : min(j + rows, hi)] = ((weight @ colours) / weight.sum(1, keepdims=True)).T
+        colours_all[:, tgt] = out
 
 
 def square_boxes(cy: np.ndarray, cx: np.ndarray, side: Any, h: int, w: int) -> tuple[np.ndarray, ...]:
@@ -394,9 +478,11 @@ def hints_from_points(
 def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, source: str = "hints") -> torch.Tensor:
     """Any form of hints for one (width x height) image -> (C + 1, H, W).
 
-    Accepts a PIL image with alpha (same size as the image), a list of points, or a tensor
-    already in the encoding.
+    Accepts a PIL image with alpha (same size as the image), a list of points, the path of a file
+    of either (`load_hints_file`), or a tensor already in the encoding.
     """
+    if isinstance(hints, (str, Path)):
+        return load_hints_file(hints, width, height, output_nc=output_nc)
     if isinstance(hints, torch.Tensor):
         if hints.shape != (output_nc + 1, height, width):
             raise ValueError(
@@ -412,7 +498,8 @@ def as_hint_map(hints: Any, width: int, height: int, *, output_nc: int = 3, sour
     if isinstance(hints, (list, tuple, Mapping)):
         return hints_from_points(list(hints) if isinstance(hints, tuple) else hints, width, height,
                                  output_nc=output_nc, source=source)  # fmt: skip
-    raise ValueError(f"{source}: hints must be an RGBA image, a list of points or a tensor, got {type(hints).__name__}")
+    raise ValueError(f"{source}: expected an RGBA image, a list of points, a hints file's path or a tensor, "
+                     f"got {type(hints).__name__}")  # fmt: skip
 
 
 def load_hints_file(path: str | Path, width: int, height: int, *, output_nc: int = 3) -> torch.Tensor:

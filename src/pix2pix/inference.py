@@ -12,6 +12,7 @@ A CycleGAN run translates either way (`direction=`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .config import Config
-from .data.images import pil_to_uint8, to_mode
+from .data.images import load_image, pil_to_uint8, to_mode
 from .data.transforms import normalize
+from .devices import resolve_device
 from .fullsize import check_pixels, compose, to_size, working_size
 from .hints import as_hint_map, fill_as_trained, resize_hints
 from .models import size_multiple
@@ -81,13 +83,16 @@ class Pix2Pix:
         cls,
         run_dir: str | Path,
         *,
-        checkpoint: str = "last",
+        checkpoint: str = "auto",
         weights: str = "auto",
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
         backend: str = "torch",
         direction: str = "AtoB",
     ) -> Pix2Pix:
         """Load the generator of `run_dir/checkpoints/<checkpoint>` (or of a checkpoint folder) with its saved config.
+
+        `checkpoint`: 'auto' (best where the run kept one, else last), 'best', 'last' or another name.
+        `device`: 'auto' (CUDA, then Apple's MPS, then the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
 
         `weights`: 'ema' (the averaged weights), 'raw' (the last training weights), or 'auto':
         EMA where the run kept one, else raw. `backend`: 'torch', or 'onnx' to run the generator in
@@ -100,6 +105,7 @@ class Pix2Pix:
             raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        device = resolve_device(device)
         folder = checkpoint_dir(run_dir, checkpoint)
         config = load_config(folder)
         method = method_for(config)
@@ -182,9 +188,11 @@ class Pix2Pix:
         """Translate one image or a list of them; the output has the input's kind and size
         (or `size` x `size` when given). `scale`: how (see SCALES and `translate_full`).
 
+        `images`: image files' paths (str or Path), PIL images, arrays (H, W, C uint8) or tensors.
         `hints` (hints models only): for one image, an RGBA image of its size (alpha > 0 marks a
-        hint) or a list of points {"x", "y", "color": "#rrggbb", "size"}; for a list of images, a
-        list of those (None for no hints); for a tensor batch, a (B, C_out + 1, H, W) hint map.
+        hint), a list of points {"x", "y", "color": "#rrggbb", "size"}, or the path of a file of
+        either (a PNG with alpha, or a points .json, as `translate --hints` takes); for a list of
+        images, a list of those (None for no hints); for a tensor batch, a (B, C_out + 1, H, W) hint map.
         """
         self._check_hints(hints)
         if isinstance(images, (list, tuple)):
@@ -219,6 +227,7 @@ class Pix2Pix:
 
     def _translate_list(self, images: list[Any], *, size: int | None, scale: str, dropout: bool, batch_size: int,
                         hints: list[Any] | None = None) -> list[Any]:  # fmt: skip
+        images = [load_image(img, channels=self.in_nc) if isinstance(img, (str, Path)) else img for img in images]
         tensors = [self._to_tensor(img, size) for img in images]
         maps: list[torch.Tensor | None] = [
             None if hints is None or hints[i] is None else self.hint_map_for(images[i], hints[i], size=size)
@@ -252,7 +261,8 @@ class Pix2Pix:
         if isinstance(img, np.ndarray):
             img = Image.fromarray(img if img.dtype == np.uint8 else np.clip(img * 255, 0, 255).astype(np.uint8))
         if not isinstance(img, Image.Image):
-            raise ValueError(f"cannot translate a {type(img).__name__}: expected a PIL image, array or tensor")
+            raise ValueError(f"cannot translate a {type(img).__name__}: expected an image file's path, a PIL image, "
+                             "an array or a tensor")  # fmt: skip
         img = to_mode(img, self.in_nc)
         if size is not None:
             img = img.resize((size, size), Image.BICUBIC)
@@ -275,6 +285,14 @@ class Pix2Pix:
                     m.train()
 
 
+@dataclass
+class Translated:
+    """What `translate_paths` did: the files written, and the inputs skipped with why (skip_bad)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
 def translate_paths(
     pipe: Pix2Pix,
     inputs: Sequence[str | Path],
@@ -286,14 +304,16 @@ def translate_paths(
     batch_size: int = 8,
     progress: bool = False,
     hints: str | Path | None = None,
-) -> list[Path]:
-    """Translate image files and folders (recursively) into `out_dir` as PNGs; return the paths.
+    skip_bad: bool = False,
+) -> Translated:
+    """Translate image files and folders (recursively) into `out_dir` as PNGs.
 
     `hints`: a hints file (an RGBA image of the input's size, or a points JSON) for one input image.
+    `skip_bad`: an input that cannot be read is skipped and listed instead of stopping the whole run.
     """
     from tqdm.auto import tqdm
 
-    from .data.images import is_image_path, load_image
+    from .data.images import is_image_path
     from .hints import load_hints_file
 
     files: list[tuple[Path, Path]] = []  # (source, path relative to out_dir)
@@ -312,10 +332,19 @@ def translate_paths(
         if len(files) != 1:
             raise ValueError(f"--hints {hints} belongs to one image, but {len(files)} images were given")
     out_dir = Path(out_dir)
-    written = []
+    done = Translated()
     for j in tqdm(range(0, len(files), batch_size), desc="translate", unit="batch", disable=not progress):
-        chunk = files[j : j + batch_size]
-        images = [load_image(src, channels=pipe.in_nc) for src, _ in chunk]
+        chunk, images = [], []
+        for src, rel in files[j : j + batch_size]:
+            try:
+                images.append(load_image(src, channels=pipe.in_nc))
+                chunk.append((src, rel))
+            except (ValueError, OSError) as err:
+                if not skip_bad:
+                    raise
+                done.skipped.append((src, str(err)))
+        if not chunk:
+            continue
         maps = None
         if hints is not None:
             w, h = images[0].size
@@ -325,5 +354,5 @@ def translate_paths(
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             result.save(dest)
-            written.append(dest)
-    return written
+            done.written.append(dest)
+    return done

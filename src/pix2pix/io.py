@@ -33,3 +33,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+@contextlib.contextmanager
+def staged_files(out: Path) -> Iterator[Path]:
+    """Yield a staging folder beside `out` to write a whole dataset into; when the block succeeds,
+    its files move into `out` (keeping their relative paths); on any error nothing reaches `out`.
+    The staging folder is removed either way."""
+    import shutil
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        yield stage
+        for path in sorted(p for p in stage.rglob("*") if p.is_file()):
+            dest = out / path.relative_to(stage)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -59,14 +59,19 @@ class DatasetEntry:
     size: int | None = None  # exact archive bytes, checked when known
     sha256: str | None = None  # checked when known
     pointer: str = ""  # not downloadable here: where to get it instead
+    counts: tuple[tuple[str, int], ...] = ()  # images per split folder, as the archive holds them (empty: not recorded)
+    reference: str = ""  # the reference repository's script and name for the same archive
+    aliases: tuple[str, ...] = ()  # other names that find this entry (the reference's, where ours differs)
 
     @property
     def dataset_mode(self) -> str:
-        return "aligned" if self.kind == "paired" else "unpaired"
+        return {"paired": "aligned", "unpaired": "unpaired"}.get(self.kind, "none (not pairs)")
 
 
 def _paired(name: str, description: str, approx: str, layout: str, direction: str, task: str, citation: str,
             **kw: object) -> DatasetEntry:  # fmt: skip
+    kw.setdefault("reference", f"datasets/download_pix2pix_dataset.sh {name}")
+    kw.setdefault("aliases", (f"pix2pix/{name}",))
     return DatasetEntry(name=name, kind="paired", description=description, archive=f"{name}.tar.gz", base=PIX2PIX_BASE,
                         approx_size=approx, layout=layout, direction=direction, task=task, licence=RESEARCH,
                         citation=f"{citation}; as prepared in {PIX2PIX_PAPER}", **kw)  # type: ignore[arg-type]  # fmt: skip
@@ -74,57 +79,96 @@ def _paired(name: str, description: str, approx: str, layout: str, direction: st
 
 def _unpaired(name: str, description: str, approx: str, task: str, citation: str, *, archive: str = "",
               **kw: object) -> DatasetEntry:  # fmt: skip
-    return DatasetEntry(name=name, kind="unpaired", description=description, archive=archive or f"{name}.zip", base=CYCLEGAN_BASE,
-                        approx_size=approx, layout="trainA/ trainB/ testA/ testB/", direction="AtoB", task=task,
+    archive = archive or f"{name}.zip"
+    ref_name = archive.removesuffix(".zip")
+    kw.setdefault("reference", f"datasets/download_cyclegan_dataset.sh {ref_name}")
+    kw.setdefault("aliases", (f"cyclegan/{ref_name}",))
+    kw.setdefault("layout", "trainA/ trainB/ testA/ testB/")
+    return DatasetEntry(name=name, kind=str(kw.pop("kind", "unpaired")), description=description, archive=archive, base=CYCLEGAN_BASE,
+                        approx_size=approx, direction="AtoB", task=task,
                         licence=RESEARCH, citation=f"{citation}; as prepared in {CYCLEGAN_PAPER}", **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
+def _splits(**counts: int) -> tuple[tuple[str, int], ...]:
+    return tuple(counts.items())
+
+
 CATALOGUE: dict[str, DatasetEntry] = {e.name: e for e in [
-    _paired("facades", "CMP Facades: architectural labels and photos, 400 pairs", "29 MB", "train/ val/ test/ (A photo | B labels)",
+    _paired("facades", "CMP Facades: architectural labels and photos", "29 MB", "train/ val/ test/ (A photo | B labels)",
             "BtoA", "labels -> photo", "Tyleček and Šára. Spatial Pattern Templates for Recognition of Objects with "
-            "Regular Structure. GCPR 2013 (CMP Facade Database)"),
-    _paired("cityscapes", "Cityscapes: street photos and semantic labels, 2,975 pairs", "99 MB",
+            "Regular Structure. GCPR 2013 (CMP Facade Database)", counts=_splits(train=400, val=100, test=106)),
+    _paired("cityscapes", "Cityscapes: street photos and semantic labels", "99 MB",
             "train/ val/ (A photo | B labels)", "BtoA", "labels -> photo",
             "Cordts et al. The Cityscapes Dataset for Semantic Urban Scene Understanding. CVPR 2016",
-            pointer="Cityscapes is licensed per user: register and download at https://www.cityscapes-dataset.com, then "
-                    "make aligned pairs with `pix2pix data combine` (photos as A, label colour images as B)"),
-    _paired("maps", "Google Maps: aerial photos and map tiles of New York, 1,096 pairs", "239 MB",
-            "train/ val/ (A aerial | B map)", "AtoB", "aerial -> map", "Map and aerial tiles from Google Maps"),
-    _paired("edges2shoes", "UT Zappos50K shoes with HED edges, 50,025 pairs", "2 GB", "train/ val/ (A edges | B photo)",
+            counts=_splits(train=2975, val=500),
+            pointer="Cityscapes is licensed per user: register and download leftImg8bit_trainvaltest.zip and "
+                    "gtFine_trainvaltest.zip at https://www.cityscapes-dataset.com, unzip both, then make the pairs with "
+                    "`pix2pix data cityscapes --left-img8bit leftImg8bit --gt-fine gtFine --out datasets/cityscapes`"),
+    _paired("maps", "Google Maps: aerial photos and map tiles of New York", "239 MB",
+            "train/ val/ (A aerial | B map)", "AtoB", "aerial -> map", "Map and aerial tiles from Google Maps",
+            counts=_splits(train=1096, val=1098)),
+    _paired("edges2shoes", "UT Zappos50K shoes with HED edges", "2 GB", "train/ val/ (A edges | B photo)",
             "AtoB", "edges -> photo", "Yu and Grauman. Fine-Grained Visual Comparisons with Local Learning. CVPR 2014 "
-            "(UT Zappos50K); edges by Xie and Tu. Holistically-Nested Edge Detection. ICCV 2015"),
-    _paired("edges2handbags", "Amazon handbags with HED edges, 137,000 pairs", "8 GB", "train/ val/ (A edges | B photo)",
+            "(UT Zappos50K); edges by Xie and Tu. Holistically-Nested Edge Detection. ICCV 2015",
+            counts=_splits(train=49825, val=200)),
+    _paired("edges2handbags", "Amazon handbags with HED edges", "8 GB", "train/ val/ (A edges | B photo)",
             "AtoB", "edges -> photo", "Zhu, Krähenbühl, Shechtman, Efros. Generative Visual Manipulation on the "
-            "Natural Image Manifold. ECCV 2016; edges by HED (Xie and Tu 2015)"),
+            "Natural Image Manifold. ECCV 2016; edges by HED (Xie and Tu 2015)", counts=_splits(train=138567, val=200)),
     _paired("night2day", "Transient Attributes webcams: night and day views of the same scenes", "1.9 GB",
             "train/ val/ test/ (A night | B day)", "AtoB", "night -> day",
             "Laffont, Ren, Tao, Qian, Hays. Transient Attributes for High-Level Understanding and Editing of Outdoor "
-            "Scenes. SIGGRAPH 2014"),
+            "Scenes. SIGGRAPH 2014", counts=_splits(train=17823, val=2287, test=10151)),
     _unpaired("horse2zebra", "ImageNet photos of horses and of zebras", "111 MB", "horse -> zebra",
-              "Deng et al. ImageNet: A Large-Scale Hierarchical Image Database. CVPR 2009 (wild horse, zebra)"),
+              "Deng et al. ImageNet: A Large-Scale Hierarchical Image Database. CVPR 2009 (wild horse, zebra)",
+              counts=_splits(trainA=1067, trainB=1334, testA=120, testB=140)),
     _unpaired("apple2orange", "ImageNet photos of apples and of oranges", "75 MB", "apple -> orange",
-              "Deng et al. ImageNet. CVPR 2009 (apple, navel orange)"),
+              "Deng et al. ImageNet. CVPR 2009 (apple, navel orange)",
+              counts=_splits(trainA=995, trainB=1019, testA=266, testB=248)),
     _unpaired("summer2winter_yosemite", "Flickr photos of Yosemite in summer and in winter", "126 MB",
-              "summer -> winter", "Photos from Flickr"),
+              "summer -> winter", "Photos from Flickr", counts=_splits(trainA=1231, trainB=962, testA=309, testB=238)),
     _unpaired("monet2photo", "Monet paintings and landscape photos", "291 MB", "painting -> photo",
-              "Paintings from WikiArt; photos from Flickr"),
+              "Paintings from WikiArt; photos from Flickr", counts=_splits(trainA=1072, trainB=6287, testA=121, testB=751)),
     _unpaired("cezanne2photo", "Cézanne paintings and landscape photos", "267 MB", "painting -> photo",
-              "Paintings from WikiArt; photos from Flickr"),
+              "Paintings from WikiArt; photos from Flickr", counts=_splits(trainA=525, trainB=6287, testA=58, testB=751)),
     _unpaired("ukiyoe2photo", "Ukiyo-e prints and landscape photos", "279 MB", "print -> photo",
-              "Prints from WikiArt; photos from Flickr"),
+              "Prints from WikiArt; photos from Flickr", counts=_splits(trainA=562, trainB=6287, testA=263, testB=751)),
     _unpaired("vangogh2photo", "Van Gogh paintings and landscape photos", "292 MB", "painting -> photo",
-              "Paintings from WikiArt; photos from Flickr"),
+              "Paintings from WikiArt; photos from Flickr", counts=_splits(trainA=400, trainB=6287, testA=400, testB=751)),
     _unpaired("iphone2dslr_flower", "Flower photos from iPhones and from DSLRs", "324 MB",
-              "phone photo -> shallow depth of field", "Photos from Flickr"),
+              "phone photo -> shallow depth of field", "Photos from Flickr",
+              counts=_splits(trainA=1182, trainB=3325, testA=569, testB=480)),
+    # The CycleGAN script's maps, facades and cityscapes are the unpaired archives of those sets: here they are
+    # NAME_unpaired (the plain names are the pix2pix script's paired sets), and the reference's names are aliases.
     _unpaired("maps_unpaired", "Google Maps aerial photos and map tiles, as two unpaired sets", "1.4 GB", "aerial -> map",
-              "Map and aerial tiles from Google Maps", archive="maps.zip"),
+              "Map and aerial tiles from Google Maps", archive="maps.zip",
+              counts=_splits(trainA=1096, trainB=1096, testA=1098, testB=1098)),
     _unpaired("facades_unpaired", "CMP Facades photos and labels, as two unpaired sets", "34 MB", "labels -> photo",
-              "Tyleček and Šára. GCPR 2013 (CMP Facade Database)", archive="facades.zip"),
+              "Tyleček and Šára. GCPR 2013 (CMP Facade Database)", archive="facades.zip",
+              counts=_splits(trainA=400, trainB=400, testA=106, testB=106)),
+    _unpaired("cityscapes_unpaired", "Cityscapes photos and label colours, as two unpaired sets", "267 MB",
+              "labels -> photo", "Cordts et al. CVPR 2016", archive="cityscapes.zip",
+              pointer="Cityscapes is licensed per user: make the pairs from its own archives with `pix2pix data "
+                      "cityscapes` (see the paired entry) and train CycleGAN on them with --model cyclegan"),
     _unpaired("ae_photos", "A small set of test photos from the CycleGAN authors", "10 MB", "photo -> painting styles",
               "The CycleGAN authors' test photos"),
     _unpaired("grumpifycat", "Cat faces and Grumpy Cat faces", "19 MB", "cat -> Grumpy Cat",
               "Cat photos as prepared by the CycleGAN / CUT authors"),
+    # The reference's smoke-test sets (its scripts/test_before_push.py), on the CycleGAN server.
+    _unpaired("mini", "A handful of unpaired images, for a smoke test of CycleGAN training", "?", "smoke test",
+              "The CycleGAN authors' test set"),
+    _unpaired("mini_pix2pix", "A handful of aligned pairs, for a smoke test of pix2pix training", "?", "smoke test",
+              "The pix2pix authors' test set", kind="paired", layout="train/ test/ (aligned A | B)"),
+    _unpaired("mini_colorization", "A handful of colour photos for the reference's colorization model", "?",
+              "grey -> colour", "The pix2pix authors' test set", kind="images",
+              layout="train/ test/ (colour photos only: make pairs with `pix2pix data sketch`, or grey ones with your tools)"),
 ]}
+ALIASES: dict[str, str] = {alias: e.name for e in CATALOGUE.values() for alias in e.aliases}
+
+
+def counts_text(entry: DatasetEntry) -> str:
+    if not entry.counts:
+        return "counts not recorded"
+    return ", ".join(f"{split} {n:,}" for split, n in entry.counts)
 
 
 def catalogue_lines() -> list[str]:
@@ -132,8 +176,10 @@ def catalogue_lines() -> list[str]:
     lines = []
     for e in CATALOGUE.values():
         lines.append(f"{e.name:24s} {e.kind:8s} {e.approx_size:>7s}  {e.description}")
-        lines.append(f"{'':24s} task {e.task} (--direction {e.direction}, dataset_mode {e.dataset_mode}); "
-                     f"layout {e.layout}")  # fmt: skip
+        lines.append(f"{'':24s} {counts_text(e)}; layout {e.layout}")
+        lines.append(f"{'':24s} task {e.task} (--direction {e.direction}, dataset_mode {e.dataset_mode})")
+        lines.append(f"{'':24s} archive {e.base}/{e.archive}; the reference: {e.reference}"
+                     + (f" (also found as {', '.join(e.aliases)})" if e.aliases else ""))  # fmt: skip
         lines.append(f"{'':24s} {'licence: ' + e.licence}")
         lines.append(f"{'':24s} cite: {e.citation}")
         if e.pointer:
@@ -143,6 +189,7 @@ def catalogue_lines() -> list[str]:
 
 def entry_for(name: str, catalogue: dict[str, DatasetEntry] | None = None) -> DatasetEntry:
     cat = CATALOGUE if catalogue is None else catalogue
+    name = ALIASES.get(name, name) if catalogue is None else name
     if name not in cat:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(cat)} (see `pix2pix data download --list`)")
     return cat[name]
@@ -163,7 +210,7 @@ def download_dataset(
     if entry.pointer:
         raise ValueError(f"{name}: {entry.pointer}")
     root = Path(root)
-    dest = root / name
+    dest = root / entry.name
     if dest.exists() and any(dest.iterdir()):
         raise ValueError(f"{dest} already exists: remove it to download {name} again")
     root.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,14 @@ from .images import load_image
 from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 
+def side_by_side(img_a: Image.Image, img_b: Image.Image) -> Image.Image:
+    """An aligned pair: A on the left, B on the right (both of one size), as RGB."""
+    pair = Image.new("RGB", (img_a.width * 2, img_a.height))
+    pair.paste(img_a.convert("RGB"), (0, 0))
+    pair.paste(img_b.convert("RGB"), (img_a.width, 0))
+    return pair
+
+
 @dataclass
 class CombineSummary:
     out: Path
@@ -57,9 +65,7 @@ def combine_folders(
         elif img_a.size != img_b.size:
             raise ValueError(f"{files_a[key]} is {img_a.size[0]}x{img_a.size[1]} but {files_b[key]} is "
                              f"{img_b.size[0]}x{img_b.size[1]}: pass --size to resize both")  # fmt: skip
-        pair = Image.new("RGB", (img_a.width * 2, img_a.height))
-        pair.paste(img_a, (0, 0))
-        pair.paste(img_b, (img_a.width, 0))
+        pair = side_by_side(img_a, img_b)
         with atomic_path(out / key.with_suffix(".png")) as tmp:
             pair.save(tmp, format="PNG")
         summary.written += 1

@@ -13,10 +13,19 @@ draw it, both on scikit-image's filters:
 - `canny`: Canny's edge detector (sigma 1.5), a cheaper, harder-edged line: one-pixel edges
   dilated to two. Faster, but it also outlines soft shading.
 
+Both are given for 256 px pictures and scale with `size` (sigma, and canny's dilation, times
+size / 256), so a line is as wide, relative to the picture, at every size. Solid ink stays solid:
+an edge filter draws a thick black stroke or a black area as its two outlines, so near-black pixels
+(all three channels below `ink`, 0.2 by default: the HSV value; 0 turns it off) are drawn black as
+they are, with the soft edge XDoG draws (1 + tanh(INK_PHI * (V - ink)) below it). The value, not
+the luminance: a saturated blue or red is dark in luminance but is a colour to fill, not ink.
+
 Each image is composited on white (transparency), turned upright (EXIF), fitted to a square of
 `size` (`fit='pad'`: keep the whole image and pad with white, the default; `fit='crop'`: cut the
 centre square) and written to train/ val/ test/ by a stable hash of its path, so adding images
-later never moves the ones already split. `preview` writes a contact sheet to judge the lines
+later never moves the ones already split. Pairs are written to a staging folder beside `out` and
+moved into it only when every image has been read: a file that cannot be read stops the command
+with its name and leaves no output behind. `preview` writes a contact sheet to judge the lines
 before training.
 """
 
@@ -32,13 +41,17 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path, atomic_write_text, staged_files
 from .images import is_image_path, load_image
+from .pairs import side_by_side
 from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 log = logging.getLogger(__name__)
 METHODS = ("xdog", "canny")
 FITS = ("pad", "crop")
+REFERENCE_SIZE = 256  # the size the filters' parameters are given for; they scale with the output size
+INK = 0.2  # luminance below which a pixel is solid ink, drawn black as it is
+INK_PHI = 40.0  # sharpness of ink's edge (an 8-bit level below `ink` is ~0.15 darker than white)
 
 
 @dataclass(frozen=True)
@@ -64,25 +77,38 @@ def luminance(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
 
 
-def xdog(img: Image.Image, params: XDoG | None = None) -> Image.Image:
-    """Line art by XDoG: dark lines on white, greyscale as RGB."""
+def xdog(img: Image.Image, params: XDoG | None = None, *, scale: float = 1.0, ink: float = INK) -> Image.Image:
+    """Line art by XDoG: dark lines on white, greyscale as RGB; `scale` multiplies sigma (size / 256)."""
     from skimage.filters import gaussian
 
     p = params or XDoG()
     lum = luminance(img)
-    d = gaussian(lum, sigma=p.sigma) - p.tau * gaussian(lum, sigma=p.k * p.sigma)
+    sigma = p.sigma * scale
+    d = gaussian(lum, sigma=sigma) - p.tau * gaussian(lum, sigma=p.k * sigma)
     out = np.where(d >= p.epsilon, 1.0, 1.0 + np.tanh(p.phi * (d - p.epsilon)))
-    return _to_rgb(out)
+    return _to_rgb(with_ink(out, img, ink))
 
 
-def canny(img: Image.Image, *, sigma: float = 1.5) -> Image.Image:
-    """Line art by Canny edges, dilated to two pixels: dark lines on white."""
+def canny(img: Image.Image, *, sigma: float = 1.5, scale: float = 1.0, ink: float = INK) -> Image.Image:
+    """Line art by Canny edges, dilated to two pixels at 256 px: dark lines on white."""
     from scipy.ndimage import binary_dilation
     from skimage.feature import canny as canny_edges
 
-    edges = canny_edges(luminance(img), sigma=sigma)
-    edges = binary_dilation(edges, structure=np.ones((2, 2), dtype=bool))
-    return _to_rgb(np.where(edges, 0.0, 1.0))
+    edges = canny_edges(luminance(img), sigma=sigma * scale)
+    width = max(1, round(2 * scale))
+    if width > 1:
+        edges = binary_dilation(edges, structure=np.ones((width, width), dtype=bool))
+    return _to_rgb(with_ink(np.where(edges, 0.0, 1.0), img, ink))
+
+
+def with_ink(line: np.ndarray, img: Image.Image, ink: float) -> np.ndarray:
+    """`line` (H, W) in [0, 1] with solid ink: pixels of `img` whose channels are all below `ink` drawn
+    dark, as XDoG draws a line."""
+    if ink <= 0:
+        return line
+    value = np.asarray(img.convert("RGB"), dtype=np.float64).max(axis=2) / 255.0
+    solid = np.where(value >= ink, 1.0, 1.0 + np.tanh(INK_PHI * (value - ink)))
+    return np.minimum(line, solid)
 
 
 def _to_rgb(values: np.ndarray) -> Image.Image:
@@ -128,6 +154,7 @@ def make_sketch_dataset(
     fit: str = "pad",
     params: XDoG | None = None,
     canny_sigma: float = 1.5,
+    ink: float = INK,
     fractions: dict[str, float] | None = None,
     preview: int = 16,
     workers: int | None = None,
@@ -140,36 +167,43 @@ def make_sketch_dataset(
         raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(FITS)}")
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
+    if not 0 <= ink < 1:
+        raise ValueError(f"ink must be in [0, 1), got {ink}")
     src, out = Path(src), Path(out)
     files = find_images(src)
     fr = {**DEFAULT_FRACTIONS, **(fractions or {})}
     check_fractions(fr)
     params = params or XDoG()
+    scale = size / REFERENCE_SIZE
 
-    def one(path: Path) -> tuple[str, Path]:
+    def one(path: Path, stage: Path) -> tuple[str, Path]:
         rel = path.relative_to(src) if src.is_dir() else Path(path.name)
         colour = fit_square(load_image(path, channels=3), size, fit)
-        line = xdog(colour, params) if method == "xdog" else canny(colour, sigma=canny_sigma)
-        pair = Image.new("RGB", (2 * size, size))
-        pair.paste(line, (0, 0))
-        pair.paste(colour, (size, 0))
-        split = split_of_name(rel.with_suffix("").as_posix(), fr)
-        dest = out / split / rel.with_suffix(".png")
-        with atomic_path(dest) as tmp:
-            pair.save(tmp, format="PNG")
-        return split, dest
+        if method == "xdog":
+            line = xdog(colour, params, scale=scale, ink=ink)
+        else:
+            line = canny(colour, sigma=canny_sigma, scale=scale, ink=ink)
+        pair = side_by_side(line, colour)
+        dest = Path(split_of_name(rel.with_suffix("").as_posix(), fr)) / rel.with_suffix(".png")
+        (stage / dest).parent.mkdir(parents=True, exist_ok=True)
+        pair.save(stage / dest, format="PNG")
+        return dest.parts[0], dest
 
     counts = {"train": 0, "val": 0, "test": 0}
     written: list[Path] = []
-    with ThreadPoolExecutor(max_workers=workers or 2) as pool:  # PIL and scikit-image release the GIL
-        for split, dest in tqdm(pool.map(one, files), total=len(files), desc="sketch", unit="img", disable=not progress):
-            counts[split] += 1
-            written.append(dest)
+    with staged_files(out) as stage:  # every image read, or nothing written
+        with ThreadPoolExecutor(max_workers=workers or 2) as pool:  # PIL and scikit-image release the GIL
+            done = pool.map(lambda path: one(path, stage), files)
+            for split, dest in tqdm(done, total=len(files), desc="sketch", unit="img", disable=not progress):
+                counts[split] += 1
+                written.append(dest)
     summary = SketchSummary(out=out, counts=counts)
     if preview:
-        summary.preview = contact_sheet(written[:: max(1, len(written) // preview)][:preview], out / "preview.png")
-    meta = {"source": str(src), "method": method, "size": size, "fit": fit, "counts": counts,
-            "xdog": vars(params) if method == "xdog" else None, "canny_sigma": canny_sigma if method == "canny" else None,
+        chosen = written[:: max(1, len(written) // preview)][:preview]
+        summary.preview = contact_sheet([out / d for d in chosen], out / "preview.png")
+    meta = {"source": str(src), "method": method, "size": size, "fit": fit, "counts": counts, "ink": ink,
+            "xdog": {**vars(params), "sigma_at_size": params.sigma * scale} if method == "xdog" else None,
+            "canny_sigma": canny_sigma * scale if method == "canny" else None,
             "fractions": fr, "direction": "AtoB: A = line art, B = colour"}  # fmt: skip
     atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2) + "\n")
     return summary

@@ -22,7 +22,7 @@ from ..config import apply_overrides
 from ..data.layouts import dataset_for
 from ..data.transforms import normalize
 from ..fullsize import fullsize_steps
-from ..hints import FILLED, REGION_LINE, fill_as_trained
+from ..hints import FILLED, GAP, REGION_LINE, fill_as_trained
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
 from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
@@ -162,7 +162,7 @@ class TFLiteGenerator:
 
 
 def export_run(
-    run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "last",
+    run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "auto",
     weights: str = "auto", images: torch.Tensor | None = None, direction: str = "AtoB",
     images_dir: str | Path | None = None,
 ) -> ExportResult:  # fmt: skip
@@ -272,11 +272,18 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
             out["hints"]["fill"] = (
                 "before the network, spread each hint over its region (this model was trained so): regions are "
                 "4-connected pixels whose mean over the image channels is lighter than "
-                f"{REGION_LINE} (on the -1..1 scale); in each region that holds a hint and does not touch the "
-                "image border, every pixel that is not a hint takes "
+                f"{REGION_LINE} (on the -1..1 scale); "
+                + ("in each region that holds a hint and does not touch the image border, "
+                   if cfg.model.hint_regions == "closed" else
+                   f"gaps up to {GAP} px are closed first (strokes dilated by a 3x3 cross {GAP // 2} time(s), the "
+                   "regions labelled, then grown back over the dilated band, 4-connected, never across a stroke; what "
+                   "the band swallowed whole becomes regions of its own); in each region that holds a hint and is not "
+                   "the largest region touching the image border (the page), ")
+                + "every pixel that is not a hint takes "
                 + ("the mean of the colours of the region's hint pixels weighted by 1 / squared distance"
                    if cfg.model.hint_blend else
                    "the colour of the nearest hint pixel in the same region (else the mean of the region's hints)")
-                + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}) is the reference"
+                + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}, "
+                f"mode={cfg.model.hint_regions!r}) is the reference"
             )  # fmt: skip
     return out

@@ -21,6 +21,7 @@ from ..hints import (
     empty_hints,
     fill_as_trained,
     hint_channels,
+    jitter_colours,
     seed_for,
     seed_for_name,
     simulate_hints,
@@ -133,6 +134,8 @@ class Pix2PixMethod(Method):
         if self.config.model.hints:
             # Drawn per image of the global batch from (seed, step, index): resume and ranks agree.
             seeds = [seed_for(tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
+            if tc.hint_jitter:
+                real_b = self.precision.to_memory_format(jitter_colours(real_b, seeds, tc.hint_jitter))
             hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
             hints = self.precision.to_memory_format(fill_as_trained(hints, real_a, self.config.model))
         return train_step(

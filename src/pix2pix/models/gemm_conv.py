@@ -317,7 +317,10 @@ def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, di
         if key not in known:
             x = torch.randn(shape, generator=gen, device=module.weight.device).to(in_dtype).requires_grad_(True)
             with torch.no_grad(), autocast_to(dtype):
-                grad = torch.randn_like(module.train()(x))
+                out = module.train()(x)
+            # From `gen`, not the global RNG: a run that times its kernels must draw what one that
+            # read them from the cache draws (the same command trains the same weights).
+            grad = torch.randn(out.shape, generator=gen, device=out.device).to(out.dtype)
             onednn = _time_form(module, x, grad, False, repeat, dtype)
             gemm = _time_form(module, x, grad, True, repeat, dtype)
             known[key] = "gemm" if gemm < onednn else "onednn"

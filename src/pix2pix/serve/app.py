@@ -9,6 +9,7 @@ input gets a 4xx with a JSON body {"error": ...}; none reaches a 500.
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import threading
 import time
@@ -56,7 +57,8 @@ def decode_upload(data: bytes, settings: ServeSettings, *, what: str = "image", 
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise BadInput(415, f"{what} is not an image: send a PNG, JPEG or WebP image") from None
+        noun = "upload" if what == "image" else f"{what} upload"
+        raise BadInput(415, f"the {noun} is not a PNG, JPEG or WebP image (its first bytes: {data[:8]!r})") from None
     if img.format not in ACCEPTED_TYPES.values():
         raise BadInput(415, f"unsupported {what} format {img.format}: send PNG, JPEG or WebP")
     w, h = img.size
@@ -72,6 +74,26 @@ def decode_upload(data: bytes, settings: ServeSettings, *, what: str = "image", 
     return to_mode(img, 3) if rgb else img
 
 
+def is_json_upload(content_type: str | None, filename: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "application/json" or (filename or "").lower().endswith(".json")
+
+
+def decode_points(text: str, size: tuple[int, int]) -> list[dict[str, Any]]:
+    """JSON points for an image of `size` (width, height), checked, or BadInput 400 naming the problem."""
+    from ..hints import parse_points
+
+    try:
+        points = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInput(400, f"hints are not valid JSON ({err}): send a list of points "
+                            '[{"x": 30, "y": 22, "color": "#d02020"}]') from None  # fmt: skip
+    try:
+        parse_points(points, *size)
+    except ValueError as err:
+        raise BadInput(400, str(err)) from None
+    return points["points"] if isinstance(points, dict) and "points" in points else points
+
+
 class Translator:
     """The loaded model and a bounded queue in front of its worker threads."""
 
@@ -82,13 +104,13 @@ class Translator:
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pix2pix-infer")
         self.pending = 0  # touched only on the event loop thread
 
-    def run(self, img: Image.Image, hints: Image.Image | None = None) -> bytes:
+    def run(self, img: Image.Image, hints: Any = None) -> bytes:
         out = self.pipe(img, size=self.size or None, scale=self.settings.scale, hints=hints)
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         return buf.getvalue()
 
-    async def translate(self, img: Image.Image, hints: Image.Image | None = None) -> bytes:
+    async def translate(self, img: Image.Image, hints: Any = None) -> bytes:
         if self.pending >= self.settings.max_queue:
             raise BadInput(503, f"busy: {self.pending} requests in the queue; retry shortly")
         self.pending += 1
@@ -107,8 +129,9 @@ def create_app(
     *,
     pipe: Pix2Pix | None = None,
     settings: ServeSettings | None = None,
-    checkpoint: str = "last",
+    checkpoint: str = "auto",
     backend: str = "torch",
+    device: str = "auto",
     direction: str = "AtoB",
 ) -> Any:
     """The FastAPI app for `run_dir` (or an already loaded `pipe`)."""
@@ -124,7 +147,7 @@ def create_app(
     if pipe is None:
         if run_dir is None:
             raise ValueError("create_app needs a run_dir or a pipe")
-        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend, direction=direction)
+        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction)
     translator = Translator(pipe, settings)
     app = FastAPI(
         title="pix2pix",
@@ -189,13 +212,15 @@ def create_app(
         """Send an image as multipart form data (field `image`) or as the raw body with an
         image/png, image/jpeg or image/webp content type. A hints model also takes colour hints
         in the multipart field `hints`: a PNG (or WebP) of the image's size whose alpha > 0 marks a
-        hint and whose RGB is its colour."""
+        hint and whose RGB is its colour, or points as JSON (a text field, or a file sent as
+        application/json or named *.json): [{"x": 30, "y": 22, "color": "#d02020", "size": 3}]."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         length = int(request.headers.get("content-length") or 0)
         limit = settings.max_bytes * 2 if ctype == "multipart/form-data" else settings.max_bytes
         if length > limit + 1024 * 64:  # refuse early, before reading a huge body
             raise BadInput(413, f"request of {length} bytes is over the limit of {limit} bytes")
-        hints_data = None
+        hints_data: bytes | None = None
+        hints_json: str | None = None
         if ctype == "multipart/form-data":
             async with request.form() as form:  # closes the spooled upload files
                 upload = form.get("image") or form.get("file")
@@ -203,20 +228,24 @@ def create_app(
                     raise BadInput(400, "multipart request without an 'image' file field")
                 data = await upload.read()
                 hints_upload = form.get("hints")
-                if hints_upload is not None:
-                    if isinstance(hints_upload, str):
-                        raise BadInput(400, "the 'hints' field must be a file (a PNG with alpha), not text")
+                if isinstance(hints_upload, str):  # a text field: JSON points
+                    hints_json = hints_upload
+                elif hints_upload is not None:
                     hints_data = await hints_upload.read()
+                    if is_json_upload(hints_upload.content_type, hints_upload.filename):
+                        hints_json, hints_data = hints_data.decode("utf-8", errors="replace"), None
         elif ctype in ACCEPTED_TYPES:
             data = await request.body()
         else:
             raise BadInput(415, f"unsupported content type {ctype or '(none)'}: send image/png, image/jpeg, "
                                 "image/webp or multipart/form-data")  # fmt: skip
         img = decode_upload(data, settings)
-        hints = None
-        if hints_data is not None:
-            if not pipe.takes_hints:
-                raise BadInput(400, "this model was trained without hints: send the image alone")
+        hints: Any = None
+        if (hints_data is not None or hints_json is not None) and not pipe.takes_hints:
+            raise BadInput(400, "this model was trained without hints: send the image alone")
+        if hints_json is not None:
+            hints = decode_points(hints_json, img.size)
+        elif hints_data is not None:
             hints = decode_upload(hints_data, settings, what="hints", rgb=False)
             if hints.size != img.size:
                 raise BadInput(400, f"hints of {hints.size[0]}x{hints.size[1]} do not match the image's "
@@ -261,8 +290,8 @@ def serving_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, t
 
 
 def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
-          checkpoint: str = "last", backend: str = "torch", direction: str = "AtoB") -> None:  # fmt: skip
+          checkpoint: str = "auto", backend: str = "torch", device: str = "auto", direction: str = "AtoB") -> None:  # fmt: skip
     """Run the app with uvicorn until interrupted."""
     uvicorn = _uvicorn()
-    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend, direction=direction)
+    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend, device=device, direction=direction)
     uvicorn.run(app, host=host, port=port, log_level="info")

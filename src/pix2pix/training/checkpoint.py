@@ -98,21 +98,28 @@ def is_checkpoint_folder(folder: str | Path) -> bool:
     return (folder / GENERATOR_FILE).is_file() and (folder / CONFIG_FILE).is_file()
 
 
+AUTO_CHECKPOINT = "auto"  # `best` where the run kept one (select_by), else `last`: what every figure is measured on
+
+
 def checkpoint_dir(run_dir: str | Path, name: str = "last") -> Path:
-    """The checkpoint folder `name` of a run, or `run_dir` itself where it is a checkpoint folder
-    (RUN/checkpoints/best); errors name the run folder and what is missing."""
+    """The checkpoint folder `name` of a run (AUTO_CHECKPOINT: best where there is one, else last),
+    or `run_dir` itself where it is a checkpoint folder (RUN/checkpoints/best); errors name the run
+    folder, what is missing and the checkpoints it has."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
     if is_checkpoint_folder(run_dir):
         return run_dir
+    if name == AUTO_CHECKPOINT:
+        name = "best" if is_checkpoint_folder(run_dir / "checkpoints" / "best") else "last"
     folder = run_dir / "checkpoints" / name
     if not folder.is_dir():
         # An interrupted swap leaves the previous checkpoint under its .old name.
         old = folder.with_name(f".{name}.old")
         if old.is_dir() and (old / GENERATOR_FILE).is_file():
             return old
-        raise FileNotFoundError(f"{run_dir}: no checkpoint {name!r} (no weights in {folder})")
+        have = sorted(p.name for p in folder.parent.glob("[!.]*") if is_checkpoint_folder(p)) if folder.parent.is_dir() else []
+        raise FileNotFoundError(f"{run_dir}: no checkpoint {name!r}; it has: {', '.join(have) or 'none'}")
     if not (folder / GENERATOR_FILE).is_file():
         raise FileNotFoundError(f"{folder}: no weights ({GENERATOR_FILE} is missing)")
     return folder
@@ -187,3 +194,42 @@ def resolve_data_root(folder: str | Path, config: Config) -> str:
         if candidate.is_dir():
             return str(candidate)
     return given
+
+
+# The fields that shape a generator's weights: a run can start from another's (--init-from) only where
+# they agree. The discriminator is taken too where its own fields agree, else it starts fresh.
+GENERATOR_SHAPE = ("method", "generator", "ngf", "norm", "hints", "input_nc", "output_nc")
+DISCRIMINATOR_SHAPE = ("discriminator", "ndf", "n_layers_d", "norm", "input_nc", "output_nc")
+
+
+def describe_generator(model: Any) -> str:
+    hints = ", hints" if model.hints else ""
+    return f"{model.method} {model.generator} (ngf {model.ngf}, {model.norm} norm, {model.input_nc}->{model.output_nc}{hints})"
+
+
+def check_same_generator(source: Path, theirs: Any, ours: Any) -> None:
+    """One line naming both models where `theirs` (a ModelConfig) cannot start `ours`."""
+    differ = [name for name in GENERATOR_SHAPE if getattr(theirs, name) != getattr(ours, name)]
+    if differ:
+        raise ValueError(f"cannot start from {source}: its generator is {describe_generator(theirs)}, this run's is "
+                         f"{describe_generator(ours)} (they differ in {', '.join(differ)})")  # fmt: skip
+
+
+def load_init_weights(folder: Path, theirs: Any, ours: Any, networks: dict[str, nn.Module],
+                      generators: set[str]) -> list[str]:  # fmt: skip
+    """Load a run's weights into a new run's `networks`: each generator from its averaged (EMA) weights
+    where the run kept them, as inference does, else its raw weights; each discriminator where the
+    checkpoint has one of the same shape. Returns the names loaded."""
+    check_same_generator(folder, theirs, ours)
+    same_d = all(getattr(theirs, name) == getattr(ours, name) for name in DISCRIMINATOR_SHAPE)
+    loaded = []
+    for name, net in networks.items():
+        if name in generators:
+            ema = folder / weights_file(name, ema=True)
+            load_weights(net, ema if ema.is_file() else folder / weights_file(name))
+        elif same_d and (folder / weights_file(name)).is_file():
+            load_weights(net, folder / weights_file(name))
+        else:
+            continue
+        loaded.append(name)
+    return loaded

@@ -1,4 +1,6 @@
-"""CPU settings for training: the memory allocator and the choice of convolution kernels.
+"""CPU settings for training: the memory allocator, the precision `amp auto` takes, and the choice
+of convolution kernels. What is chosen by timing is timed once per machine and cached, so the same
+command on the same machine trains the same weights.
 
 Kernels. A U-Net's weight-heavy layers train faster as plain matrix products than as oneDNN
 convolutions on some CPUs and shapes, and slower on others (models/gemm_conv.py). Which is faster
@@ -69,6 +71,44 @@ def cache_file() -> Path:
     return Path(root) / "cpu_kernels.json"
 
 
+def _read_cache() -> dict:
+    path = cache_file()
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_cache(cache: dict) -> None:
+    try:
+        from ..io import atomic_write_text
+
+        atomic_write_text(cache_file(), json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    except OSError as err:
+        log.info("CPU choices not cached (%s)", err)
+
+
+def choose_cpu_bf16(generator: nn.Module, example: torch.Tensor) -> tuple[bool, str]:
+    """Whether `amp auto` trains this generator in bf16 on this CPU, and how that was decided:
+    timed once per (CPU, torch build, generator, input shape) by `precision.calibrate_cpu_bf16` and
+    kept in cache_file(), so every later run of the same command on this machine computes in the
+    same precision (and trains the same weights) instead of timing again and perhaps deciding the
+    other way. Rank 0 decides under torchrun; the caller broadcasts."""
+    from ..models.gemm_conv import cpu_signature
+    from ..precision import calibrate_cpu_bf16
+
+    params = sum(p.numel() for p in generator.parameters())
+    key = f"amp {type(generator).__name__} {params} params, input {'x'.join(map(str, example.shape))}"
+    cache = _read_cache()
+    known = cache.setdefault(cpu_signature(), {})
+    if key in known:
+        return known[key] == "bf16", "cached for this CPU"
+    use_bf16 = calibrate_cpu_bf16(generator, example)
+    known[key] = "bf16" if use_bf16 else "fp32"
+    _write_cache(cache)
+    return use_bf16, "measured, now cached for this CPU"
+
+
 def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]], dtype: torch.dtype | None = None) -> dict[str, str]:
     """Time oneDNN against GEMM for every GEMM-capable layer of each (network, example input), in
     the dtype the run computes in (`Precision.dtype`: None for float32, or the autocast dtype), set
@@ -84,21 +124,13 @@ def choose_kernels(networks: dict[str, tuple[nn.Module, torch.Tensor]], dtype: t
     dtype = dtype or torch.float32
     if dtype not in GEMM_DTYPES:
         return {}
-    path = cache_file()
-    try:
-        cache = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        cache = {}
+    cache = _read_cache()
     choices: dict[str, str] = {}
     if rank() == 0:
-        for module, example in networks.values():
-            choices.update(time_kernels(module, example, cache=cache, dtype=dtype))
-        try:
-            from ..io import atomic_write_text
-
-            atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
-        except OSError as err:
-            log.info("kernel choices not cached (%s)", err)
+        with torch.random.fork_rng(devices=[]):  # timing (and the layers' dropout) must not move the run's RNG
+            for module, example in networks.values():
+                choices.update(time_kernels(module, example, cache=cache, dtype=dtype))
+        _write_cache(cache)
     if world_size() > 1:
         choices = broadcast_from_rank0(choices)
         for module, example in networks.values():  # apply rank 0's choices by layer and shape

@@ -24,37 +24,33 @@ import torch.nn as nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
-from ..config import Config
+from ..config import Config, apply_overrides
 from ..data.layouts import dataset_for
 from ..data.loader import iterate_batches
 from ..data.transforms import normalize, random_crop_flip
+from ..devices import resolve_device
 from ..methods import Method, StepInfo, method_for
 from ..optim import keep_bf16_copies
-from ..precision import calibrate_cpu_bf16, cpu_has_native_bf16, resolve_precision
+from ..precision import cpu_has_native_bf16, resolve_precision
 from .checkpoint import (
+    AUTO_CHECKPOINT,
+    check_same_generator,
     checkpoint_dir,
     data_location,
     load_config,
+    load_init_weights,
     load_training_state,
     load_weights,
     save_checkpoint,
     unwrap,
     weights_file,
 )
-from .cpu import choose_kernels, keep_freed_memory
+from .cpu import choose_cpu_bf16, choose_kernels, keep_freed_memory
 from .distributed import all_reduce_mean, barrier, broadcast_from_rank0, cleanup, init_distributed, rank, world_size
 from .logging import JsonlLogger, Loggers, TrainLogger, read_jsonl
 from .schedule import lr_lambda
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
-    return torch.device(name)
 
 
 class EMA:
@@ -142,6 +138,10 @@ def train(
         state = load_training_state(ckpt)
     elif (run_dir / "checkpoints").exists():
         raise ValueError(f"{run_dir} already holds a run: resume it with --resume or choose a new folder")
+    elif config.train.init_from:  # record the checkpoint folder itself; fail before any data is read
+        source = checkpoint_dir(config.train.init_from, AUTO_CHECKPOINT)
+        check_same_generator(source, load_config(source).model, config.model)
+        config = apply_overrides(config, {"init_from": str(source)})
     device, joined = init_distributed(resolve_device(config.train.device))
     try:
         return _train(config, run_dir, state, ckpt, device, stop_at_step=stop_at_step, progress=progress, loggers=loggers)
@@ -187,6 +187,7 @@ class _Run:
 
         # The method's networks and optimizers, and one lr schedule per optimizer (counted in optimizer steps).
         self.precision = resolve_precision(tc.amp, tc.channels_last, device)
+        self.precision_how = f"amp {tc.amp}"  # how the precision was chosen: recorded in every checkpoint's meta
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest conv kernels once
         self.method: Method = method_for(config)(config, device=device, precision=self.precision)
@@ -201,6 +202,11 @@ class _Run:
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.run_dir / "config.json")
+        if self.config.train.init_from:  # every rank loads the same weights
+            source = Path(self.config.train.init_from)
+            loaded = load_init_weights(source, load_config(source).model, self.config.model, self.method.networks,
+                                       set(self.method.generators.values()))  # fmt: skip
+            log.info("starting from %s: %s", source, ", ".join(loaded))
         return 0
 
     def resume(self, state: dict[str, Any], ckpt: Path) -> int:
@@ -240,13 +246,13 @@ class _Run:
             if tc.amp == "auto" and cpu_has_native_bf16():
                 if state is not None and "cpu_amp" in state:  # a resumed run keeps the precision it chose
                     use_bf16, how = state["cpu_amp"] == "bf16", "as the run chose"
-                else:
+                else:  # rank 0 decides (timed once per machine, then cached), every rank takes its answer
                     name, x = next(iter(examples.items()))
-                    use_bf16 = broadcast_from_rank0(calibrate_cpu_bf16(method.networks[name], x) if self.main else None)
-                    how = "measured"  # rank 0 measures, every rank takes its answer
+                    use_bf16, how = broadcast_from_rank0(choose_cpu_bf16(method.networks[name], x) if self.main else None)
                 if use_bf16:
                     self.precision = resolve_precision("bf16", tc.channels_last, self.device)
                     method.precision = self.precision
+                self.precision_how = f"amp auto: {how}"
                 log.info("amp auto on a CPU with native bf16: %s (%s)", self.precision.label, how)
             if tc.cpu_kernels == "timed" and not tc.compile:
                 choose_kernels({name: (method.networks[name], x) for name, x in examples.items()}, self.precision.dtype)
@@ -296,7 +302,8 @@ class _Run:
         }
         if self.device.type == "cuda":
             training_state["rng_cuda"] = torch.cuda.get_rng_state()
-        meta = {"step": step, "epoch": step / self.steps_per_epoch, "total_steps": self.total, "data_root": self.data_at}
+        meta = {"step": step, "epoch": step / self.steps_per_epoch, "total_steps": self.total, "data_root": self.data_at,
+                "precision": self.precision.label, "precision_chosen": self.precision_how}  # fmt: skip
         save_checkpoint(
             self.run_dir / "checkpoints" / "last", config=self.config, networks=method.networks,
             ema={name: e.module for name, e in self.ema.items()}, training_state=training_state, meta=meta,
@@ -311,7 +318,7 @@ class _Run:
             return
         metrics = self.method.validate(self.eval_nets, self.val_ds)
         self.logs.scalars(done, {f"val_{k}": round(v, 5) for k, v in metrics.items()})
-        higher = tc.select_by in ("psnr", "ssim")
+        higher = tc.select_by.removeprefix("h10_") in ("psnr", "ssim")
         value = metrics.get(tc.select_by)
         if not tc.select_by or value is None:
             return
@@ -323,7 +330,7 @@ class _Run:
                 networks={name: unwrap(net) for name, net in self.method.networks.items() if name in generators},
                 ema={name: e.module for name, e in self.ema.items()},
                 meta={"step": done, "select_by": tc.select_by, "value": self.best, "val": metrics,
-                      "data_root": self.data_at},
+                      "data_root": self.data_at, "precision": self.precision.label, "precision_chosen": self.precision_how},
             )  # fmt: skip
 
     def batch(self, step: int, a_u8: torch.Tensor, b_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,91 @@
+"""benchmarks/own_art.py's pieces on a tiny set: which pictures it keeps, the dataset it builds from an
+unpacked package tree, and both of its trainings (scratch and --init-from) with their evaluation."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "own_art.py"
+
+
+@pytest.fixture(scope="module")
+def own_art():
+    spec = importlib.util.spec_from_file_location("own_art_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["own_art_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def flag(size: int = 160, colours=((220, 30, 30), (30, 160, 40), (30, 60, 220))) -> Image.Image:
+    """Clip art of several flat colours with black outlines, on a transparent page."""
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    band = size // len(colours)
+    for i, c in enumerate(colours):
+        d.rectangle((i * band, size // 4, (i + 1) * band - 1, 3 * size // 4), fill=(*c, 255), outline=(0, 0, 0, 255), width=3)
+    return img
+
+
+def grey_drawing(size: int = 160) -> Image.Image:
+    img = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(img).ellipse((20, 20, size - 20, size - 20), fill=(120, 120, 120), outline="black", width=4)
+    return img
+
+
+def test_it_keeps_colourful_pictures_and_composites_them_on_white(own_art, tmp_path: Path) -> None:
+    assert own_art.colourful(own_art.on_white(flag()))
+    assert not own_art.colourful(grey_drawing())
+    assert not own_art.colourful(own_art.on_white(flag(colours=((220, 30, 30),) * 3)))  # one hue: a logo
+    src = tmp_path / "png"
+    for folder in ("animals", "flags"):
+        (src / folder).mkdir(parents=True)
+    flag().save(src / "animals" / "a.png")
+    flag(colours=((250, 200, 0), (200, 0, 160), (0, 180, 180))).save(src / "flags" / "a.png")  # same name, other folder
+    grey_drawing().save(src / "flags" / "grey.png")
+    flag(size=64).save(src / "flags" / "icon.png")  # below MIN_SIDE
+    (src / "flags" / "broken.png").write_bytes(b"not a png")
+    pngs = sorted(src.rglob("*.png"))
+    kept = own_art.select(pngs, tmp_path / "kept", limit=10)
+    assert sorted(p.name for p in kept) == ["animals_a.png", "flags_a.png"]
+    with Image.open(kept[0]) as img:
+        assert img.mode == "RGB" and img.getpixel((2, 2)) == (255, 255, 255)  # the transparent page is white
+    assert len(own_art.select(pngs, tmp_path / "one", limit=1)) == 1
+    assert [p.name for p in own_art.select(pngs, tmp_path / "again", limit=10)] == [p.name for p in kept]  # a fixed order
+
+
+def test_without_apt_it_says_what_to_do(own_art, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(own_art.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit, match="apt-get is not available here: fetch the Debian package openclipart-png"):
+        own_art.fetch_deb(tmp_path)
+
+
+def test_it_builds_the_dataset_and_trains_both_runs(own_art, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(BENCH.parent.parent)
+    work = tmp_path / "work"
+    png = work / "openclipart" / "usr" / "share" / "openclipart" / "png"
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(3)]
+        colours[0] = (230, 40, 40)
+        colours[1] = (40, 170, 60)
+        (png / f"cat{i % 3}").mkdir(parents=True, exist_ok=True)
+        flag(colours=colours).save(png / f"cat{i % 3}" / f"pic{i}.png")
+    (work / "openclipart" / "done").write_text("")  # as if the .deb had been unpacked
+    data = own_art.build_data(work, None, images=20)
+    with Image.open(next((data / "train").glob("*.png"))) as pair:
+        assert pair.size == (256, 128)  # line art | colour at 128 px
+    tiny = ["--ngf", "8", "--ndf", "8", "--batch-size", "4", "--val-every", "2", "--sample-every", "0", "--amp", "off"]
+    scratch = own_art.train_and_evaluate(data, work / "runs", "scratch", 2, tiny)
+    assert scratch["steps"] == 2 and scratch["train_seconds"] > 0
+    assert set(scratch["mean"]) >= {"model", "model_h10", "copy_input"}
+    assert sorted(scratch["curve"], key=int) == ["0", "1", "2", "5", "10", "20"]
+    fine = own_art.train_and_evaluate(data, work / "runs", "fine_tuned", 2,
+                                      ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *tiny])  # fmt: skip
+    assert Path(fine["report"]).is_file() and fine["mean"]["model"]["psnr"] > 0
