@@ -34,7 +34,7 @@ def bench_infer(step: OurStep, repeat: int) -> dict[str, float]:
     out = {"infer_gflop": counter.get_total_flops() / 1e9}
     out["infer_s"] = median_time(lambda: pipe.translate_tensor(x), repeat=repeat, warmup=2)
     try:
-        from pix2pix.export.onnx import OnnxGenerator, export_onnx
+        from pix2pix.onnx_runtime import OnnxGenerator, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
             path = export_onnx(pipe.generator, Path(tmp) / "g.onnx", input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)

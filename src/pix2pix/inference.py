@@ -121,7 +121,7 @@ class Pix2Pix:
         load_weights(generator, ema_file if use_ema else raw_file)
         pipe = cls(generator, config, device=device, direction=direction)
         if backend == "onnx":
-            from .export.onnx import OnnxGenerator, export_onnx
+            from .onnx_runtime import OnnxGenerator, export_onnx
 
             onnx_file = folder / f"{name}{'_ema' if use_ema else ''}.onnx"
             if not onnx_file.is_file():

@@ -25,7 +25,7 @@ from ..fullsize import fullsize_steps
 from ..hints import FILLED, GAP, REGION_LINE, fill_as_trained
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
-from .onnx import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
+from ..onnx_runtime import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
 
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript", "tflite")

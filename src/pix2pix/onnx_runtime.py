@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..io import atomic_path
+from .io import atomic_path
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -48,7 +48,7 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
         import onnx
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install 'pix2pix[onnx]'") from None
-    from ..training.checkpoint import unwrap
+    from .training.checkpoint import unwrap
 
     g = unwrap(generator)
     was_training = g.training
