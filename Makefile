@@ -15,7 +15,7 @@ DEMO   ?= demo
 # long it takes: the README). `make DEMO_ARGS= demo` trains the config as written (16 filters, 6,000 steps).
 DEMO_ARGS ?= --ngf 32 --max-steps 4000 --lr 1e-3
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all check bench clean
 
 install: $(STAMP)
 
@@ -40,14 +40,17 @@ demo: $(STAMP)
 	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --checkpoint best --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
 
-# The import contract (pyproject.toml: imports only go down), then the tests.
-test: $(TEST_STAMP)
-	$(BIN)/lint-imports --no-cache
+# Lint and format (ruff), the import contract (pyproject.toml: imports only go down), then the tests.
+test: $(TEST_STAMP) check
 	$(BIN)/python -m pytest
 
-test-all: $(TEST_STAMP)
-	$(BIN)/lint-imports --no-cache
+test-all: $(TEST_STAMP) check
 	$(BIN)/python -m pytest -m ""
+
+check: $(TEST_STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --quick

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import report  # noqa: E402
 
-from pix2pix.training.cpu import keep_freed_memory  # noqa: E402
+from pix2pix.cpu.choices import keep_freed_memory  # noqa: E402
 
 
 def main() -> None:
@@ -49,19 +49,41 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (about 3 minutes on 2 cores)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
-    parser.add_argument("--baseline-src", type=Path, default=None,
-                        help="also time the main-job step of another pix2pix version (its src/ folder), interleaved")
-    parser.add_argument("--distributed", type=int, default=0, metavar="N",
-                        help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed")
-    parser.add_argument("--layers", action="store_true",
-                        help="instead: each U-Net layer of the paper config, oneDNN against GEMM, and the timed choice")
-    parser.add_argument("--modes", nargs="*", default=None, metavar="MODE",
-                        help="with --device cuda: only these modes (default: all)")
-    parser.add_argument("--fullsize", nargs="?", const="", default=None, metavar="RUN",
-                        help="instead: seconds per 512 px and 1000 x 700 drawing at full size (a run's generator, "
-                             "else the main job's untrained)")
-    parser.add_argument("--ops", action="store_true",
-                        help="instead: the paper step's time per aten op and per oneDNN primitive (fp32, and bf16 where native)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="also time the main-job step of another pix2pix version (its src/ folder), interleaved",
+    )
+    parser.add_argument(
+        "--distributed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: main-job training with 1 and N CPU processes (gloo), global batch fixed",
+    )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="instead: each U-Net layer of the paper config, oneDNN against GEMM, and the timed choice",
+    )
+    parser.add_argument(
+        "--modes", nargs="*", default=None, metavar="MODE", help="with --device cuda: only these modes (default: all)"
+    )
+    parser.add_argument(
+        "--fullsize",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN",
+        help="instead: seconds per 512 px and 1000 x 700 drawing at full size (a run's generator, "
+        "else the main job's untrained)",
+    )
+    parser.add_argument(
+        "--ops",
+        action="store_true",
+        help="instead: the paper step's time per aten op and per oneDNN primitive (fp32, and bf16 where native)",
+    )
     args = parser.parse_args()
     if args.device == "cuda":
         from gpu import MODES, bench_cuda, lines_of
@@ -70,8 +92,12 @@ def main() -> None:
             raise SystemExit("--device cuda: this torch sees no CUDA device")
         result: dict = {}
         for batch in (1, 16):  # each batch's table as soon as it is measured
-            part = bench_cuda(batches=(batch,), repeat=10 if args.quick else 20, peaks=result.get("peak_tflops"),
-                              modes={k: v for k, v in MODES.items() if args.modes is None or k in args.modes})  # fmt: skip
+            part = bench_cuda(
+                batches=(batch,),
+                repeat=10 if args.quick else 20,
+                peaks=result.get("peak_tflops"),
+                modes={k: v for k, v in MODES.items() if args.modes is None or k in args.modes},
+            )
             result = {**part, "batches": {**result.get("batches", {}), **part["batches"]}}
             print("\n".join(lines_of(part)), flush=True)
         report([], result, args.json)

@@ -15,7 +15,7 @@ from steps import PAPER, OurStep
 from timing import cpu_summary, median_time
 from torch.utils.flop_counter import FlopCounterMode
 
-from pix2pix.models import gemm_conv
+from pix2pix.cpu import kernels
 from pix2pix.precision import cpu_has_native_bf16
 
 
@@ -27,18 +27,18 @@ def bench_layers(overrides: dict, repeat: int, amp: str = "off") -> list[dict[st
     g = step.method.networks["generator"]
     example = next(iter(step.method.example_inputs(step.batch, step.cfg.data.crop_size).values()))
     names = {m: n for n, m in g.named_modules()}
-    shapes = [(names[m], m, shape, in_dtype) for m, shape, in_dtype in gemm_conv.layer_inputs(g, example, dtype)]
+    shapes = [(names[m], m, shape, in_dtype) for m, shape, in_dtype in kernels.layer_inputs(g, example, dtype)]
     g.train()
     rows = []
     for name, mod, shape, in_dtype in shapes:
         x = torch.randn(shape).to(in_dtype).requires_grad_(name != "downs.0.0")
         key = (tuple(shape), dtype)
 
-        with torch.no_grad(), gemm_conv.autocast_to(dtype):
+        with torch.no_grad(), kernels.autocast_to(dtype):
             grad = torch.randn_like(mod(x))
 
         def run(mod: torch.nn.Module = mod, x: torch.Tensor = x, grad: torch.Tensor = grad) -> None:
-            with gemm_conv.autocast_to(dtype):
+            with kernels.autocast_to(dtype):
                 y = mod(x)
             y.backward(grad)
 
@@ -54,10 +54,20 @@ def bench_layers(overrides: dict, repeat: int, amp: str = "off") -> list[dict[st
                 times[kind].append(time.perf_counter() - t)
         mod.kernel_choice[key] = chosen
         onednn, gemm = (statistics.median(v[1:]) for v in times.values())
-        rows.append({"layer": name, "dtype": step.dtype, "input": list(shape), "params_m": mod.weight.numel() / 1e6,
-                     "weight_per_input": mod.weight.numel() / x.numel(), "gflop": counter.get_total_flops() / 1e9,
-                     "onednn_ms": onednn * 1e3, "gemm_ms": gemm * 1e3, "timed_choice": chosen,
-                     "rule_choice": "gemm" if gemm_conv.rule_says_gemm(mod, shape) else "onednn"})  # fmt: skip
+        rows.append(
+            {
+                "layer": name,
+                "dtype": step.dtype,
+                "input": list(shape),
+                "params_m": mod.weight.numel() / 1e6,
+                "weight_per_input": mod.weight.numel() / x.numel(),
+                "gflop": counter.get_total_flops() / 1e9,
+                "onednn_ms": onednn * 1e3,
+                "gemm_ms": gemm * 1e3,
+                "timed_choice": chosen,
+                "rule_choice": "gemm" if kernels.rule_says_gemm(mod, shape) else "onednn",
+            }
+        )
     return rows
 
 
@@ -89,10 +99,16 @@ def bench_ops(overrides: dict, steps: int, amp: str = "off") -> dict[str, Any]:
     with OpTimer():
         for _ in range(steps):
             step()
-    ops = sorted(({"op": k, "ms": v[0] / steps * 1e3, "calls": v[1] // steps} for k, v in totals.items()),
-                 key=lambda r: -r["ms"])  # fmt: skip
-    return {"dtype": step.dtype, "step_ms": plain * 1e3, "ops_ms": sum(r["ms"] for r in ops), "ops": ops,
-            "onednn": onednn_primitives(step)}  # fmt: skip
+    ops = sorted(
+        ({"op": k, "ms": v[0] / steps * 1e3, "calls": v[1] // steps} for k, v in totals.items()), key=lambda r: -r["ms"]
+    )
+    return {
+        "dtype": step.dtype,
+        "step_ms": plain * 1e3,
+        "ops_ms": sum(r["ms"] for r in ops),
+        "ops": ops,
+        "onednn": onednn_primitives(step),
+    }
 
 
 def onednn_primitives(step: Callable[[], Any]) -> list[dict[str, Any]]:
@@ -121,7 +137,10 @@ def onednn_primitives(step: Callable[[], Any]) -> list[dict[str, Any]]:
             row = totals.setdefault((fields[5], fields[6], fields[7]), [0.0, 0])
             row[0] += float(fields[-1])
             row[1] += 1
-    rows = [{"primitive": k[0], "implementation": k[1], "direction": k[2], "ms": v[0], "calls": v[1]} for k, v in totals.items()]
+    rows = [
+        {"primitive": k[0], "implementation": k[1], "direction": k[2], "ms": v[0], "calls": v[1]}
+        for k, v in totals.items()
+    ]
     return sorted(rows, key=lambda r: -r["ms"])
 
 
@@ -134,11 +153,12 @@ def layers_report(quick: bool) -> tuple[list[str], dict[str, Any]]:
         f"{'layer':10s} {'dtype':5s} {'input':>18s} {'M params':>8s} {'w/in':>6s} {'GFLOP':>6s} {'oneDNN ms':>9s} "
         f"{'GEMM ms':>8s} {'ratio':>6s} {'timed':>7s} {'rule':>7s}",
     ] + [
-        f"{r['layer']:10s} {r['dtype']:5s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} {r['weight_per_input']:6.0f} "
+        f"{r['layer']:10s} {r['dtype']:5s} {str(tuple(r['input'])):>18s} {r['params_m']:8.2f} "
+        f"{r['weight_per_input']:6.0f} "
         f"{r['gflop']:6.2f} {r['onednn_ms']:9.2f} {r['gemm_ms']:8.2f} {r['onednn_ms'] / r['gemm_ms']:6.2f} "
         f"{r['timed_choice']:>7s} {r['rule_choice']:>7s}"
         for r in rows
-    ]  # fmt: skip
+    ]
     return lines, {"cpu": cpu_summary(), "layers": rows}
 
 
@@ -151,6 +171,9 @@ def ops_report(quick: bool) -> tuple[list[str], dict[str, Any]]:
         lines.append(f"{run['dtype']}: step {run['step_ms']:.1f} ms untimed; its ops add up to {run['ops_ms']:.1f} ms")
         lines += [f"  {r['op']:28s} {r['ms']:8.2f} ms {r['calls']:5d} calls" for r in run["ops"][:15]]
         lines.append(f"  oneDNN's own log of one step: {sum(r['ms'] for r in run['onednn']):.1f} ms in its primitives")
-        lines += [f"    {r['primitive']:14s} {r['direction']:17s} {r['implementation']:44s} {r['ms']:7.2f} ms "
-                  f"{r['calls']:4d} calls" for r in run["onednn"][:12]]  # fmt: skip
+        lines += [
+            f"    {r['primitive']:14s} {r['direction']:17s} {r['implementation']:44s} {r['ms']:7.2f} ms "
+            f"{r['calls']:4d} calls"
+            for r in run["onednn"][:12]
+        ]
     return lines, {"cpu": cpu_summary(), "ops": runs}

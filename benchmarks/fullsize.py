@@ -34,7 +34,9 @@ def drawing(h: int, w: int) -> Image.Image:
 def pipeline(run_dir: Path | None) -> Pix2Pix:
     """The run's generator, or the main job's architecture untrained (the time does not depend on weights)."""
     if run_dir is not None:
-        return Pix2Pix.from_pretrained(run_dir, checkpoint="best" if (run_dir / "checkpoints" / "best").is_dir() else "last")
+        return Pix2Pix.from_pretrained(
+            run_dir, checkpoint="best" if (run_dir / "checkpoints" / "best").is_dir() else "last"
+        )
     cfg = build_config(main_job_overrides())
     torch.manual_seed(0)
     return Pix2Pix(method_for(cfg).build_network(cfg.model, "generator"), cfg)
@@ -49,17 +51,25 @@ def fullsize_report(run_dir: Path | None, quick: bool) -> tuple[list[str], dict[
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float()[None] / 127.5 - 1
         work = working_size(h, w, pipe.config.data.crop_size)
         small = pipe.translate_tensor(to_size(x, work))
-        rows.append({
-            "size": [h, w], "working_size": list(work),
-            "total_s": median_time(lambda img=img: pipe(img), repeat=repeat),
-            "network_s": median_time(lambda x=x, work=work: pipe.translate_tensor(to_size(x, work)), repeat=repeat),
-            "compose_s": median_time(lambda x=x, small=small: compose(x, small), repeat=repeat),
-            "native_s": median_time(lambda img=img: pipe(img, scale="native"), repeat=repeat),
-        })  # fmt: skip
+        rows.append(
+            {
+                "size": [h, w],
+                "working_size": list(work),
+                "total_s": median_time(lambda img=img: pipe(img), repeat=repeat),
+                "network_s": median_time(lambda x=x, work=work: pipe.translate_tensor(to_size(x, work)), repeat=repeat),
+                "compose_s": median_time(lambda x=x, small=small: compose(x, small), repeat=repeat),
+                "native_s": median_time(lambda img=img: pipe(img, scale="native"), repeat=repeat),
+            }
+        )
     cfg = pipe.config
-    lines = [f"full-size output, generator {cfg.model.generator} ngf {cfg.model.ngf} trained at {cfg.data.crop_size} px, "
-             f"{torch.get_num_threads()} threads; {cpu_summary()}"]  # fmt: skip
-    lines += [f"  {r['size'][1]}x{r['size'][0]}: {r['total_s'] * 1e3:7.1f} ms (network at {r['working_size'][1]}x"
-              f"{r['working_size'][0]} {r['network_s'] * 1e3:.1f} ms, composition {r['compose_s'] * 1e3:.1f} ms); "
-              f"the network on the whole drawing (native) {r['native_s'] * 1e3:.1f} ms" for r in rows]  # fmt: skip
+    lines = [
+        f"full-size output, generator {cfg.model.generator} ngf {cfg.model.ngf} trained at {cfg.data.crop_size} px, "
+        f"{torch.get_num_threads()} threads; {cpu_summary()}"
+    ]
+    lines += [
+        f"  {r['size'][1]}x{r['size'][0]}: {r['total_s'] * 1e3:7.1f} ms (network at {r['working_size'][1]}x"
+        f"{r['working_size'][0]} {r['network_s'] * 1e3:.1f} ms, composition {r['compose_s'] * 1e3:.1f} ms); "
+        f"the network on the whole drawing (native) {r['native_s'] * 1e3:.1f} ms"
+        for r in rows
+    ]
     return lines, {"cpu": cpu_summary(), "run": str(run_dir) if run_dir else "main job, untrained", "fullsize": rows}

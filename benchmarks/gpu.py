@@ -34,7 +34,11 @@ def matmul_peaks(device: torch.device, n: int = 8192) -> dict[str, float]:
     """TFLOP/s of an n^3 matmul in bf16, TF32 and strict float32 (fastest of 5 after warm-up)."""
     out = {}
     sync = torch.cuda.synchronize
-    for name, dtype, tf32 in (("bf16", torch.bfloat16, False), ("tf32", torch.float32, True), ("fp32", torch.float32, False)):
+    for name, dtype, tf32 in (
+        ("bf16", torch.bfloat16, False),
+        ("tf32", torch.float32, True),
+        ("fp32", torch.float32, False),
+    ):
         before = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = tf32
         try:
@@ -66,16 +70,25 @@ def time_steps(steps: dict[str, Any], *, repeat: int, warmup: int) -> dict[str, 
     return {k: {"step_s": sorted(v)[len(v) // 2], "peak_mem_gib": memory[k] / 2**30} for k, v in times.items()}
 
 
-def bench_cuda(*, batches: tuple[int, ...] = (1, 16), repeat: int = 20, modes: dict | None = None,
-               peaks: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
+def bench_cuda(
+    *,
+    batches: tuple[int, ...] = (1, 16),
+    repeat: int = 20,
+    modes: dict | None = None,
+    peaks: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """For each batch: every mode's and the reference's step time, img/s, MFU, peak memory
     (`peaks`: the matmul peaks measured earlier in this process, else measured now)."""
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True  # as training does: fixed sizes, fastest kernels picked once
     modes = MODES if modes is None else modes
     peaks = matmul_peaks(device) if peaks is None else peaks
-    result: dict[str, Any] = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "peak_tflops": peaks,
-                              "batches": {}}  # fmt: skip
+    result: dict[str, Any] = {
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "peak_tflops": peaks,
+        "batches": {},
+    }
     for batch in batches:
         over = {**PAPER, "batch_size": batch}
         steps: dict[str, Any] = {}
@@ -96,9 +109,14 @@ def bench_cuda(*, batches: tuple[int, ...] = (1, 16), repeat: int = 20, modes: d
         rows = {}
         for name, row in timed.items():
             dtype = "bf16" if name != "reference" and modes[name][0] == "bf16" else "tf32"
-            rows[name] = {**row, "img_per_s": batch / row["step_s"], "tflop_per_step": flops[name] / 1e12,
-                          "mfu": flops[name] / row["step_s"] / (peaks[dtype] * 1e12), "mfu_of": dtype,
-                          "first_step_s": compile_s.get(name, 0.0)}  # fmt: skip
+            rows[name] = {
+                **row,
+                "img_per_s": batch / row["step_s"],
+                "tflop_per_step": flops[name] / 1e12,
+                "mfu": flops[name] / row["step_s"] / (peaks[dtype] * 1e12),
+                "mfu_of": dtype,
+                "first_step_s": compile_s.get(name, 0.0),
+            }
         ref = rows["reference"]["step_s"]
         for name in rows:
             if name != "reference":
@@ -111,14 +129,21 @@ def bench_cuda(*, batches: tuple[int, ...] = (1, 16), repeat: int = 20, modes: d
 
 def lines_of(result: dict[str, Any]) -> list[str]:
     peaks = result["peak_tflops"]
-    out = [f"{result['gpu']}, torch {result['torch']}; measured matmul peaks: bf16 {peaks['bf16']:.0f}, "
-           f"TF32 {peaks['tf32']:.0f}, fp32 {peaks['fp32']:.0f} TFLOP/s",
-           "paper config (unet_256, 70x70 PatchGAN, 256 px); speed-up over the reference's step in the same run"]  # fmt: skip
+    out = [
+        f"{result['gpu']}, torch {result['torch']}; measured matmul peaks: bf16 {peaks['bf16']:.0f}, "
+        f"TF32 {peaks['tf32']:.0f}, fp32 {peaks['fp32']:.0f} TFLOP/s",
+        "paper config (unet_256, 70x70 PatchGAN, 256 px); speed-up over the reference's step in the same run",
+    ]
     for batch, rows in result["batches"].items():
         out.append(f"batch {batch}:")
-        out.append(f"  {'mode':28s} {'ms/step':>8s} {'img/s':>8s} {'MFU':>6s} {'peak GiB':>8s} {'x ref':>6s} {'1st step s':>10s}")
+        out.append(
+            f"  {'mode':28s} {'ms/step':>8s} {'img/s':>8s} {'MFU':>6s} {'peak GiB':>8s} {'x ref':>6s} "
+            f"{'1st step s':>10s}"
+        )
         for name, r in rows.items():
             speed = f"{r['speedup_vs_reference']:6.2f}" if "speedup_vs_reference" in r else f"{'1.00':>6s}"
-            out.append(f"  {name:28s} {r['step_s'] * 1e3:8.2f} {r['img_per_s']:8.1f} {r['mfu'] * 100:5.1f}% "
-                       f"{r['peak_mem_gib']:8.2f} {speed} {r['first_step_s']:10.1f}")  # fmt: skip
+            out.append(
+                f"  {name:28s} {r['step_s'] * 1e3:8.2f} {r['img_per_s']:8.1f} {r['mfu'] * 100:5.1f}% "
+                f"{r['peak_mem_gib']:8.2f} {speed} {r['first_step_s']:10.1f}"
+            )
     return out

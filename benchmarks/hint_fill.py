@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pix2pix.data.paired import PairedDataset
-from pix2pix.data.transforms import normalize
-from pix2pix.hints import HINT_REGIONS, fill_regions, resize_hints
-from pix2pix.methods.pix2pix import eval_hints
+from pix2pix.hints import HINT_REGIONS, eval_hints, fill_regions, resize_hints
+from pix2pix.images import from_uint8
 from pix2pix.metrics.image import image_metrics
 
 
@@ -38,8 +37,8 @@ def load_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list
     a, b, names = [], [], []
     for i in range(len(ds)):
         x, y = ds[i]
-        a.append(normalize(x))
-        b.append(normalize(y))
+        a.append(from_uint8(x))
+        b.append(from_uint8(y))
         names.append(ds.name(i))
     return torch.stack(a), torch.stack(b), names
 
@@ -77,8 +76,12 @@ def main() -> None:
     for root in args.datasets:
         a, b, names = load_split(root, args.split)
         hints = eval_hints(a, b, names, args.hints)
-        row: dict[str, object] = {"images": len(a), "size": a.shape[-1], "copy": score(((a + 1) / 2).expand_as(b), b),
-                                  "dots only": score(as_output(hints, a), b)}  # fmt: skip
+        row: dict[str, object] = {
+            "images": len(a),
+            "size": a.shape[-1],
+            "copy": score(((a + 1) / 2).expand_as(b), b),
+            "dots only": score(as_output(hints, a), b),
+        }
         for mode in HINT_REGIONS:
             row[f"fill {mode}"] = score(as_output(fill_regions(hints, a, blend=True, mode=mode), a), b)
         timing = {}
@@ -88,7 +91,9 @@ def main() -> None:
             xh = resize_hints(hints[:k], (size, size))
             for mode in HINT_REGIONS:
                 per_image = [
-                    median_ms(lambda h=xh[i : i + 1], x=xa[i : i + 1], m=mode: fill_regions(h, x, blend=True, mode=m), 3)
+                    median_ms(
+                        lambda h=xh[i : i + 1], x=xa[i : i + 1], m=mode: fill_regions(h, x, blend=True, mode=m), 3
+                    )
                     for i in range(k)
                 ]
                 timing[f"{mode} {size}px ms/img"] = round(statistics.median(per_image), 2)

@@ -46,14 +46,17 @@ def fetch_deb(work: Path) -> Path:
     if have:
         return have[-1]
     if shutil.which("apt-get") is None:
-        raise SystemExit(f"apt-get is not available here: fetch the Debian package {PACKAGE} (a .deb) on a machine "
-                         f"that has it and pass --deb FILE")  # fmt: skip
+        raise SystemExit(
+            f"apt-get is not available here: fetch the Debian package {PACKAGE} (a .deb) on a machine "
+            f"that has it and pass --deb FILE"
+        )
     work.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=work, capture_output=True, text=True)
     have = sorted(work.glob(f"{PACKAGE}_*.deb"))
     if proc.returncode != 0 or not have:
-        raise SystemExit(f"apt-get download {PACKAGE} failed ({proc.stderr.strip().splitlines()[-1:]}); "
-                         "pass a .deb with --deb FILE")  # fmt: skip
+        raise SystemExit(
+            f"apt-get download {PACKAGE} failed ({proc.stderr.strip().splitlines()[-1:]}); pass a .deb with --deb FILE"
+        )
     return have[-1]
 
 
@@ -132,7 +135,9 @@ def build_data(work: Path, deb: Path | None, images: int) -> Path:
 def pix2pix(*args: str) -> float:
     """Run the CLI; return its wall time in seconds."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pix2pix", "--no-progress", *args], check=True, stdout=sys.stderr)  # stdout: the JSON
+    subprocess.run(
+        [sys.executable, "-m", "pix2pix", "--no-progress", *args], check=True, stdout=sys.stderr
+    )  # stdout: the JSON
     return time.perf_counter() - start
 
 
@@ -140,23 +145,47 @@ def train_and_evaluate(data: Path, runs: Path, name: str, steps: int, extra: lis
     """Train the own-art config (plus `extra` options) into runs/name and evaluate it on the test split."""
     run = runs / name
     shutil.rmtree(run, ignore_errors=True)
-    seconds = pix2pix("train", "--config", str(CONFIG), "--data", str(data), "--out", str(run), "--max-steps", str(steps), *extra)
-    pix2pix("evaluate", str(run), "--split", "test", "--checkpoint", "best", "--hints", "10", "--no-untrained",
-            "--out", str(run / "report"))  # fmt: skip
+    seconds = pix2pix(
+        "train", "--config", str(CONFIG), "--data", str(data), "--out", str(run), "--max-steps", str(steps), *extra
+    )
+    pix2pix(
+        "evaluate",
+        str(run),
+        "--split",
+        "test",
+        "--checkpoint",
+        "best",
+        "--hints",
+        "10",
+        "--no-untrained",
+        "--out",
+        str(run / "report"),
+    )
     metrics = json.loads((run / "report" / "metrics.json").read_text())
-    return {"train_seconds": round(seconds, 1), "steps": steps, "report": str(run / "report" / "index.html"),
-            "mean": metrics["mean"], "curve": metrics.get("hint_curve", {}).get("mean")}  # fmt: skip
+    return {
+        "train_seconds": round(seconds, 1),
+        "steps": steps,
+        "report": str(run / "report" / "index.html"),
+        "mean": metrics["mean"],
+        "curve": metrics.get("hint_curve", {}).get("mean"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "pix2pix" / "own_art",
-                        help="where the package, pictures, dataset and runs go")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path.home() / ".cache" / "pix2pix" / "own_art",
+        help="where the package, pictures, dataset and runs go",
+    )
     parser.add_argument("--deb", type=Path, default=None, help=f"{PACKAGE}'s .deb (default: apt-get download)")
     parser.add_argument("--images", type=int, default=420, help="colourful pictures to keep")
     parser.add_argument("--base", type=Path, default=None, help="the main job's run, to fine-tune from (--init-from)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
-    parser.add_argument("--fine-tune-lr", type=float, default=None, help="learning rate of the fine-tuned run (default: the config's)")
+    parser.add_argument(
+        "--fine-tune-lr", type=float, default=None, help="learning rate of the fine-tuned run (default: the config's)"
+    )
     parser.add_argument("--only", choices=("scratch", "fine_tuned"), default=None, help="train one of the two runs")
     parser.add_argument("--tag", default="", help="suffix of the runs' folder names (to keep several experiments)")
     parser.add_argument("--data-only", action="store_true", help="build the dataset and stop")
@@ -175,8 +204,13 @@ def main() -> None:
         result["scratch"] = train_and_evaluate(data, args.work / "runs", f"scratch{args.tag}", steps, args.train_args)
     if args.base is not None and args.only != "scratch":
         lr = [] if args.fine_tune_lr is None else ["--lr", str(args.fine_tune_lr)]
-        result["fine_tuned"] = train_and_evaluate(data, args.work / "runs", f"fine_tuned{args.tag}", steps,
-                                                  ["--init-from", str(args.base), *lr, *args.train_args])  # fmt: skip
+        result["fine_tuned"] = train_and_evaluate(
+            data,
+            args.work / "runs",
+            f"fine_tuned{args.tag}",
+            steps,
+            ["--init-from", str(args.base), *lr, *args.train_args],
+        )
     print(json.dumps(result, indent=2))
 
 

@@ -21,8 +21,17 @@ import torch.nn as nn
 class SkipBlock(nn.Module):
     """One U-Net level: down, the inner levels, up, and the skip concatenation (except outermost)."""
 
-    def __init__(self, outer: int, inner: int, *, in_nc: int | None = None, sub: nn.Module | None = None,
-                 outermost: bool = False, innermost: bool = False, dropout: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        *,
+        in_nc: int | None = None,
+        sub: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        dropout: bool = False,
+    ) -> None:
         super().__init__()
         self.outermost = outermost
         in_nc = outer if in_nc is None else in_nc
@@ -30,11 +39,23 @@ class SkipBlock(nn.Module):
         if outermost:
             layers = [down_conv, sub, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]  # fmt: skip
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
         else:
-            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.BatchNorm2d(inner), sub, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]  # fmt: skip
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                nn.BatchNorm2d(inner),
+                sub,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -55,8 +76,11 @@ def unet_256(in_nc: int = 3, out_nc: int = 3, ngf: int = 64) -> nn.Module:
 def patchgan_70(in_nc: int = 6, ndf: int = 64) -> nn.Module:
     layers: list[nn.Module] = [nn.Conv2d(in_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     for prev, mult, stride in ((1, 2, 2), (2, 4, 2), (4, 8, 1)):
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=False), nn.BatchNorm2d(ndf * mult),
-                   nn.LeakyReLU(0.2, True)]  # fmt: skip
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=False),
+            nn.BatchNorm2d(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+        ]
     layers.append(nn.Conv2d(ndf * 8, 1, 4, 1, 1))
     return nn.Sequential(*layers)
 
@@ -97,8 +121,10 @@ class ReferenceStep:
         for p in self.d.parameters():
             p.requires_grad = True
         self.opt_d.zero_grad()
-        loss_d = (self.gan(self.d(torch.cat([self.a, fake.detach()], 1)), False)
-                  + self.gan(self.d(torch.cat([self.a, self.b], 1)), True)) * 0.5  # fmt: skip
+        loss_d = (
+            self.gan(self.d(torch.cat([self.a, fake.detach()], 1)), False)
+            + self.gan(self.d(torch.cat([self.a, self.b], 1)), True)
+        ) * 0.5
         loss_d.backward()
         self.opt_d.step()
         # Update G.

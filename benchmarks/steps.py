@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pix2pix import cpu
 from pix2pix.config import build_config, read_config_file
+from pix2pix.cpu.bf16_copies import keep_bf16_copies
+from pix2pix.cpu.choices import choose_kernels
 from pix2pix.methods import StepInfo, get_method
-from pix2pix.optim import keep_bf16_copies
 from pix2pix.precision import cpu_has_native_bf16, resolve_precision
-from pix2pix.training.cpu import choose_kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = {"generator": "unet_256", "ngf": 64, "ndf": 64, "load_size": 256, "crop_size": 256, "batch_size": 1}
@@ -43,21 +44,37 @@ class OurStep:
     """One training step of our pix2pix method on a fixed batch, as the training loop runs it
     (`compile`: the step runs torch.compile'd networks, as `--compile` trains)."""
 
-    def __init__(self, overrides: dict[str, Any], device: torch.device, *, amp: str = "off", bf16_copies: bool = True,
-                 compile: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        overrides: dict[str, Any],
+        device: torch.device,
+        *,
+        amp: str = "off",
+        bf16_copies: bool = True,
+        compile: bool = False,
+    ) -> None:
         cfg = build_config({**overrides, "amp": amp, "device": device.type})
         self.cfg = cfg
         self.precision = resolve_precision(cfg.train.amp, cfg.train.channels_last, device)
         torch.manual_seed(0)
         self.method = get_method(cfg.model.method)(cfg, device=device, precision=self.precision)
+        if device.type == "cpu":  # as training does (training/loop.py)
+            for net in self.method.networks.values():
+                cpu.convert(net)
         self.method.train()
         b, s = cfg.train.batch_size, cfg.data.crop_size
         if device.type == "cpu" and cfg.train.cpu_kernels == "timed":
             examples = self.method.example_inputs(b // cfg.train.grad_accum, s)
             choose_kernels({k: (self.method.networks[k], x) for k, x in examples.items()}, self.precision.dtype)
         if bf16_copies:  # as training does (training/loop.py)
-            keep_bf16_copies(list(self.method.networks.values()), device=device, dtype=self.precision.dtype,
-                             grad_accum=cfg.train.grad_accum, compiled=compile)  # fmt: skip
+            keep_bf16_copies(
+                list(self.method.networks.values()),
+                list(self.method.optimizers.values()),
+                device=device,
+                dtype=self.precision.dtype,
+                grad_accum=cfg.train.grad_accum,
+                compiled=compile,
+            )
         if compile:
             self.method.distribute(world=1, compile=True)
         gen = torch.Generator().manual_seed(1)
@@ -89,7 +106,10 @@ from pix2pix.models import make_discriminator, make_generator
 try:
     from pix2pix.training.loop import make_adam, train_step
 except ImportError:
-    from pix2pix.methods import make_adam
+    try:
+        from pix2pix.methods import make_adam
+    except ImportError:
+        from pix2pix.optim import make_adam
     from pix2pix.methods.pix2pix import train_step
 import pix2pix
 over = json.loads(sys.argv[1])
@@ -115,7 +135,7 @@ import json, sys
 sys.path.insert(0, sys.argv[3])
 from steps import OurStep
 from timing import interleaved
-from pix2pix.training.cpu import keep_freed_memory
+from pix2pix.cpu.choices import keep_freed_memory
 import torch
 keep_freed_memory()
 step = OurStep(json.loads(sys.argv[1]), torch.device("cpu"), amp=sys.argv[4])
@@ -141,16 +161,26 @@ def versus_baseline(src: Path, overrides: dict[str, Any], *, rounds: int, steps:
     for _ in range(rounds):
         for name, (script, path, extra) in runs_of.items():
             env = {**os.environ, "PYTHONPATH": path}
-            proc = subprocess.run([sys.executable, "-c", script, json.dumps(overrides), str(steps), *extra],
-                                  capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, "-c", script, json.dumps(overrides), str(steps), *extra],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=900,
+            )
             if proc.returncode != 0:
                 raise SystemExit(f"{name} run failed: {proc.stderr[-2000:]}")
             out = json.loads(proc.stdout.strip().splitlines()[-1])
             runs[name].append(out["img_per_s"])
             version = out.get("version", version) if name == "baseline" else version
     med = {name: statistics.median(v) for name, v in runs.items()}
-    out = {"baseline_version": version, "baseline_img_per_s": med["baseline"], "no_hints_img_per_s": med["ours"],
-           "speedup_vs_baseline_fp32": med["ours"] / med["baseline"], "rounds": runs}  # fmt: skip
+    out = {
+        "baseline_version": version,
+        "baseline_img_per_s": med["baseline"],
+        "no_hints_img_per_s": med["ours"],
+        "speedup_vs_baseline_fp32": med["ours"] / med["baseline"],
+        "rounds": runs,
+    }
     best = max(med["ours"], med.get("ours_bf16", 0.0))
     if "ours_bf16" in med:
         out["no_hints_bf16_img_per_s"] = med["ours_bf16"]

@@ -16,8 +16,8 @@ from steps import OurStep, main_job_overrides
 from timing import cpu_summary, median_time
 from torch.utils.flop_counter import FlopCounterMode
 
+from pix2pix.cpu.choices import keep_freed_memory
 from pix2pix.methods import StepInfo
-from pix2pix.training.cpu import keep_freed_memory
 
 
 def bench_infer(step: OurStep, repeat: int) -> dict[str, float]:
@@ -37,7 +37,9 @@ def bench_infer(step: OurStep, repeat: int) -> dict[str, float]:
         from pix2pix.onnx_runtime import OnnxGenerator, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(pipe.generator, Path(tmp) / "g.onnx", input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
+            path = export_onnx(
+                pipe.generator, Path(tmp) / "g.onnx", input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple
+            )
             ort = OnnxGenerator(path)
             xin = torch.cat([x, torch.zeros(1, pipe.hint_nc, s, s)], 1) if pipe.takes_hints else x
             out["onnx_infer_s"] = median_time(lambda: ort(xin), repeat=repeat, warmup=2)
@@ -50,7 +52,8 @@ def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
     """Decode-once cost and cached batch throughput (gather + crop + flip + normalise)."""
     from pix2pix.data.loader import iterate_batches
     from pix2pix.data.paired import PairedDataset
-    from pix2pix.data.transforms import normalize, random_crop_flip
+    from pix2pix.data.transforms import random_crop_flip
+    from pix2pix.images import from_uint8
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +69,7 @@ def bench_loader(size: int, n: int, batch: int, crop: int) -> dict[str, float]:
         for step, a, b in iterate_batches(ds, batch_size=batch, seed=0, start_step=0, total_steps=steps):
             g = torch.Generator().manual_seed(step)
             a, b = random_crop_flip(a, b, crop_size=crop, flip=True, generator=g)
-            normalize(a), normalize(b)
+            from_uint8(a), from_uint8(b)
         loop = time.perf_counter() - t
     return {"decode_img_s": n / decode, "loader_img_s": steps * batch / loop}
 
@@ -117,7 +120,9 @@ def distributed_report(world: int, quick: bool) -> tuple[list[str], dict[str, An
     main_over = main_job_overrides()
     batch = main_over.get("batch_size", 16)
     rows = [bench_distributed(w, main_over, batch, 5 if quick else 15) for w in sorted({1, world})]
-    lines = [f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks"] + [
+    lines = [
+        f"main-job config, global batch {batch}, CPU gloo, {torch.get_num_threads()} cores shared by the ranks"
+    ] + [
         f"  {r['ranks']} rank(s): {r['step_s'] * 1000:7.1f} ms/step  {r['train_img_s']:7.1f} img/s  "
         f"x{r['train_img_s'] / rows[0]['train_img_s']:.2f}"
         for r in rows

@@ -19,7 +19,9 @@ import torch.nn.functional as F
 from pix2pix.precision import cpu_flags, cpu_has_native_bf16
 
 
-def timings(fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callable[[], None] = lambda: None) -> list[float]:
+def timings(
+    fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callable[[], None] = lambda: None
+) -> list[float]:
     for _ in range(warmup):
         fn()
     sync()
@@ -32,7 +34,9 @@ def timings(fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callab
     return times
 
 
-def median_time(fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callable[[], None] = lambda: None) -> float:
+def median_time(
+    fn: Callable[[], Any], *, repeat: int, warmup: int = 1, sync: Callable[[], None] = lambda: None
+) -> float:
     return statistics.median(timings(fn, repeat=repeat, warmup=warmup, sync=sync))
 
 
@@ -58,7 +62,10 @@ def interleaved(fns: dict[str, Callable[[], Any]], *, repeat: int, warmup: int =
 # --- peaks --------------------------------------------------------------------------------------
 
 CONV_SHAPES = [  # (C_in, C_out, H) of convolutions in the models: 4x4, stride 2, batch 4
-    (64, 128, 128), (128, 256, 64), (256, 512, 32), (512, 512, 16),
+    (64, 128, 128),
+    (128, 256, 64),
+    (256, 512, 32),
+    (512, 512, 16),
 ]
 
 
@@ -73,17 +80,24 @@ def measure_peaks(device: torch.device, quick: bool) -> dict[str, dict[str, floa
         kernels: dict[str, float] = {}
         n = 2048
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-        kernels[f"matmul {n}^3"] = 2 * n**3 / best_time(lambda a=a, b=b: a @ b, repeat=repeat, warmup=2, sync=sync) / 1e9
+        kernels[f"matmul {n}^3"] = (
+            2 * n**3 / best_time(lambda a=a, b=b: a @ b, repeat=repeat, warmup=2, sync=sync) / 1e9
+        )
         for c_in, c_out, h in CONV_SHAPES[: 2 if quick else None]:
             w = torch.randn(c_out, c_in, 4, 4, device=device, dtype=dtype)
             for layout in ("nchw", "channels_last"):
                 x = torch.randn(4, c_in, h, h, device=device, dtype=dtype)
                 if layout == "channels_last":
-                    x, w2 = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+                    x, w2 = (
+                        x.contiguous(memory_format=torch.channels_last),
+                        w.contiguous(memory_format=torch.channels_last),
+                    )
                 else:
                     w2 = w
                 flops = 2 * 4 * c_out * c_in * 16 * (h // 2) ** 2
-                t = best_time(lambda x=x, w2=w2: F.conv2d(x, w2, stride=2, padding=1), repeat=repeat, warmup=2, sync=sync)
+                t = best_time(
+                    lambda x=x, w2=w2: F.conv2d(x, w2, stride=2, padding=1), repeat=repeat, warmup=2, sync=sync
+                )
                 kernels[f"conv {c_in}->{c_out} @{h}px {layout}"] = flops / t / 1e9
         out[name] = kernels
     return out
@@ -103,7 +117,7 @@ def report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> 
 
 def cpu_summary() -> str:
     """The CPU model and the SIMD features that decide kernel speed here."""
-    from pix2pix.models.gemm_conv import cpu_signature
+    from pix2pix.cpu.kernels import cpu_signature
 
     flags = cpu_flags()
     wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")

@@ -23,6 +23,7 @@ def kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["PIX2PIX_CACHE_DIR"] = str(folder)  # torchrun subprocesses inherit it
     return folder
 
+
 # Per split, how many real OpenMoji SVGs the tiny dataset takes (chosen by the builder's own hash).
 TINY_COUNTS = {"train": 12, "val": 3, "test": 4}
 TINY_SIZE = 32
@@ -147,7 +148,18 @@ def hints_run(tmp_path_factory: pytest.TempPathFactory, shapes_data: Path) -> Pa
     from pix2pix.training.loop import train
 
     run = tmp_path_factory.mktemp("hints") / "run"
-    cfg = tiny_config(shapes_data, hints=True, max_steps=600, lr=2e-3, load_size=32, dropout=False, val_every=0,
-                      sample_every=0, tensorboard=False, html=False, log_every=50)  # fmt: skip
+    cfg = tiny_config(
+        shapes_data,
+        hints=True,
+        max_steps=600,
+        lr=2e-3,
+        load_size=32,
+        dropout=False,
+        val_every=0,
+        sample_every=0,
+        tensorboard=False,
+        html=False,
+        log_every=50,
+    )
     train(cfg, run, progress=False)
     return run

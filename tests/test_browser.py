@@ -12,8 +12,14 @@ from pix2pix.training.loop import train
 from .conftest import tiny_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup-test-deps.sh installs it)"
 )
@@ -47,11 +53,11 @@ def all_images_loaded(pg) -> bool:
 def test_report_shows_its_table_and_images(page, run_with_report, tmp_path: Path) -> None:
     _, report = run_with_report
     page.goto(report.joinpath("index.html").as_uri())
-    rows = page.locator("#metrics tr[data-method]")
+    rows = page.locator("#metrics tr[data-entry]")
     assert rows.count() == 3
-    assert [rows.nth(i).get_attribute("data-method") for i in range(3)] == ["model", "copy_input", "untrained"]
+    assert [rows.nth(i).get_attribute("data-entry") for i in range(3)] == ["model", "copy_input", "untrained"]
     assert page.locator("#metrics th").all_inner_texts()[1:] == ["L1 ↓", "PSNR (dB) ↑", "SSIM ↑"]
-    cells = page.locator("#metrics tr[data-method='copy_input'] td").all_inner_texts()
+    cells = page.locator("#metrics tr[data-entry='copy_input'] td").all_inner_texts()
     assert cells[0] == "copy input (baseline)" and all(float(c) > 0 for c in cells[1:])
     n = len(list((report / "inputs").glob("*.png")))
     assert page.locator("#samples .sample").count() == n
@@ -95,7 +101,9 @@ def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -
         pair.crop((0, 0, 32, 32)).resize((128, 128)).save(sketch)
     page.set_input_files("#upload", str(sketch))
     page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=20_000)
-    assert page.evaluate("document.getElementById('result').naturalWidth") == 256  # the drawing's own size (the page's 256 px canvas), not the 32 px training size
+    assert (
+        page.evaluate("document.getElementById('result').naturalWidth") == 256
+    )  # the drawing's own size (the page's 256 px canvas), not the 32 px training size
     first = page.evaluate("document.getElementById('result').src")
     assert page.get_attribute("#download", "aria-disabled") == "false"
     # Draw strokes with the pen, then erase a bit: each stroke is translated.
@@ -174,10 +182,15 @@ def test_a_red_hint_dropped_in_a_drawn_shape_turns_it_red(page, hints_server) ->
     page.click("#hint")
     page.eval_on_selector("#colour", "el => { el.value = '#e53935'; el.dispatchEvent(new Event('input')); }")
     page.mouse.click(cx, cy)
-    page.wait_for_function(f"Number(document.getElementById('result').dataset.count) > {count}"
-                           " && document.getElementById('result').dataset.hints === '1'", timeout=20_000)  # fmt: skip
+    page.wait_for_function(
+        f"Number(document.getElementById('result').dataset.count) > {count}"
+        " && document.getElementById('result').dataset.hints === '1'",
+        timeout=20_000,
+    )
     with_hint = redness_at_centre(result_pixels(page))
-    dot = page.evaluate("Array.from(document.getElementById('hints').getContext('2d').getImageData(128, 128, 1, 1).data)")
+    dot = page.evaluate(
+        "Array.from(document.getElementById('hints').getContext('2d').getImageData(128, 128, 1, 1).data)"
+    )
     assert dot == [229, 57, 53, 255]  # the dot is on the hint layer, in the picked colour
     # Around the hint the result turned red (R well above G and B); without it, it was not.
     assert without < 20 and with_hint > 40 and with_hint - without > 50, (without, with_hint)

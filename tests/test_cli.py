@@ -27,8 +27,25 @@ def test_end_to_end_data_train_translate_evaluate(tmp_path: Path, svg_dir: Path)
 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("model: {generator: unet_32, ngf: 8, ndf: 8}\ndata: {load_size: 32, crop_size: 32}\n")
-    r = run("train", "--config", str(cfg), "--data", str(data), "--out", str(run_dir), "--batch-size", "4",
-            "--max-steps", "5", "--log-every", "1", "--lr", "1e-3", "--seed", "7")  # fmt: skip
+    r = run(
+        "train",
+        "--config",
+        str(cfg),
+        "--data",
+        str(data),
+        "--out",
+        str(run_dir),
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "5",
+        "--log-every",
+        "1",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "7",
+    )
     assert r.exit_code == 0, r.output
     assert "step 5/5" in r.output
     saved = json.loads((run_dir / "config.json").read_text())
@@ -80,10 +97,27 @@ def test_module_entry_point_and_a_bad_image_without_traceback(tmp_path: Path) ->
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "zero.png").write_bytes(b"")
     proc = subprocess.run(
-        [sys.executable, "-m", "pix2pix", "--no-progress", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
-         "--generator", "unet_32", "--crop-size", "32", "--load-size", "32"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pix2pix",
+            "--no-progress",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "r"),
+            "--generator",
+            "unet_32",
+            "--crop-size",
+            "32",
+            "--load-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"Error: {tmp_path / 'train' / 'zero.png'}: empty file (0 bytes)"

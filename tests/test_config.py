@@ -9,8 +9,12 @@ from pix2pix.config import Config, apply_overrides, read_config_file
 def test_defaults_are_the_papers() -> None:
     c = Config()
     assert (c.model.generator, c.model.discriminator, c.model.ngf, c.model.ndf, c.model.n_layers_d) == (
-        "unet_256", "patch", 64, 64, 3,
-    )  # fmt: skip
+        "unet_256",
+        "patch",
+        64,
+        64,
+        3,
+    )
     assert (c.model.norm, c.model.dropout, c.model.init_type, c.model.init_gain) == ("batch", True, "normal", 0.02)
     assert (c.data.load_size, c.data.crop_size, c.data.flip) == (286, 256, True)
     t = c.train
@@ -29,7 +33,9 @@ def test_overrides_flat_dotted_nested_and_coerced() -> None:
 
 
 def test_yaml_file_plus_overrides(tmp_path: Path) -> None:
-    (tmp_path / "c.yaml").write_text("model:\n  generator: unet_64\n  ngf: 16\ndata:\n  crop_size: 64\n  load_size: 72\n")
+    (tmp_path / "c.yaml").write_text(
+        "model:\n  generator: unet_64\n  ngf: 16\ndata:\n  crop_size: 64\n  load_size: 72\n"
+    )
     c = apply_overrides(Config(), read_config_file(tmp_path / "c.yaml"))
     c = apply_overrides(c, {"ngf": 8})
     assert (c.model.generator, c.model.ngf, c.data.crop_size) == ("unet_64", 8, 64)
@@ -55,7 +61,10 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         ({"ngf": "wide"}, "ngf must be an integer, got 'wide'"),
         ({"flip": "maybe"}, "flip must be true or false"),
         ({"crop_size": 300}, "crop_size 300 is larger than load_size 286"),
-        ({"generator": "unet_256", "crop_size": 200}, "crop_size 200 does not fit generator 'unet_256'.*multiple of 256"),
+        (
+            {"generator": "unet_256", "crop_size": 200},
+            "crop_size 200 does not fit generator 'unet_256'.*multiple of 256",
+        ),
         ({"lr": -1}, "lr must be a positive number"),
         ({"lambda_ssim": -2}, "lambda_ssim must be a number >= 0, got -2"),
         ({"lambda_l1": "nan"}, "lambda_l1 must be a number >= 0, got nan"),

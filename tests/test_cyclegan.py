@@ -21,7 +21,7 @@ from pix2pix.data.unpaired import UnpairedDataset
 from pix2pix.inference import Pix2Pix
 from pix2pix.methods import StepInfo, get_method
 from pix2pix.methods.cyclegan import ImagePool
-from pix2pix.training.loop import train
+from pix2pix.training.loop import resume, train
 
 from .conftest import assert_adam_close
 from .test_distributed import config_file, torchrun
@@ -31,11 +31,27 @@ NETWORKS = ("generator", "generator_ba", "discriminator_b", "discriminator_a")
 
 def tiny_cyclegan(root: Path | str, **overrides: object) -> Config:
     base = {
-        "method": "cyclegan", "root": str(root), "generator": "resnet_6blocks", "ngf": 8, "ndf": 8, "n_layers_d": 2,
-        "load_size": 36, "crop_size": 32, "batch_size": 2, "max_steps": 6, "n_epochs": 1, "n_epochs_decay": 1,
-        "log_every": 2, "save_every": 100, "pool_size": 3, "amp": "off", "val_every": 0, "sample_every": 0, "tensorboard": False,
+        "method": "cyclegan",
+        "root": str(root),
+        "generator": "resnet_6blocks",
+        "ngf": 8,
+        "ndf": 8,
+        "n_layers_d": 2,
+        "load_size": 36,
+        "crop_size": 32,
+        "batch_size": 2,
+        "max_steps": 6,
+        "n_epochs": 1,
+        "n_epochs_decay": 1,
+        "log_every": 2,
+        "save_every": 100,
+        "pool_size": 3,
+        "amp": "off",
+        "val_every": 0,
+        "sample_every": 0,
+        "tensorboard": False,
         "html": False,
-    }  # fmt: skip
+    }
     return build_config({**base, **overrides})
 
 
@@ -55,12 +71,29 @@ def test_defaults_are_the_references() -> None:
     c = Config.for_method("cyclegan")
     m, t = c.model, c.train
     assert (m.method, m.generator, m.discriminator, m.n_layers_d, m.norm, m.dropout) == (
-        "cyclegan", "resnet_9blocks", "patch", 3, "instance", False,
-    )  # fmt: skip
-    assert (t.gan_mode, t.lambda_cycle_a, t.lambda_cycle_b, t.lambda_identity, t.pool_size) == ("lsgan", 10, 10, 0.5, 50)
+        "cyclegan",
+        "resnet_9blocks",
+        "patch",
+        3,
+        "instance",
+        False,
+    )
+    assert (t.gan_mode, t.lambda_cycle_a, t.lambda_cycle_b, t.lambda_identity, t.pool_size) == (
+        "lsgan",
+        10,
+        10,
+        0.5,
+        50,
+    )
     assert (t.lr, t.beta1, t.beta2, t.batch_size, t.lr_policy, t.n_epochs, t.n_epochs_decay) == (
-        2e-4, 0.5, 0.999, 1, "linear", 100, 100,
-    )  # fmt: skip
+        2e-4,
+        0.5,
+        0.999,
+        1,
+        "linear",
+        100,
+        100,
+    )
     assert c.data.dataset_mode == "unpaired" and (c.data.load_size, c.data.crop_size) == (286, 256)
     # The family's defaults sit under a file's values and options: --model cyclegan --norm batch works.
     assert build_config({"norm": "batch"}, {"method": "cyclegan"}).model.norm == "batch"
@@ -68,16 +101,21 @@ def test_defaults_are_the_references() -> None:
         build_config({"method": "cyclegan", "dataset_mode": "aligned"})
     with pytest.raises(ValueError, match="hints are a pix2pix feature"):
         build_config({"method": "cyclegan", "hints": True})
-    with pytest.raises(ValueError, match="unknown method 'cyclegun'; valid: pix2pix, cyclegan"):
+    with pytest.raises(ValueError, match="unknown method 'cyclegun'; valid: cyclegan, pix2pix"):
         build_config({"method": "cyclegun"})
 
 
-def test_the_registry_and_the_config_know_the_same_methods() -> None:
-    from pix2pix.config import METHOD_DEFAULTS
+def test_every_family_has_a_trainer_and_its_defaults_live_on_it() -> None:
     from pix2pix.methods import METHODS
+    from pix2pix.networks import FAMILIES
 
-    get_method("pix2pix")
-    assert sorted(METHOD_DEFAULTS) == METHODS.names()
+    assert FAMILIES.names() == METHODS.names() == ["cyclegan", "pix2pix"]
+    for name in METHODS.names():
+        assert issubclass(get_method(name), FAMILIES.get(name))  # a trainer is its family's networks + a step
+        assert Config.for_method(name).model.method == name
+    assert Config.for_method("cyclegan").model.generator == FAMILIES.get("cyclegan").defaults["generator"]
+    with pytest.raises(ValueError, match="unknown method 'pix2pixhd'; valid: cyclegan, pix2pix"):
+        Config.for_method("pix2pixhd")
 
 
 @pytest.mark.parametrize("gan_mode", ["lsgan", "vanilla", "hinge", "wgan-gp"])
@@ -144,8 +182,11 @@ def write_images(folder: Path, n: int, colour: tuple[int, int, int], size: tuple
 
 @pytest.mark.parametrize("layout", ["split/A", "trainA"])
 def test_unpaired_loader_reads_both_layouts(tmp_path: Path, layout: str) -> None:
-    dir_a, dir_b = ((tmp_path / "train" / "A", tmp_path / "train" / "B") if layout == "split/A"
-                    else (tmp_path / "trainA", tmp_path / "trainB"))  # fmt: skip
+    dir_a, dir_b = (
+        (tmp_path / "train" / "A", tmp_path / "train" / "B")
+        if layout == "split/A"
+        else (tmp_path / "trainA", tmp_path / "trainB")
+    )
     write_images(dir_a, 5, (10, 10, 10))
     write_images(dir_b, 3, (200, 0, 0), size=(30, 40))  # other sizes and counts: no matching
     ds = UnpairedDataset(tmp_path, "train", load_size=8)
@@ -186,7 +227,7 @@ def test_resume_gives_the_same_weights_and_pools(tmp_path: Path, unpaired_data: 
     train(cfg, tmp_path / "cut", stop_at_step=3, progress=False)
     state = torch.load(tmp_path / "cut" / "checkpoints" / "last" / "training_state.pt", weights_only=True)
     assert state["method"]["pools"]["a"]["images"].shape[0] == 3  # the pool filled and was saved
-    train(Config(), tmp_path / "cut", resume=True, progress=False)
+    resume(tmp_path / "cut", progress=False)
     for name in NETWORKS:
         a, b = weights(tmp_path / "whole", name), weights(tmp_path / "cut", name)
         for k in a:
@@ -225,8 +266,21 @@ def test_validation_and_live_rows_go_both_ways(cyclegan_run: Path) -> None:
 def test_translate_both_ways(cyclegan_run: Path, unpaired_data: Path, tmp_path: Path) -> None:
     src = next((unpaired_data / "train" / "B").glob("*.png"))
     for direction, net in (("AtoB", "generator"), ("BtoA", "generator_ba")):
-        r = CliRunner().invoke(main, ["--no-progress", "translate", str(cyclegan_run), str(src), "--direction", direction,
-                                      "--weights", "raw", "--out", str(tmp_path / direction)])  # fmt: skip
+        r = CliRunner().invoke(
+            main,
+            [
+                "--no-progress",
+                "translate",
+                str(cyclegan_run),
+                str(src),
+                "--direction",
+                direction,
+                "--weights",
+                "raw",
+                "--out",
+                str(tmp_path / direction),
+            ],
+        )
         assert r.exit_code == 0, r.output
         pipe = Pix2Pix.from_pretrained(cyclegan_run, direction=direction, weights="raw")
         saved = weights(cyclegan_run, net)
@@ -268,13 +322,16 @@ def test_serve_a_cyclegan_run_either_way(cyclegan_run: Path) -> None:
     assert not np.array_equal(*outs)
 
 
-def test_evaluate_on_an_unpaired_split_reports_cycle_errors(cyclegan_run: Path, unpaired_data: Path, tmp_path: Path) -> None:
+def test_evaluate_on_an_unpaired_split_reports_cycle_errors(
+    cyclegan_run: Path, unpaired_data: Path, tmp_path: Path
+) -> None:
     # The reference's layout: testA/ and testB/ with no pairs.
     data = tmp_path / "h2z"
     shutil.copytree(unpaired_data / "train" / "A", data / "testA")
     shutil.copytree(unpaired_data / "train" / "B", data / "testB")
-    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(cyclegan_run), "--data", str(data),
-                                  "--out", str(tmp_path / "ev")])  # fmt: skip
+    r = CliRunner().invoke(
+        main, ["--no-progress", "evaluate", str(cyclegan_run), "--data", str(data), "--out", str(tmp_path / "ev")]
+    )
     assert r.exit_code == 0, r.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["paired"] is False and set(metrics["mean"]["model"]) == {"cycle_a", "cycle_b"}
@@ -285,12 +342,51 @@ def test_evaluate_on_an_unpaired_split_reports_cycle_errors(cyclegan_run: Path, 
 
 def test_end_to_end_unpaired_data_train_translate_evaluate(tmp_path: Path, svg_dir: Path) -> None:
     data, run = tmp_path / "data", tmp_path / "run"
-    r = CliRunner().invoke(main, ["--no-progress", "data", "openmoji", "--unpaired", "--out", str(data), "--size", "32",
-                                  "--svg-dir", str(svg_dir), "--workers", "1"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "openmoji",
+            "--unpaired",
+            "--out",
+            str(data),
+            "--size",
+            "32",
+            "--svg-dir",
+            str(svg_dir),
+            "--workers",
+            "1",
+        ],
+    )
     assert r.exit_code == 0 and "disjoint" in r.output, r.output
-    r = CliRunner().invoke(main, ["--no-progress", "train", "--model", "cyclegan", "--data", str(data), "--out", str(run),
-                                  "--generator", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load-size", "32",
-                                  "--crop-size", "32", "--max-steps", "3", "--pool-size", "2"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "train",
+            "--model",
+            "cyclegan",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--generator",
+            "resnet_6blocks",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--load-size",
+            "32",
+            "--crop-size",
+            "32",
+            "--max-steps",
+            "3",
+            "--pool-size",
+            "2",
+        ],
+    )
     assert r.exit_code == 0 and "step 3/3" in r.output, r.output
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["method"] == "cyclegan" and saved["model"]["norm"] == "instance"
@@ -302,3 +398,45 @@ def test_end_to_end_unpaired_data_train_translate_evaluate(tmp_path: Path, svg_d
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["paired"] and set(metrics["mean"]) == {"model", "copy_input", "untrained"}
     assert metrics["n_images"] == len(dataset_for(build_config(saved), "test", load_size=32))
+
+
+def test_a_cyclegan_runs_bar_and_loss_plots_show_its_cycle_identity_and_gan_losses(
+    tmp_path: Path, unpaired_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pix2pix.methods.cyclegan import CycleGANMethod
+    from pix2pix.training.logging import read_jsonl
+    from pix2pix.training.plots import panels_for
+
+    run = tmp_path / "run"
+    train(tiny_cyclegan(unpaired_data, max_steps=4, log_every=2, val_every=0, sample_every=0, html=True), run)
+    bar = capsys.readouterr().err.splitlines()[-1]  # the progress bar's last state
+    for loss in ("G_GAN_AB", "G_GAN_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D"):
+        assert f"{loss}=" in bar, (loss, bar)
+    panels = panels_for(read_jsonl(run / "log.jsonl"), CycleGANMethod.loss_panels)
+    assert panels["generators: adversarial"] == ["G_GAN_AB", "G_GAN_BA"]
+    assert panels["generators: cycle and identity"] == ["cycle_A", "cycle_B", "idt_A", "idt_B"]
+    assert panels["discriminators"] == ["D_A", "D_B"]
+    assert (run / "live" / "losses.png").stat().st_size > 1000  # the live page's curves were drawn
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
+def test_every_method_shows_and_plots_the_losses_its_step_returns(
+    name: str, tiny_data: Path, unpaired_data: Path
+) -> None:
+    """No phantom losses in the bar or the plots (a bar once listed one no method produces), and every
+    loss a step returns is plotted, but the weighted totals G and D."""
+    from pix2pix.images import from_uint8
+
+    from .conftest import tiny_config
+
+    if name == "pix2pix":  # every optional loss on: SSIM and the gradient penalty
+        cfg = tiny_config(tiny_data, lambda_ssim=1.0, gan_mode="wgan-gp")
+    else:
+        cfg = tiny_cyclegan(unpaired_data)
+    method = get_method(name)(cfg, device=torch.device("cpu"))
+    ds = dataset_for(cfg, "train", load_size=32)
+    _, a_u8, b_u8 = next(iterate_batches(ds, batch_size=2, seed=0, start_step=0, total_steps=1))
+    returned = set(method.train_step(from_uint8(a_u8), from_uint8(b_u8), StepInfo(step=0, global_batch=2)))
+    plotted = {loss for losses in method.loss_panels.values() for loss in losses}
+    assert set(method.shown_losses) <= returned and plotted <= returned
+    assert returned - plotted == {"G", "D"}

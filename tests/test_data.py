@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix.data.images import load_image
 from pix2pix.data.paired import PairedDataset
-from pix2pix.data.transforms import normalize, random_crop_flip
+from pix2pix.data.transforms import random_crop_flip
+from pix2pix.images import from_uint8, load_image
 
 
 def write_aligned(folder: Path, name: str, a_color: tuple, b_color: tuple, size: int = 16) -> Path:
@@ -181,7 +181,10 @@ def test_crop_and_flip_are_identical_for_a_and_b() -> None:
 def test_flip_off_never_flips() -> None:
     x = torch.arange(8, dtype=torch.uint8).reshape(1, 1, 1, 8).expand(32, 1, 1, 8).contiguous()
     out, _ = random_crop_flip(
-        x.expand(32, 1, 8, 8).contiguous(), x.expand(32, 1, 8, 8).contiguous(), crop_size=8, flip=False,
+        x.expand(32, 1, 8, 8).contiguous(),
+        x.expand(32, 1, 8, 8).contiguous(),
+        crop_size=8,
+        flip=False,
         generator=torch.Generator().manual_seed(1),
     )
     assert torch.equal(out[:, :, :1], x)
@@ -189,4 +192,4 @@ def test_flip_off_never_flips() -> None:
 
 def test_normalize_range() -> None:
     x = torch.tensor([0, 255], dtype=torch.uint8)
-    assert normalize(x).tolist() == [-1.0, 1.0]
+    assert from_uint8(x).tolist() == [-1.0, 1.0]

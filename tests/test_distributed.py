@@ -17,13 +17,34 @@ from .conftest import assert_adam_close, tiny_config
 
 # Instance norm and no dropout: the only per-rank randomness (dropout masks) and per-rank batch
 # statistics are what makes N ranks differ from one process; without them they must agree.
-EXACT = dict(norm="instance", dropout=False, batch_size=4, max_steps=4, lr=1e-3, val_every=0, sample_every=0,
-             tensorboard=False, html=False, ema_decay=0.9)  # fmt: skip
+EXACT = dict(
+    norm="instance",
+    dropout=False,
+    batch_size=4,
+    max_steps=4,
+    lr=1e-3,
+    val_every=0,
+    sample_every=0,
+    tensorboard=False,
+    html=False,
+    ema_decay=0.9,
+)
 
 
-def torchrun(args: list[str], nproc: int = 2, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "pix2pix", "--no-progress", *args]  # fmt: skip
+def torchrun(
+    args: list[str], nproc: int = 2, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "pix2pix",
+        "--no-progress",
+        *args,
+    ]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
@@ -39,7 +60,7 @@ def weights(run: Path, name: str = "generator") -> dict[str, torch.Tensor]:
 
 
 def assert_close_weights(a: dict, b: dict) -> None:
-    # Ranks see half the batch each, so the convolution kernels may differ (models/gemm_conv.py
+    # Ranks see half the batch each, so the convolution kernels may differ (models/kernels.py
     # picks GEMM or oneDNN by the weight-to-input ratio) and float noise differs with them.
     assert_adam_close(a, b, lr=EXACT["lr"])
 
@@ -82,8 +103,10 @@ def test_killed_two_rank_run_resumes_to_the_same_weights(tmp_path: Path, tiny_da
 
 
 def test_only_rank_0_writes_files(tmp_path: Path, tiny_data: Path) -> None:
-    cfg = config_file(tmp_path, tiny_config(tiny_data, **{**EXACT, "val_every": 2, "sample_every": 2,
-                                                          "tensorboard": True, "html": True}))  # fmt: skip
+    cfg = config_file(
+        tmp_path,
+        tiny_config(tiny_data, **{**EXACT, "val_every": 2, "sample_every": 2, "tensorboard": True, "html": True}),
+    )
     run = tmp_path / "ddp"
     audit = tmp_path / "audit"
     audit.mkdir()

@@ -51,7 +51,9 @@ ARCHIVES = {
     "escape.tar.gz": tar_bytes({"escape/train/ok.jpg": b"x", "escape/../../evil.txt": b"boom"}),
     "absolute.tar.gz": tar_bytes({"/tmp/pix2pix-evil.txt": b"boom"}),
     "link.tar.gz": tar_bytes({"link/train/ok.jpg": b"x"}, link=("link/train/passwd", "/etc/passwd")),
-    "unpaired.zip": zip_bytes({"unpaired/trainA/1.jpg": b"h", "unpaired/trainB/1.jpg": b"z", "unpaired/testA/2.jpg": b"h"}),
+    "unpaired.zip": zip_bytes(
+        {"unpaired/trainA/1.jpg": b"h", "unpaired/trainB/1.jpg": b"z", "unpaired/testA/2.jpg": b"h"}
+    ),
     "zipescape.zip": zip_bytes({"zipescape/trainA/1.jpg": b"h", "../outside.txt": b"boom"}),
 }
 
@@ -101,17 +103,41 @@ def server():
     thread.join(timeout=5)
 
 
-def entry(name: str, archive: str, *, kind: str = "paired", size: int | None = None, sha256: str | None = None,
-          base: str = "http://127.0.0.1:9/unused") -> DatasetEntry:  # fmt: skip
-    return DatasetEntry(name=name, kind=kind, description="test set", archive=archive, base=base, approx_size="1 kB",
-                        layout="train/", direction="AtoB", task="a -> b", licence="test", citation="test",
-                        size=size, sha256=sha256)  # fmt: skip
+def entry(
+    name: str,
+    archive: str,
+    *,
+    kind: str = "paired",
+    size: int | None = None,
+    sha256: str | None = None,
+    base: str = "http://127.0.0.1:9/unused",
+) -> DatasetEntry:
+    return DatasetEntry(
+        name=name,
+        kind=kind,
+        description="test set",
+        archive=archive,
+        base=base,
+        approx_size="1 kB",
+        layout="train/",
+        direction="AtoB",
+        task="a -> b",
+        licence="test",
+        citation="test",
+        size=size,
+        sha256=sha256,
+    )
 
 
 def catalogue(server: str) -> dict[str, DatasetEntry]:
     cat = {
-        "facades": entry("facades", "good.tar.gz", base=server, size=len(ARCHIVES["good.tar.gz"]),
-                         sha256=hashlib.sha256(ARCHIVES["good.tar.gz"]).hexdigest()),
+        "facades": entry(
+            "facades",
+            "good.tar.gz",
+            base=server,
+            size=len(ARCHIVES["good.tar.gz"]),
+            sha256=hashlib.sha256(ARCHIVES["good.tar.gz"]).hexdigest(),
+        ),
         "drop": entry("drop", "drop.tar.gz", base=server),
         "norange": entry("norange", "norange.tar.gz", base=server),
         "corrupt": entry("corrupt", "corrupt.tar.gz", base=server),
@@ -123,7 +149,7 @@ def catalogue(server: str) -> dict[str, DatasetEntry]:
         "link": entry("link", "link.tar.gz", base=server),
         "unpaired": entry("unpaired", "unpaired.zip", kind="unpaired", base=server),
         "zipescape": entry("zipescape", "zipescape.zip", kind="unpaired", base=server),
-    }  # fmt: skip
+    }
     return cat
 
 
@@ -150,7 +176,9 @@ def test_unpaired_zip_keeps_the_reference_layout(server: str, tmp_path: Path) ->
 def test_a_dropped_connection_resumes_with_a_range_request(server: str, tmp_path: Path) -> None:
     cat = catalogue(server)
     Handler.seen.clear()
-    with pytest.raises(ValueError, match=r"drop.tar.gz: download interrupted after \d+ of \d+ bytes.*run the same command again"):
+    with pytest.raises(
+        ValueError, match=r"drop.tar.gz: download interrupted after \d+ of \d+ bytes.*run the same command again"
+    ):
         download_dataset("drop", tmp_path, catalogue=cat)
     part = tmp_path / ".drop.tar.gz.part"
     assert 0 < part.stat().st_size < len(ARCHIVES["drop.tar.gz"])
@@ -194,8 +222,18 @@ def test_failures_are_one_line_and_leave_nothing_behind(server: str, tmp_path: P
 def test_cli_lists_the_catalogue_and_downloads_from_a_mirror(server: str, tmp_path: Path, monkeypatch) -> None:
     r = CliRunner().invoke(main, ["data", "download", "--list"])
     assert r.exit_code == 0
-    for name in ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day", "horse2zebra",
-                 "apple2orange", "summer2winter_yosemite", "monet2photo"):  # fmt: skip
+    for name in (
+        "facades",
+        "cityscapes",
+        "maps",
+        "edges2shoes",
+        "edges2handbags",
+        "night2day",
+        "horse2zebra",
+        "apple2orange",
+        "summer2winter_yosemite",
+        "monet2photo",
+    ):
         assert name in r.output
     assert "facades" in r.output and "--direction BtoA" in r.output and "cite:" in r.output and "licence:" in r.output
     assert set(CATALOGUE) >= {"facades", "horse2zebra"} and CATALOGUE["facades"].direction == "BtoA"
@@ -203,8 +241,9 @@ def test_cli_lists_the_catalogue_and_downloads_from_a_mirror(server: str, tmp_pa
     # under the real archive name): --mirror replaces the authors' base URL.
     ARCHIVES["facades.tar.gz"] = ARCHIVES["good.tar.gz"]
     try:
-        r = CliRunner().invoke(main, ["--no-progress", "data", "download", "facades", "--root", str(tmp_path),
-                                      "--mirror", server])  # fmt: skip
+        r = CliRunner().invoke(
+            main, ["--no-progress", "data", "download", "facades", "--root", str(tmp_path), "--mirror", server]
+        )
     finally:
         del ARCHIVES["facades.tar.gz"]
     assert r.exit_code == 0, r.output
@@ -213,4 +252,6 @@ def test_cli_lists_the_catalogue_and_downloads_from_a_mirror(server: str, tmp_pa
     assert r.exit_code != 0 and "cityscapes-dataset.com" in r.output
     monkeypatch.setattr(dl, "CATALOGUE", catalogue(server))
     r = CliRunner().invoke(main, ["--no-progress", "data", "download", "corrupt", "--root", str(tmp_path / "x")])
-    assert r.exit_code != 0 and r.output.strip().splitlines()[-1].startswith("Error: corrupt.tar.gz: not a readable archive")
+    assert r.exit_code != 0 and r.output.strip().splitlines()[-1].startswith(
+        "Error: corrupt.tar.gz: not a readable archive"
+    )

@@ -23,8 +23,13 @@ pytest.importorskip("onnxruntime")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     run = tmp_path_factory.mktemp("export") / "run"
-    train(tiny_config(tiny_data, max_steps=4, lr=1e-3, ema_decay=0.9, val_every=0, sample_every=0,
-                      tensorboard=False, html=False), run, progress=False)  # fmt: skip
+    train(
+        tiny_config(
+            tiny_data, max_steps=4, lr=1e-3, ema_decay=0.9, val_every=0, sample_every=0, tensorboard=False, html=False
+        ),
+        run,
+        progress=False,
+    )
     return run
 
 
@@ -45,14 +50,17 @@ def test_onnx_export_checks_parity_and_writes_a_sidecar(run_dir: Path, tmp_path:
     assert side["input"]["channels"] == 3 and side["weights"] == "ema" and side["direction"] == "AtoB"
 
 
-def test_a_20_line_script_translates_with_only_the_onnx_file_and_sidecar(run_dir: Path, tmp_path: Path, tiny_data: Path) -> None:
+def test_a_20_line_script_translates_with_only_the_onnx_file_and_sidecar(
+    run_dir: Path, tmp_path: Path, tiny_data: Path
+) -> None:
     out = tmp_path / "m.onnx"
     assert CliRunner().invoke(main, ["export", str(run_dir), "--out", str(out)]).exit_code == 0
     test_png = sorted((tiny_data / "test").glob("*.png"))[0]
     with Image.open(test_png) as pair:
         pair.crop((0, 0, 32, 32)).resize((45, 45)).save(tmp_path / "sketch.png")  # an odd size: padding needed
     script = tmp_path / "run_onnx.py"
-    script.write_text(textwrap.dedent('''\
+    script.write_text(
+        textwrap.dedent("""\
         import json, sys
         import numpy as np, onnxruntime as ort
         from PIL import Image
@@ -68,10 +76,14 @@ def test_a_20_line_script_translates_with_only_the_onnx_file_and_sidecar(run_dir
         y = sess.run([side["output"]["name"]], {side["input"]["name"]: x})[0][0, :, :h, :w]
         y = np.clip(np.round((y + 1) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         Image.fromarray(y).save(out)
-        '''))  # fmt: skip
+        """)
+    )
     assert len(script.read_text().splitlines()) <= 20
-    subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "sketch.png"), str(tmp_path / "o.png")],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(script), str(out), str(tmp_path / "sketch.png"), str(tmp_path / "o.png")],
+        check=True,
+        timeout=120,
+    )
     with Image.open(tmp_path / "sketch.png") as sketch:
         want = np.asarray(Pix2Pix.from_pretrained(run_dir)(sketch, scale="native"), dtype=int)  # the network alone
     got = np.asarray(Image.open(tmp_path / "o.png"), dtype=int)
@@ -137,10 +149,14 @@ def test_export_without_the_dataset_checks_parity_on_drawings_or_given_images(tm
     r = CliRunner().invoke(main, ["export", str(moved)])
     assert r.exit_code == 0, r.output
     assert "parity vs PyTorch on 8 drawings made here (the run's dataset is not here)" in r.output
-    assert json.loads((moved / "export" / "generator.onnx.json").read_text())["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    assert (
+        json.loads((moved / "export" / "generator.onnx.json").read_text())["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    )
     (tmp_path / "mine").mkdir()
     Image.new("RGB", (50, 40), (255, 255, 255)).save(tmp_path / "mine" / "a.png")
-    r = CliRunner().invoke(main, ["export", str(moved), "--images", str(tmp_path / "mine"), "--out", str(tmp_path / "m.onnx")])
+    r = CliRunner().invoke(
+        main, ["export", str(moved), "--images", str(tmp_path / "mine"), "--out", str(tmp_path / "m.onnx")]
+    )
     assert r.exit_code == 0 and f"on 1 images from {tmp_path / 'mine'}" in r.output, r.output
     r = CliRunner().invoke(main, ["export", str(moved), "--images", str(tmp_path / "empty")])
     assert r.exit_code != 0 and "no images for the parity check" in r.output
@@ -153,8 +169,12 @@ def test_tflite_export_with_parity(run_dir: Path, tmp_path: Path) -> None:
 
     if importlib.util.find_spec("litert_torch") is None:
         pytest.skip("the tflite extra is not installed")
-    proc = subprocess.run([sys.executable, "-m", "pix2pix", "export", str(run_dir), "--format", "tflite"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "pix2pix", "export", str(run_dir), "--format", "tflite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max |diff|" in proc.stdout
     path = run_dir / "export" / "generator.tflite"
@@ -171,8 +191,12 @@ def test_tflite_export_with_parity(run_dir: Path, tmp_path: Path) -> None:
         "it.set_tensor(it.get_input_details()[0]['index'], np.load(sys.argv[2]))\n"
         "it.invoke(); np.save(sys.argv[3], it.get_tensor(it.get_output_details()[0]['index']))\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     import torch
 
     want = Pix2Pix.from_pretrained(run_dir).translate_tensor(torch.from_numpy(x)).numpy()

@@ -8,16 +8,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from pix2pix.config import Config
 from pix2pix.data.loader import iterate_batches
 from pix2pix.data.paired import PairedDataset
 from pix2pix.inference import Pix2Pix, translate_paths
 from pix2pix.losses import GANLoss
-from pix2pix.methods import make_adam
 from pix2pix.methods.pix2pix import train_step
 from pix2pix.networks import make_discriminator, make_generator
+from pix2pix.optim import make_adam
 from pix2pix.precision import Precision, cpu_has_native_bf16, resolve_precision
-from pix2pix.training.loop import train
+from pix2pix.training.loop import resume, train
 
 from .conftest import assert_adam_close, tiny_config
 
@@ -51,7 +50,10 @@ def run_steps(cfg, opt_kind: str, precision: Precision | None = None, steps: int
     if precision is not None:
         g, d = precision.prepare(g), precision.prepare(d)
     if opt_kind == "fused":
-        opt_g, opt_d = make_adam(g.parameters(), cfg.train, torch.device("cpu")), make_adam(d.parameters(), cfg.train, torch.device("cpu"))
+        opt_g, opt_d = (
+            make_adam(g.parameters(), cfg.train, torch.device("cpu")),
+            make_adam(d.parameters(), cfg.train, torch.device("cpu")),
+        )
     else:
         kw = dict(lr=cfg.train.lr, betas=(0.5, 0.999), foreach=False, fused=False)
         opt_g, opt_d = torch.optim.Adam(g.parameters(), **kw), torch.optim.Adam(d.parameters(), **kw)
@@ -137,8 +139,11 @@ def test_cpu_stays_float32_and_refuses_slow_bf16() -> None:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     run = tmp_path_factory.mktemp("onnxrun") / "run"
-    train(tiny_config(tiny_data, max_steps=4, lr=1e-3, val_every=0, sample_every=0, tensorboard=False, html=False),
-          run, progress=False)  # fmt: skip
+    train(
+        tiny_config(tiny_data, max_steps=4, lr=1e-3, val_every=0, sample_every=0, tensorboard=False, html=False),
+        run,
+        progress=False,
+    )
     return run
 
 
@@ -186,8 +191,8 @@ def test_torch_compile_flag_trains_like_eager(tmp_path: Path, tiny_data: Path) -
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("size", [1, 2, 4, 8])
 def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: int, monkeypatch) -> None:
-    import pix2pix.models.gemm_conv as gemm_conv
-    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
+    import pix2pix.cpu.kernels as kernels
+    from pix2pix.cpu.kernels import Conv2d, ConvTranspose2d
 
     gen = torch.Generator().manual_seed(size)
     layers = [ConvTranspose2d(12, 5, 4, 2, 1)]
@@ -200,7 +205,7 @@ def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: i
             layer.zero_grad(set_to_none=True)
             x.grad = None
             layer.train(gemm)  # the GEMM form is a training path; eval runs the plain layer
-            monkeypatch.setattr(gemm_conv, "GEMM_MIN_WEIGHT_RATIO", 0.0)
+            monkeypatch.setattr(kernels, "GEMM_MIN_WEIGHT_RATIO", 0.0)
             y = layer(x)
             (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
             results.append([y.detach(), x.grad] + [p.grad for p in layer.parameters()])
@@ -211,13 +216,13 @@ def test_gemm_convolutions_match_oneDNN_forward_and_backward(batch: int, size: i
 def test_gemm_convolutions_match_oneDNN_under_bf16_autocast(monkeypatch) -> None:
     """Under CPU bf16 autocast the GEMM forms compute in bf16 as oneDNN does (bf16 out, the
     transposed layer's bias included) and agree with it to bf16 rounding, forward and backward."""
-    import pix2pix.models.gemm_conv as gemm_conv
-    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
+    import pix2pix.cpu.kernels as kernels
+    from pix2pix.cpu.kernels import Conv2d, ConvTranspose2d
 
     used = []
     for name in ("conv2d_gemm", "conv_transpose2d_gemm"):
-        real = getattr(gemm_conv, name)
-        monkeypatch.setattr(gemm_conv, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
     gen = torch.Generator().manual_seed(0)
     for layer, size in ((ConvTranspose2d(16, 8, 4, 2, 1), 4), (Conv2d(16, 8, 4, 2, 1, bias=False), 8)):
         x = torch.randn(2, 16, size, size, generator=gen).bfloat16().requires_grad_(True)
@@ -243,24 +248,30 @@ def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkey
     """Layers with an image's or a score map's channels (a PatchGAN's head, a U-Net's RGB layer) take
     the per-tap GEMM form while training on CPU, by the rule without timing, on NCHW and on
     channels_last inputs: same output and gradients as the plain layer (float32: to summation order;
-    bf16 autocast: bf16 out, to bf16 rounding). Eval runs the plain layer; wide layers keep the im2col form; the cache key says which."""
-    import pix2pix.models.gemm_conv as gemm_conv
+    bf16 autocast: bf16 out, to bf16 rounding). Eval runs the plain layer; wide layers keep the im2col
+    form; the cache key says which."""
+    import pix2pix.cpu.kernels as kernels
     from pix2pix.models.discriminators import PatchDiscriminator
 
     used = []
     for name in ("conv2d_taps", "conv_transpose2d_taps", "conv2d_gemm", "conv_transpose2d_gemm"):
-        real = getattr(gemm_conv, name)
-        monkeypatch.setattr(gemm_conv, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
     head = PatchDiscriminator(input_nc=6, ndf=8, n_layers=2).model[-1]
-    assert isinstance(head, gemm_conv.Conv2d) and gemm_conv.is_narrow(head)
+    assert kernels.convert_layer(head) and isinstance(head, kernels.Conv2d) and kernels.is_narrow(head)
     gen = torch.Generator().manual_seed(0)
     nchw, cl = torch.contiguous_format, torch.channels_last
     cases = [
         (head, (2, 32, 9, 9), nchw, "conv2d_taps"),  # 1 channel, 4x4, stride 1: the 70x70 PatchGAN's head
         (head, (2, 32, 9, 9), cl, "conv2d_taps"),  # as the PatchGAN runs on CPU: channels_last input
-        (gemm_conv.Conv2d(16, 3, 4, 2, 1, bias=False), (2, 16, 8, 8), nchw, "conv2d_taps"),
-        (gemm_conv.Conv2d(16, 3, 4, 2, 1), (2, 16, 8, 8), cl, "conv2d_taps"),
-        (gemm_conv.ConvTranspose2d(16, 3, 4, 2, 1), (2, 16, 6, 6), nchw, "conv_transpose2d_taps"),  # the U-Net's outermost up
+        (kernels.Conv2d(16, 3, 4, 2, 1, bias=False), (2, 16, 8, 8), nchw, "conv2d_taps"),
+        (kernels.Conv2d(16, 3, 4, 2, 1), (2, 16, 8, 8), cl, "conv2d_taps"),
+        (
+            kernels.ConvTranspose2d(16, 3, 4, 2, 1),
+            (2, 16, 6, 6),
+            nchw,
+            "conv_transpose2d_taps",
+        ),  # the U-Net's outermost up
     ]
     bf16 = dtype == torch.bfloat16
     weights = torch.rand(2 * 3 * 12 * 12, generator=gen)  # positive: no gradient cancels to ~0
@@ -283,15 +294,15 @@ def test_narrow_layers_train_per_tap_and_match_oneDNN(dtype: torch.dtype, monkey
                 torch.testing.assert_close(fast, plain, atol=0.02 * plain.abs().max().item(), rtol=0.02)
             else:
                 torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
-    wide = gemm_conv.Conv2d(16, 4, 4, 2, 1)
-    assert not gemm_conv.is_narrow(wide) and not gemm_conv.rule_says_gemm(wide, (2, 16, 8, 8))
-    assert "[taps]" in gemm_conv.layer_key(head, (2, 32, 9, 9)) and "[taps]" not in gemm_conv.layer_key(wide, (2, 16, 8, 8))
+    wide = kernels.Conv2d(16, 4, 4, 2, 1)
+    assert not kernels.is_narrow(wide) and not kernels.rule_says_gemm(wide, (2, 16, 8, 8))
+    assert "[taps]" in kernels.layer_key(head, (2, 32, 9, 9)) and "[taps]" not in kernels.layer_key(wide, (2, 16, 8, 8))
 
 
 def test_kernel_choice_is_timed_and_kept_per_dtype(monkeypatch) -> None:
     """A layer's choice is made, cached and looked up per (input shape, compute dtype): the bf16
     timing under autocast does not decide the float32 form, and the two cache keys differ."""
-    import pix2pix.models.gemm_conv as gemm_conv
+    import pix2pix.cpu.kernels as kernels
 
     seen = []
 
@@ -299,71 +310,75 @@ def test_kernel_choice_is_timed_and_kept_per_dtype(monkeypatch) -> None:
         seen.append((x.dtype, dtype, torch.is_autocast_enabled("cpu")))
         return (1.0 if gemm else 2.0) if dtype == torch.bfloat16 else (2.0 if gemm else 1.0)
 
-    monkeypatch.setattr(gemm_conv, "_time_form", fake_time)
-    net = torch.nn.Sequential(gemm_conv.Conv2d(4, 8, 4, 2, 1), torch.nn.ReLU(), gemm_conv.ConvTranspose2d(8, 4, 4, 2, 1))
+    monkeypatch.setattr(kernels, "_time_form", fake_time)
+    net = torch.nn.Sequential(kernels.Conv2d(4, 8, 4, 2, 1), torch.nn.ReLU(), kernels.ConvTranspose2d(8, 4, 4, 2, 1))
     example = torch.zeros(1, 4, 8, 8)
     cache: dict = {}
-    bf16 = gemm_conv.time_kernels(net, example, cache=cache, dtype=torch.bfloat16)
-    fp32 = gemm_conv.time_kernels(net, example, cache=cache)
+    bf16 = kernels.time_kernels(net, example, cache=cache, dtype=torch.bfloat16)
+    fp32 = kernels.time_kernels(net, example, cache=cache)
     assert set(bf16.values()) == {"gemm"} and set(fp32.values()) == {"onednn"}
     assert all(k.endswith(" bfloat16") for k in bf16) and not any("bfloat16" in k for k in fp32)
-    assert len(cache[gemm_conv.cpu_signature()]) == 4
+    assert len(cache[kernels.cpu_signature()]) == 4
     # The first layer gets the float32 input under autocast, the second its bf16 output.
     assert seen[0] == (torch.float32, torch.bfloat16, False) and seen[2][0] == torch.bfloat16
     calls = []
-    monkeypatch.setattr(gemm_conv, "conv2d_gemm", lambda *a: calls.append(a[0].dtype) or torch.zeros(1, 8, 4, 4))
+    monkeypatch.setattr(kernels, "conv2d_gemm", lambda *a: calls.append(a[0].dtype) or torch.zeros(1, 8, 4, 4))
     net.train()[0](example)  # float32: oneDNN
     with torch.autocast("cpu", dtype=torch.bfloat16):
         net[0](example)  # bf16: GEMM
     assert calls == [torch.float32]
     # Timed again with a warm cache: nothing is measured.
     seen.clear()
-    assert gemm_conv.time_kernels(net, example, cache=cache, dtype=torch.bfloat16) == bf16 and not seen
+    assert kernels.time_kernels(net, example, cache=cache, dtype=torch.bfloat16) == bf16 and not seen
 
 
 def test_a_bf16_run_times_its_kernels_in_bf16(monkeypatch, tmp_path: Path, tiny_data: Path) -> None:
+    import pix2pix.cpu as cpu
     import pix2pix.precision as precision
-    import pix2pix.training.loop as loop
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     dtypes = []
-    # The loop passes Precision.dtype, None for float32 (as choose_kernels reads it).
-    monkeypatch.setattr(loop, "choose_kernels", lambda networks, dtype: dtypes.append(dtype or torch.float32) or {})
+    # cpu.tune passes Precision.dtype, None for float32 (as choose_kernels reads it).
+    monkeypatch.setattr(cpu, "choose_kernels", lambda networks, dtype: dtypes.append(dtype or torch.float32) or {})
     common = dict(max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False)
     train(tiny_config(tiny_data, amp="bf16", **common), tmp_path / "bf16", progress=False)
     train(tiny_config(tiny_data, amp="off", **common), tmp_path / "fp32", progress=False)
     assert dtypes == [torch.bfloat16, torch.float32]
-    from pix2pix.training.cpu import choose_kernels
+    from pix2pix.cpu.choices import choose_kernels
 
     g = make_generator(tiny_config(tiny_data).model)
     assert choose_kernels({"generator": (g, torch.zeros(1, 3, 32, 32))}, torch.float16) == {}  # no GEMM form in fp16
 
 
 def test_gemm_path_is_taken_while_training_weight_heavy_layers(monkeypatch) -> None:
-    import pix2pix.models.gemm_conv as gemm_conv
+    import pix2pix.cpu.kernels as kernels
 
     calls = []
-    monkeypatch.setattr(gemm_conv, "conv_transpose2d_gemm", lambda *a: calls.append(a[0].shape) or torch.zeros(1))
-    layer = gemm_conv.ConvTranspose2d(32, 32, 4, 2, 1)  # 16,384 weights
+    monkeypatch.setattr(kernels, "conv_transpose2d_gemm", lambda *a: calls.append(a[0].shape) or torch.zeros(1))
+    layer = kernels.ConvTranspose2d(32, 32, 4, 2, 1)  # 16,384 weights
     layer(torch.zeros(1, 32, 4, 4))  # training, 512 inputs: weight/input 32, GEMM
     layer(torch.zeros(1, 32, 8, 8))  # 2,048 inputs: weight/input 8, oneDNN
     layer.eval()(torch.zeros(1, 32, 2, 2))  # inference: plain
     assert calls == [torch.Size([1, 32, 4, 4])]
+    from pix2pix import cpu
+
     g = make_generator(tiny_config(Path("."), generator="unet_32").model)
-    assert any(isinstance(m, gemm_conv.ConvTranspose2d) for m in g.modules())
+    assert not any(isinstance(m, kernels.ConvTranspose2d) for m in g.modules())  # the model is plain torch
+    assert any(isinstance(m, kernels.ConvTranspose2d) for m in cpu.convert(g).modules())  # until a run converts it
 
 
 def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
-    import pix2pix.models.gemm_conv as gemm_conv
+    import pix2pix.cpu.kernels as kernels
+    from pix2pix import cpu
 
     cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
     results = []
-    for ratio, narrow in ((float("inf"), 0), (0.0, gemm_conv.NARROW_MAX_OUT)):  # never, always
-        monkeypatch.setattr(gemm_conv, "GEMM_MIN_WEIGHT_RATIO", ratio)
-        monkeypatch.setattr(gemm_conv, "NARROW_MAX_OUT", narrow)
+    for ratio, narrow in ((float("inf"), 0), (0.0, kernels.NARROW_MAX_OUT)):  # never, always
+        monkeypatch.setattr(kernels, "GEMM_MIN_WEIGHT_RATIO", ratio)
+        monkeypatch.setattr(kernels, "NARROW_MAX_OUT", narrow)
         torch.manual_seed(0)
-        g = make_generator(cfg.model)
+        g = cpu.convert(make_generator(cfg.model))
         out = g(x)
         out.square().mean().backward()
         results.append([out.detach()] + [p.grad for p in g.parameters()])
@@ -372,6 +387,7 @@ def test_unet_trains_the_same_with_and_without_gemm_layers(monkeypatch) -> None:
 
 
 def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, tiny_data: Path) -> None:
+    import pix2pix.cpu.choices as choices
     import pix2pix.precision as precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
@@ -382,7 +398,7 @@ def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, t
     # The calibration compares real timings; with bf16 made to look slow or fast, it follows them.
     clock = iter([0.0, 1.0] * 1000)
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))  # every run takes 1 s...
-    assert precision.calibrate_cpu_bf16(g, x) is False  # ...so bf16 is not faster by 10%
+    assert choices.calibrate_cpu_bf16(g, x) is False  # ...so bf16 is not faster by 10%
     ticks = {"n": 0}
 
     def clock_fast_bf16() -> float:  # fp32 runs take 1 s, bf16 runs 0.5 s (calls alternate fp32, bf16)
@@ -391,7 +407,7 @@ def test_bf16_on_cpu_needs_native_support_and_auto_measures_first(monkeypatch, t
         return float(run) + (0.0 if end == 0 else (1.0 if run % 2 == 0 else 0.5))
 
     monkeypatch.setattr("time.perf_counter", clock_fast_bf16)
-    assert precision.calibrate_cpu_bf16(g, x) is True
+    assert choices.calibrate_cpu_bf16(g, x) is True
 
 
 def test_native_bf16_detection_agrees_with_the_cpu_flags() -> None:
@@ -408,17 +424,19 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
     """On a CPU with native bf16, `amp auto` measures once; a resumed run keeps that choice (a new
     measurement could pick float32 and break exact resume) and ends where an uninterrupted one does,
     also where its layers multiply bf16 copies of their weights (made again from the loaded weights)."""
-    import pix2pix.optim as optim
+    import pix2pix.cpu as cpu
+    import pix2pix.cpu.bf16_copies as bf16_copies
     import pix2pix.precision as precision
-    import pix2pix.training.loop as loop
-    from pix2pix.training.checkpoint import load_training_state
+    from pix2pix.run_folder import load_training_state
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(cpu, "cpu_has_native_bf16", lambda: True)
     if copies:
-        monkeypatch.setattr(optim, "MIN_COPIED_WEIGHTS", 0)  # the tiny U-Net is far below the size they pay at
+        monkeypatch.setattr(bf16_copies, "MIN_COPIED_WEIGHTS", 0)  # the tiny U-Net is far below the size they pay at
     kept = []
-    monkeypatch.setattr(loop, "keep_bf16_copies", lambda *a, **k: kept.append(optim.keep_bf16_copies(*a, **k)) or kept[-1])
+    monkeypatch.setattr(
+        cpu, "keep_bf16_copies", lambda *a, **k: kept.append(bf16_copies.keep_bf16_copies(*a, **k)) or kept[-1]
+    )
     calls = []
 
     def choose(generator, x):  # bf16 "measures" faster; draws from the RNG as real dropout would
@@ -426,15 +444,24 @@ def test_amp_auto_bf16_choice_is_kept_on_resume(copies: bool, monkeypatch, tmp_p
         torch.rand(7)
         return True, "measured"
 
-    monkeypatch.setattr(loop, "choose_cpu_bf16", choose)
-    cfg = tiny_config(tiny_data, amp="auto", max_steps=4, dropout=False, norm="instance", val_every=0,
-                      sample_every=0, tensorboard=False, html=False)  # fmt: skip
+    monkeypatch.setattr(cpu, "choose_cpu_bf16", choose)
+    cfg = tiny_config(
+        tiny_data,
+        amp="auto",
+        max_steps=4,
+        dropout=False,
+        norm="instance",
+        val_every=0,
+        sample_every=0,
+        tensorboard=False,
+        html=False,
+    )
     train(cfg, tmp_path / "whole", progress=False)
     train(cfg, tmp_path / "split", progress=False, stop_at_step=2)
     assert len(calls) == 2
     assert load_training_state(tmp_path / "split" / "checkpoints" / "last")["cpu_amp"] == "bf16"
-    monkeypatch.setattr(loop, "choose_cpu_bf16", lambda *a: pytest.fail("a resumed run chose again"))
-    train(Config.load(tmp_path / "split" / "config.json"), tmp_path / "split", progress=False, resume=True)
+    monkeypatch.setattr(cpu, "choose_cpu_bf16", lambda *a: pytest.fail("a resumed run chose again"))
+    resume(tmp_path / "split", progress=False)
     assert len(kept) == 3 and all(n > 0 if copies else n == 0 for n in kept)
     for name in ("generator", "discriminator"):
         a = load_file(str(tmp_path / "whole" / "checkpoints" / "last" / f"{name}.safetensors"))
@@ -450,12 +477,12 @@ def test_amp_auto_twice_on_one_machine_trains_the_same_weights(monkeypatch, tmp_
     auto is float32 by rule."""
     import json
 
-    import pix2pix.precision as precision
+    import pix2pix.cpu.choices as choices
 
     monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))  # a machine that has not measured yet
     timed = []
-    real = precision.calibrate_cpu_bf16
-    monkeypatch.setattr(precision, "calibrate_cpu_bf16", lambda *a: timed.append(1) or real(*a))
+    real = choices.calibrate_cpu_bf16
+    monkeypatch.setattr(choices, "calibrate_cpu_bf16", lambda *a: timed.append(1) or real(*a))
     cfg = tiny_config(tiny_data, amp="auto", max_steps=3, val_every=0, sample_every=0, tensorboard=False, html=False)
     for name in ("first", "second"):
         train(cfg, tmp_path / name, progress=False)
@@ -466,7 +493,9 @@ def test_amp_auto_twice_on_one_machine_trains_the_same_weights(monkeypatch, tmp_
         assert metas[0]["precision_chosen"] == "amp auto: measured, now cached for this CPU"
         assert metas[1]["precision_chosen"] == "amp auto: cached for this CPU"
     else:
-        assert timed == [] and metas[0]["precision"].startswith("cpu fp32") and metas[1]["precision_chosen"] == "amp auto"
+        assert (
+            timed == [] and metas[0]["precision"].startswith("cpu fp32") and metas[1]["precision_chosen"] == "amp auto"
+        )
     for name in ("generator", "discriminator"):
         a = load_file(str(tmp_path / "first" / "checkpoints" / "last" / f"{name}.safetensors"))
         b = load_file(str(tmp_path / "second" / "checkpoints" / "last" / f"{name}.safetensors"))
@@ -475,24 +504,25 @@ def test_amp_auto_twice_on_one_machine_trains_the_same_weights(monkeypatch, tmp_
 
 def bf16_copy_counts(monkeypatch) -> list[int]:
     """Spy on the fused bf16-copy update: the length of every weight it updates."""
-    import pix2pix.optim as optim
+    import pix2pix.cpu.bf16_copies as bf16_copies
 
-    assert optim.bf16_kernel_works()  # its one-off check runs before the spy
+    assert bf16_copies.bf16_kernel_works()  # its one-off check runs before the spy
     calls: list[int] = []
-    real = optim._adam_bf16_kernel
-    monkeypatch.setattr(optim, "_adam_bf16_kernel", lambda: lambda *a: calls.append(a[0].numel()) or real()(*a))
+    real = bf16_copies._adam_bf16_kernel
+    monkeypatch.setattr(bf16_copies, "_adam_bf16_kernel", lambda: lambda *a: calls.append(a[0].numel()) or real()(*a))
     return calls
 
 
 def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
     """In CPU bf16 training the U-Net's layers can multiply bf16 copies of their weights that Adam
-    updates (optim.py). A pix2pix step ends where casting every weight every step ends (to
+    updates (cpu/bf16_copies.py). A pix2pix step ends where casting every weight every step ends (to
     float noise: the bf16 values multiplied and the gradients are the same), the fused update is
     what updated the copied weights, each copy then holds its weight rounded to bf16, and the
     optimizer state is torch.optim.Adam's. (Over more steps bf16 runs drift apart from any float
     noise, as two orders of summation do: Adam's first steps move every weight by +-lr.)"""
-    from pix2pix.models.gemm_conv import Conv2d, ConvTranspose2d
-    from pix2pix.optim import keep_bf16_copies
+    from pix2pix.cpu import convert
+    from pix2pix.cpu.bf16_copies import keep_bf16_copies
+    from pix2pix.cpu.kernels import Conv2d, ConvTranspose2d
 
     cfg = tiny_config(Path("."), generator="unet_32", ngf=16, dropout=False)
     cpu = torch.device("cpu")
@@ -503,12 +533,14 @@ def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
     runs = []
     for copies in (False, True):
         torch.manual_seed(0)
-        g, d = make_generator(cfg.model), make_discriminator(cfg.model)
+        g, d = (convert(net) for net in (make_generator(cfg.model), make_discriminator(cfg.model)))
         start = {k: v.clone() for k, v in g.state_dict().items()}
         opt_g, opt_d = make_adam(g.parameters(), cfg.train, cpu), make_adam(d.parameters(), cfg.train, cpu)
         layers = [m for net in (g, d) for m in net.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]
-        assert keep_bf16_copies([g, d], device=cpu, dtype=torch.bfloat16, min_weights=0 if copies else None) == (
-            len(layers) if copies else 0)  # fmt: skip
+        layers = [m for m in layers if m.weight.is_contiguous()]  # the PatchGAN's channels_last head keeps none
+        assert keep_bf16_copies(
+            [g, d], [opt_g, opt_d], device=cpu, dtype=torch.bfloat16, min_weights=0 if copies else None
+        ) == (len(layers) if copies else 0)
         train_step(g, d, opt_g, opt_d, GANLoss("vanilla"), a, b, cfg.train, bf16)
         runs.append(({k: v.clone() for k, v in g.state_dict().items()}, opt_g.state_dict()))
     (cast, state_cast), (copied, state_copied) = runs
@@ -534,12 +566,12 @@ def test_bf16_weight_copies_train_as_casting_every_step(monkeypatch) -> None:
 def test_bf16_copies_follow_their_weights_and_stay_off_where_they_cannot_help(monkeypatch) -> None:
     import torch.nn.functional as F
 
-    import pix2pix.optim as optim
-    from pix2pix.models.gemm_conv import Conv2d
+    import pix2pix.cpu.bf16_copies as bf16_copies
+    from pix2pix.cpu.kernels import Conv2d
 
     cpu = torch.device("cpu")
     layer = Conv2d(8, 8, 4, 2, 1, bias=False)
-    assert optim.keep_bf16_copies([layer], device=cpu, dtype=torch.bfloat16, min_weights=0) == 1
+    assert bf16_copies.keep_bf16_copies([layer], [], device=cpu, dtype=torch.bfloat16, min_weights=0) == 1
     copy = layer.weight.bf16_copy
     x = torch.randn(1, 8, 8, 8)
     with torch.no_grad():
@@ -561,10 +593,19 @@ def test_bf16_copies_follow_their_weights_and_stay_off_where_they_cannot_help(mo
     # Off where copies cannot be used or gain nothing.
     for kwargs in ({"dtype": None}, {"world": 2}, {"grad_accum": 2}, {"compiled": True}):
         fresh = Conv2d(8, 8, 4, 2, 1)
-        assert optim.keep_bf16_copies([fresh], **{"device": cpu, "dtype": torch.bfloat16, "min_weights": 0, **kwargs}) == 0
+        assert (
+            bf16_copies.keep_bf16_copies(
+                [fresh], [], **{"device": cpu, "dtype": torch.bfloat16, "min_weights": 0, **kwargs}
+            )
+            == 0
+        )
         assert not hasattr(fresh.weight, "bf16_copy")
-    assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16) == 0  # small model
+    assert (
+        bf16_copies.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], [], device=cpu, dtype=torch.bfloat16) == 0
+    )  # small model
     laid_out = Conv2d(8, 8, 4, 2, 1).to(memory_format=torch.channels_last)  # the fused update reads flat weights
-    assert optim.keep_bf16_copies([laid_out], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0
-    monkeypatch.setattr(optim, "bf16_kernel_works", lambda: False)  # e.g. no C++ compiler for the kernel
-    assert optim.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0
+    assert bf16_copies.keep_bf16_copies([laid_out], [], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0
+    monkeypatch.setattr(bf16_copies, "bf16_kernel_works", lambda: False)  # e.g. no C++ compiler for the kernel
+    assert (
+        bf16_copies.keep_bf16_copies([Conv2d(8, 8, 4, 2, 1)], [], device=cpu, dtype=torch.bfloat16, min_weights=0) == 0
+    )

@@ -45,7 +45,9 @@ def test_the_api_takes_paths_and_a_points_file(hints_run: Path, tmp_path: Path) 
     assert str(err.value) == "hints: expected an RGBA image, a list of points, a hints file's path or a tensor, got int"
     with pytest.raises(ValueError) as err:
         pipe(3.5)
-    assert str(err.value) == "cannot translate a float: expected an image file's path, a PIL image, an array or a tensor"
+    assert (
+        str(err.value) == "cannot translate a float: expected an image file's path, a PIL image, an array or a tensor"
+    )
 
 
 def test_the_default_checkpoint_is_best_where_the_run_kept_one(hints_run: Path, tmp_path: Path) -> None:
@@ -63,15 +65,19 @@ def test_the_default_checkpoint_is_best_where_the_run_kept_one(hints_run: Path, 
     assert np.array_equal(auto, np.asarray(Pix2Pix.from_pretrained(run, checkpoint="best")(img)))
     assert not np.array_equal(auto, np.asarray(Pix2Pix.from_pretrained(run, checkpoint="last")(img)))
     shutil.rmtree(best)  # no best: auto is last
-    assert np.array_equal(np.asarray(Pix2Pix.from_pretrained(run)(img)),
-                          np.asarray(Pix2Pix.from_pretrained(run, checkpoint="last")(img)))  # fmt: skip
+    assert np.array_equal(
+        np.asarray(Pix2Pix.from_pretrained(run)(img)), np.asarray(Pix2Pix.from_pretrained(run, checkpoint="last")(img))
+    )
 
 
 def test_cli_errors_keep_their_quotes_and_name_what_exists(hints_run: Path, tmp_path: Path) -> None:
     circle(tmp_path / "s.png")
     base = ["--no-progress", "translate", str(hints_run), str(tmp_path / "s.png"), "--out", str(tmp_path / "o")]
     r = CliRunner().invoke(main, [*base, "--checkpoint", "bset"])
-    assert r.exit_code == 1 and r.output.strip().splitlines()[-1] == f"Error: {hints_run}: no checkpoint 'bset'; it has: last"
+    assert (
+        r.exit_code == 1
+        and r.output.strip().splitlines()[-1] == f"Error: {hints_run}: no checkpoint 'bset'; it has: last"
+    )
     r = CliRunner().invoke(main, [*base, "--device", "gpu"])
     assert r.output.strip().splitlines()[-1] == "Error: unknown device 'gpu'; valid: auto, cpu, cuda, mps (or cuda:N)"
     (tmp_path / "bad.json").write_text('[{"x": 3, "y": 4, "color": "red-ish"}]')
@@ -122,14 +128,26 @@ def test_a_device_this_torch_cannot_use_is_one_line_with_the_fix(hints_run: Path
     expected = (
         f"device 'cuda': this PyTorch ({torch.__version__}) is a CPU-only build; to use a GPU, install a CUDA build "
         "of torch (in this checkout: `rm -rf .venv && make TORCH=torch install`; elsewhere on Linux: `pip uninstall -y "
-        "torch && pip install torch`, or the command PyTorch's install page gives for your CUDA version), or use --device cpu"
+        "torch && pip install torch`, or the command PyTorch's install page gives for your CUDA version), or use "
+        "--device cpu"
     )
     with pytest.raises(ValueError) as err:
         devices.resolve_device("cuda")
     assert str(err.value) == expected
     circle(tmp_path / "s.png")
-    r = CliRunner().invoke(main, ["--no-progress", "translate", str(hints_run), str(tmp_path / "s.png"), "--out",
-                                  str(tmp_path / "o"), "--device", "cuda"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "translate",
+            str(hints_run),
+            str(tmp_path / "s.png"),
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cuda",
+        ],
+    )
     assert r.exit_code == 1 and r.output.strip().splitlines() == [f"Error: {expected}"]
     monkeypatch.setattr(torch.version, "cuda", "12.8")  # a CUDA build on a machine without a usable GPU
     with pytest.raises(ValueError, match=r"sees no GPU; check the NVIDIA driver \(nvidia-smi\)"):
@@ -160,8 +178,11 @@ def cityscapes_tree(root: Path) -> tuple[Path, Path]:
     """leftImg8bit/ and gtFine/ as the two Cityscapes archives unzip, with three cities' worth of tiny images."""
     rng = np.random.default_rng(0)
     palette = np.array([[128, 64, 128], [70, 70, 70], [107, 142, 35]], dtype=np.uint8)
-    for split, city, names in (("train", "aachen", ["aachen_000000_000019", "aachen_000001_000019"]),
-                               ("train", "bochum", ["bochum_000000_000313"]), ("val", "lindau", ["lindau_000000_000019"])):  # fmt: skip
+    for split, city, names in (
+        ("train", "aachen", ["aachen_000000_000019", "aachen_000001_000019"]),
+        ("train", "bochum", ["bochum_000000_000313"]),
+        ("val", "lindau", ["lindau_000000_000019"]),
+    ):
         for name in names:
             photo = root / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png"
             labels = root / "gtFine" / split / city
@@ -176,12 +197,28 @@ def cityscapes_tree(root: Path) -> tuple[Path, Path]:
 def test_data_cityscapes_pairs_photos_with_label_colours_by_name(tmp_path: Path) -> None:
     photos, labels = cityscapes_tree(tmp_path / "raw")
     out = tmp_path / "cityscapes"
-    r = CliRunner().invoke(main, ["--no-progress", "data", "cityscapes", "--left-img8bit", str(photos), "--gt-fine",
-                                  str(labels), "--out", str(out), "--size", "32"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "cityscapes",
+            "--left-img8bit",
+            str(photos),
+            "--gt-fine",
+            str(labels),
+            "--out",
+            str(out),
+            "--size",
+            "32",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[0] == f"Cityscapes 32px -> {out}: train 3, val 1 pairs (A photo | B labels)"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
-        "train/aachen_000000_000019.png", "train/aachen_000001_000019.png", "train/bochum_000000_000313.png",
+        "train/aachen_000000_000019.png",
+        "train/aachen_000001_000019.png",
+        "train/bochum_000000_000313.png",
         "val/lindau_000000_000019.png",
     ]
     name = "aachen_000001_000019"
@@ -194,8 +231,20 @@ def test_data_cityscapes_pairs_photos_with_label_colours_by_name(tmp_path: Path)
     assert {tuple(c) for c in pair[:, 32:].reshape(-1, 3)} <= palette  # nearest: label colours stay the palette's
     # A photo without its label file is an error naming it, and writes nothing.
     (labels / "val" / "lindau" / "lindau_000000_000019_gtFine_color.png").unlink()
-    r = CliRunner().invoke(main, ["--no-progress", "data", "cityscapes", "--left-img8bit", str(photos), "--gt-fine",
-                                  str(labels), "--out", str(tmp_path / "again")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "cityscapes",
+            "--left-img8bit",
+            str(photos),
+            "--gt-fine",
+            str(labels),
+            "--out",
+            str(tmp_path / "again"),
+        ],
+    )
     lonely = photos / "val" / "lindau" / "lindau_000000_000019_leftImg8bit.png"
     assert r.exit_code == 1 and f"Error: no partner for {lonely} (a photo NAME_leftImg8bit.png pairs with" in r.output
     assert not (tmp_path / "again").exists() or not any((tmp_path / "again").iterdir())

@@ -116,28 +116,45 @@ def test_cli_api_and_server_give_the_same_pixels(hints_run: Path, tmp_path: Path
     hints.save(tmp_path / "hints.png")
     want = np.asarray(Pix2Pix.from_pretrained(hints_run)(sketch, hints=hints))
     assert want.shape == (110, 160, 3)
-    r = CliRunner().invoke(main, ["--no-progress", "translate", str(hints_run), str(tmp_path / "sketch.png"),
-                                  "--hints", str(tmp_path / "hints.png"), "--out", str(tmp_path / "cli")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "translate",
+            str(hints_run),
+            str(tmp_path / "sketch.png"),
+            "--hints",
+            str(tmp_path / "hints.png"),
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "cli" / "sketch.png")), want)
     with TestClient(create_app(hints_run)) as client:
-        files = {"image": ("s.png", (tmp_path / "sketch.png").read_bytes(), "image/png"),
-                 "hints": ("h.png", (tmp_path / "hints.png").read_bytes(), "image/png")}  # fmt: skip
+        files = {
+            "image": ("s.png", (tmp_path / "sketch.png").read_bytes(), "image/png"),
+            "hints": ("h.png", (tmp_path / "hints.png").read_bytes(), "image/png"),
+        }
         served = client.post("/v1/translate", files=files)
     assert served.status_code == 200, served.text
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(served.content))), want)
 
 
 def test_evaluate_at_another_size_scores_against_targets_at_that_size(hints_run: Path, tmp_path: Path) -> None:
-    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(hints_run), "--size", "64", "--no-curve",
-                                  "--out", str(tmp_path / "at64")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        ["--no-progress", "evaluate", str(hints_run), "--size", "64", "--no-curve", "--out", str(tmp_path / "at64")],
+    )
     assert r.exit_code == 0, r.output
     assert "at 64px, scale auto" in r.output
     at64 = json.loads((tmp_path / "at64" / "metrics.json").read_text())
     assert at64["size"] == 64 and at64["scale"] == "auto"
     with Image.open(next((tmp_path / "at64" / "outputs").glob("*.png"))) as img:
         assert img.size == (64, 64)
-    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(hints_run), "--no-curve", "--out", str(tmp_path / "at32")])
+    r = CliRunner().invoke(
+        main, ["--no-progress", "evaluate", str(hints_run), "--no-curve", "--out", str(tmp_path / "at32")]
+    )
     at32 = json.loads((tmp_path / "at32" / "metrics.json").read_text())
     assert at32["size"] == 32 and at32["scale"] == "native"
     assert at32["mean"]["copy_input"] != at64["mean"]["copy_input"]  # the baseline is scored at that size too

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from pix2pix.cli import main
 from pix2pix.inference import Pix2Pix
 from pix2pix.precision import resolve_precision
-from pix2pix.training.loop import train
+from pix2pix.training.loop import resume, train
 
 from .conftest import assert_adam_close, tiny_config
 
@@ -70,8 +70,11 @@ def test_cuda_auto_precision_is_bf16_channels_last_and_trains(tmp_path: Path, ti
 def test_cuda_float32_training_matches_the_cpu(tmp_path: Path, tiny_data: Path, strict_fp32: None) -> None:
     """The same seed, data and steps on the GPU (float32, NCHW) and the CPU end at the same weights."""
     for device in ("cpu", "cuda"):
-        train(tiny_config(tiny_data, device=device, amp="off", channels_last="off", **COMPARED), tmp_path / device,
-              progress=False)  # fmt: skip
+        train(
+            tiny_config(tiny_data, device=device, amp="off", channels_last="off", **COMPARED),
+            tmp_path / device,
+            progress=False,
+        )
     for name in ("generator", "discriminator"):
         assert_adam_close(weights(tmp_path / "cpu", name), weights(tmp_path / "cuda", name), lr=COMPARED["lr"])
 
@@ -91,7 +94,7 @@ def test_cuda_fp16_with_loss_scaling_trains_and_resumes(tmp_path: Path, tiny_dat
     assert precision.dtype == torch.float16 and precision.scaler is not None
     run = tmp_path / "run"
     train(cfg, run, stop_at_step=3, progress=False)
-    summary = train(cfg, run, resume=True, progress=False)
+    summary = resume(run, progress=False)
     assert summary["steps"] == 6
     for tensor in weights(run).values():
         assert torch.isfinite(tensor).all()
@@ -101,10 +104,40 @@ def test_cuda_cli_hints_train_translate_evaluate(tmp_path: Path, tiny_data: Path
     """The CLI on the GPU: a hints model trains, colours with a points file like the CPU does, and is scored."""
     run_dir = tmp_path / "run"
     cli = CliRunner()
-    r = cli.invoke(main, ["--no-progress", "train", "--data", str(tiny_data), "--out", str(run_dir), "--device", "cuda",
-                          "--generator", "unet_32", "--ngf", "8", "--ndf", "8", "--load-size", "36", "--crop-size", "32",
-                          "--batch-size", "4", "--max-steps", "4", "--hints", "--hint-fill", "--val-every", "2",
-                          "--select-by", "ssim"], catch_exceptions=False)  # fmt: skip
+    r = cli.invoke(
+        main,
+        [
+            "--no-progress",
+            "train",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(run_dir),
+            "--device",
+            "cuda",
+            "--generator",
+            "unet_32",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--load-size",
+            "36",
+            "--crop-size",
+            "32",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "4",
+            "--hints",
+            "--hint-fill",
+            "--val-every",
+            "2",
+            "--select-by",
+            "ssim",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     assert json.loads((run_dir / "config.json").read_text())["model"]["hints"] is True
     sketch = next((tiny_data / "test").glob("*.png"))
@@ -113,29 +146,60 @@ def test_cuda_cli_hints_train_translate_evaluate(tmp_path: Path, tiny_data: Path
     (tmp_path / "dots.json").write_text(json.dumps([{"x": 16, "y": 16, "color": "#d02020", "size": 3}]))
     outs = {}
     for device in ("cpu", "cuda"):
-        r = cli.invoke(main, ["--no-progress", "translate", str(run_dir), str(tmp_path / "sketch.png"), "--device", device,
-                              "--hints", str(tmp_path / "dots.json"), "--out", str(tmp_path / device)],
-                       catch_exceptions=False)  # fmt: skip
+        r = cli.invoke(
+            main,
+            [
+                "--no-progress",
+                "translate",
+                str(run_dir),
+                str(tmp_path / "sketch.png"),
+                "--device",
+                device,
+                "--hints",
+                str(tmp_path / "dots.json"),
+                "--out",
+                str(tmp_path / device),
+            ],
+            catch_exceptions=False,
+        )
         assert r.exit_code == 0, r.output
         with Image.open(tmp_path / device / "sketch.png") as img:
             outs[device] = np.asarray(img.convert("RGB"), dtype=int)
     assert outs["cuda"].shape == (32, 32, 3)
     assert np.abs(outs["cuda"] - outs["cpu"]).max() <= 3  # TF32 / cuDNN against oneDNN: float noise only
-    r = cli.invoke(main, ["--no-progress", "evaluate", str(run_dir), "--hints", "10", "--out", str(tmp_path / "report")],
-                   catch_exceptions=False)  # fmt: skip
+    r = cli.invoke(
+        main,
+        ["--no-progress", "evaluate", str(run_dir), "--hints", "10", "--out", str(tmp_path / "report")],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     mean = json.loads((tmp_path / "report" / "metrics.json").read_text())["mean"]
     assert {"model", "model_h10", "copy_input"} <= set(mean)
 
 
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL data parallelism needs two GPUs (NCCL refuses two ranks on one)")
+@pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="NCCL data parallelism needs two GPUs (NCCL refuses two ranks on one)"
+)
 def test_nccl_two_ranks_match_one_process(tmp_path: Path, tiny_data: Path, strict_fp32: None) -> None:
     exact = dict(norm="instance", batch_size=4, amp="off", channels_last="off", **COMPARED)
     train(tiny_config(tiny_data, device="cuda", **exact), tmp_path / "one", progress=False)
     cfg = tmp_path / "cfg.json"
     tiny_config(tiny_data, device="cuda", **exact).save(cfg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pix2pix",
-           "--no-progress", "train", "--config", str(cfg), "--out", str(tmp_path / "two")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "pix2pix",
+        "--no-progress",
+        "train",
+        "--config",
+        str(cfg),
+        "--out",
+        str(tmp_path / "two"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_adam_close(weights(tmp_path / "one"), weights(tmp_path / "two"), lr=COMPARED["lr"])

@@ -14,26 +14,26 @@ import pix2pix.hints as hints_module
 from pix2pix.cli import main
 from pix2pix.config import Config, apply_overrides
 from pix2pix.data.paired import PairedDataset
-from pix2pix.data.transforms import normalize
 from pix2pix.hints import (
     EVAL_DRAWS,
     FILLED,
     GAP,
     HintRecipe,
     as_hint_map,
+    eval_hints,
     fill_regions,
     hint_weights,
     hints_from_points,
     load_hints_file,
     resize_hints,
-    seed_for,
     simulate_hints,
     square_boxes,
 )
+from pix2pix.images import from_uint8
 from pix2pix.inference import Pix2Pix
 from pix2pix.methods import get_method
-from pix2pix.methods.pix2pix import eval_hints
-from pix2pix.training.loop import train
+from pix2pix.seeding import derive
+from pix2pix.training.loop import resume, train
 
 from .conftest import tiny_config
 
@@ -42,7 +42,7 @@ from .conftest import tiny_config
 def val_batch(tiny_data: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     ds = PairedDataset(tiny_data, "train", load_size=32)
     a, b = ds.batch(torch.arange(len(ds)))
-    return normalize(a), normalize(b), [ds.name(i) for i in range(len(ds))]
+    return from_uint8(a), from_uint8(b), [ds.name(i) for i in range(len(ds))]
 
 
 # --- simulation ------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def test_counts_follow_the_recipe() -> None:
 def test_hints_sit_on_pixels_worth_a_hint_with_the_patch_mean_colour(val_batch) -> None:
     a, b, _ = val_batch
     recipe = HintRecipe(p_none=0.0, p=0.2, size_min=1, size_max=1)  # 1-px patches: colour = the pixel's
-    hints = simulate_hints(b, a, [seed_for(3, 7, i) for i in range(len(a))], recipe=recipe)
+    hints = simulate_hints(b, a, [derive("hints", 3, 7, i) for i in range(len(a))], recipe=recipe)
     assert hints.shape == (len(a), 4, 32, 32)
     mask = hints[:, 3] > 0
     worth = torch.from_numpy(hint_weights(a, b)) > 0
@@ -98,7 +98,11 @@ def test_a_later_patch_covers_an_earlier_one_with_its_own_mean() -> None:
     target = torch.rand(3, 3, 12, 12, generator=gen) * 2 - 1
     line = torch.ones(3, 3, 12, 12)
     maps = [simulate_hints(target, line, [11, 12, 13], count=n, size=5) for n in range(EVAL_DRAWS + 1)]
-    squares = [tuple(int(v[0]) for v in square_boxes(np.array([cy]), np.array([cx]), 5, 12, 12)) for cy in range(12) for cx in range(12)]
+    squares = [
+        tuple(int(v[0]) for v in square_boxes(np.array([cy]), np.array([cx]), 5, 12, 12))
+        for cy in range(12)
+        for cx in range(12)
+    ]
     covered = 0
     for n in range(1, EVAL_DRAWS + 1):
         for i in range(3):
@@ -119,12 +123,14 @@ def test_a_later_patch_covers_an_earlier_one_with_its_own_mean() -> None:
 def test_simulation_is_a_function_of_the_seed(val_batch) -> None:
     a, b, _ = val_batch
     recipe = HintRecipe()
-    seeds = [seed_for(0, 5, i) for i in range(len(a))]
+    seeds = [derive("hints", 0, 5, i) for i in range(len(a))]
     first = simulate_hints(b, a, seeds, recipe=recipe)
     assert torch.equal(first, simulate_hints(b, a, seeds, recipe=recipe))
-    assert not torch.equal(first, simulate_hints(b, a, [seed_for(0, 6, i) for i in range(len(a))], recipe=recipe))
+    assert not torch.equal(
+        first, simulate_hints(b, a, [derive("hints", 0, 6, i) for i in range(len(a))], recipe=recipe)
+    )
     # A rank holding images 4..7 of the global batch draws exactly those images' hints.
-    share = simulate_hints(b[4:8], a[4:8], [seed_for(0, 5, 4 + i) for i in range(4)], recipe=recipe)
+    share = simulate_hints(b[4:8], a[4:8], [derive("hints", 0, 5, 4 + i) for i in range(4)], recipe=recipe)
     assert torch.equal(share, first[4:8])
 
 
@@ -235,7 +241,7 @@ def test_a_trained_hints_model_follows_a_hint_and_works_without(hints_run: Path)
     assert redness(plain) < 30 < 60 < redness(red)
     # No hints is the empty map; points and the RGBA image of the same hint agree.
     empty = torch.zeros(1, 4, 32, 32)
-    x = normalize(torch.from_numpy(np.array(sketch.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1))[None]
+    x = from_uint8(torch.from_numpy(np.array(sketch.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1))[None]
     torch.testing.assert_close(pipe.translate_tensor(x), pipe.translate_tensor(x, hints=empty))
     assert np.array_equal(np.asarray(pipe(sketch, size=32, hints=points)), np.asarray(red))
 
@@ -248,33 +254,78 @@ def test_cli_translate_with_a_hints_file_agrees_with_the_api(hints_run: Path, tm
     pipe = Pix2Pix.from_pretrained(hints_run)
     want = np.asarray(pipe(sketch, hints=hints))
     for name in ("hints.png", "points.json"):
-        r = CliRunner().invoke(main, ["--no-progress", "translate", str(hints_run), str(tmp_path / "sketch.png"),
-                                      "--hints", str(tmp_path / name), "--out", str(tmp_path / name[:-4])])  # fmt: skip
+        r = CliRunner().invoke(
+            main,
+            [
+                "--no-progress",
+                "translate",
+                str(hints_run),
+                str(tmp_path / "sketch.png"),
+                "--hints",
+                str(tmp_path / name),
+                "--out",
+                str(tmp_path / name[:-4]),
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert np.array_equal(np.asarray(Image.open(tmp_path / name[:-4] / "sketch.png")), want)
     # A hints file for several inputs, and a bad file: one-line errors.
-    r = CliRunner().invoke(main, ["translate", str(hints_run), str(tmp_path / "sketch.png"), str(tmp_path / "sketch.png"),
-                                  "--hints", str(tmp_path / "hints.png"), "--out", str(tmp_path / "o")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "translate",
+            str(hints_run),
+            str(tmp_path / "sketch.png"),
+            str(tmp_path / "sketch.png"),
+            "--hints",
+            str(tmp_path / "hints.png"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code != 0 and "belongs to one image, but 2 images were given" in r.output
     (tmp_path / "bad.json").write_text('[{"x": 500, "y": 1, "color": "#fff"}]')
-    r = CliRunner().invoke(main, ["translate", str(hints_run), str(tmp_path / "sketch.png"), "--hints",
-                                  str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "translate",
+            str(hints_run),
+            str(tmp_path / "sketch.png"),
+            "--hints",
+            str(tmp_path / "bad.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code != 0 and r.output.strip().splitlines()[-1].startswith(f"Error: {tmp_path / 'bad.json'}: point 0")
     assert "Traceback" not in r.output
 
 
 def test_a_model_without_hints_refuses_them(tmp_path: Path, tiny_data: Path) -> None:
     run = tmp_path / "plain"
-    train(tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False), run,
-          progress=False)  # fmt: skip
+    train(
+        tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False),
+        run,
+        progress=False,
+    )
     pipe = Pix2Pix.from_pretrained(run)
     sketch, hints, points = circle_and_red_hint(32)
     with pytest.raises(ValueError, match="trained without hints"):
         pipe(sketch, hints=hints)
     sketch.save(tmp_path / "s.png")
     hints.save(tmp_path / "h.png")
-    r = CliRunner().invoke(main, ["translate", str(run), str(tmp_path / "s.png"), "--hints", str(tmp_path / "h.png"),
-                                  "--out", str(tmp_path / "o")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "translate",
+            str(run),
+            str(tmp_path / "s.png"),
+            "--hints",
+            str(tmp_path / "h.png"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code != 0 and "trained without hints" in r.output
 
 
@@ -291,7 +342,7 @@ def test_export_takes_the_hint_channels_with_parity(hints_run: Path, tmp_path: P
 
     pipe = Pix2Pix.from_pretrained(hints_run)
     sketch, hints, _ = circle_and_red_hint(32)
-    x = normalize(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
+    x = from_uint8(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
     h = as_hint_map(hints, 32, 32)[None]
     got = ort.InferenceSession(str(out)).run(None, {"input": torch.cat([x, h], 1).numpy()})[0]
     assert np.abs(got - pipe.translate_tensor(x, hints=h).numpy()).max() <= 1e-4
@@ -300,11 +351,20 @@ def test_export_takes_the_hint_channels_with_parity(hints_run: Path, tmp_path: P
 
 
 def test_resume_with_hints_gives_the_same_weights(tmp_path: Path, tiny_data: Path) -> None:
-    cfg = tiny_config(tiny_data, hints=True, max_steps=6, n_epochs=1, n_epochs_decay=2, val_every=0, sample_every=0,
-                      tensorboard=False, html=False)  # fmt: skip
+    cfg = tiny_config(
+        tiny_data,
+        hints=True,
+        max_steps=6,
+        n_epochs=1,
+        n_epochs_decay=2,
+        val_every=0,
+        sample_every=0,
+        tensorboard=False,
+        html=False,
+    )
     train(cfg, tmp_path / "whole", progress=False)
     train(cfg, tmp_path / "cut", stop_at_step=3, progress=False)
-    train(Config(), tmp_path / "cut", resume=True, progress=False)
+    resume(tmp_path / "cut", progress=False)
     for name in ("generator", "discriminator"):
         a = load_file(str(tmp_path / "whole" / "checkpoints" / "last" / f"{name}.safetensors"))
         b = load_file(str(tmp_path / "cut" / "checkpoints" / "last" / f"{name}.safetensors"))
@@ -324,15 +384,49 @@ def test_hints_change_training(tmp_path: Path, tiny_data: Path) -> None:
 
 def test_end_to_end_train_with_hints_translate_evaluate(tmp_path: Path, shapes_data: Path) -> None:
     run = tmp_path / "run"
-    r = CliRunner().invoke(main, ["--no-progress", "train", "--data", str(shapes_data), "--out", str(run), "--hints",
-                                  "--generator", "unet_32", "--ngf", "8", "--ndf", "8", "--load-size", "32",
-                                  "--crop-size", "32", "--batch-size", "4", "--max-steps", "3"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "train",
+            "--data",
+            str(shapes_data),
+            "--out",
+            str(run),
+            "--hints",
+            "--generator",
+            "unet_32",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--load-size",
+            "32",
+            "--crop-size",
+            "32",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     sketch, hints, _ = circle_and_red_hint(32)
     sketch.save(tmp_path / "s.png")
     hints.save(tmp_path / "h.png")
-    r = CliRunner().invoke(main, ["--no-progress", "translate", str(run), str(tmp_path / "s.png"), "--hints",
-                                  str(tmp_path / "h.png"), "--out", str(tmp_path / "out")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "translate",
+            str(run),
+            str(tmp_path / "s.png"),
+            "--hints",
+            str(tmp_path / "h.png"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 0 and (tmp_path / "out" / "s.png").is_file(), r.output
     r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(run), "--hints", "5", "--out", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output
@@ -445,8 +539,16 @@ def test_hint_fill_needs_hints() -> None:
 def fill_runs(tmp_path_factory: pytest.TempPathFactory, shapes_data: Path) -> dict[str, Path]:
     """Three 2-step runs from one seed: dots only, the nearest-hint fill, the blended fill."""
     root = tmp_path_factory.mktemp("fill_runs")
-    base = dict(hints=True, hint_p_none=0.0, max_steps=2, load_size=32, val_every=0, sample_every=0, tensorboard=False,
-                html=False)  # fmt: skip
+    base = dict(
+        hints=True,
+        hint_p_none=0.0,
+        max_steps=2,
+        load_size=32,
+        val_every=0,
+        sample_every=0,
+        tensorboard=False,
+        html=False,
+    )
     fills = {"dots": {}, "nearest": {"hint_fill": True}, "blend": {"hint_fill": True, "hint_blend": True}}
     for name, extra in fills.items():
         train(tiny_config(shapes_data, **extra, **base), root / name, progress=False)
@@ -454,13 +556,16 @@ def fill_runs(tmp_path_factory: pytest.TempPathFactory, shapes_data: Path) -> di
 
 
 @pytest.mark.parametrize("blend", [False, True], ids=["nearest", "blend"])
-def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path, fill_runs: dict[str, Path],
-                                                                  blend: bool) -> None:  # fmt: skip
+def test_a_hint_fill_model_fills_in_training_inference_and_export(
+    tmp_path: Path, fill_runs: dict[str, Path], blend: bool
+) -> None:
     """The fill reaches the training step (same seed, other weights than without it, and than with
     the other fill), every inference path (translate_tensor = the generator on the filled map), and
     the exported file (parity on filled maps; the sidecar says how to fill)."""
     run, other = (fill_runs["blend"], fill_runs["nearest"]) if blend else (fill_runs["nearest"], fill_runs["blend"])
-    a, b, c = (load_file(str(r / "checkpoints" / "last" / "generator.safetensors")) for r in (fill_runs["dots"], run, other))
+    a, b, c = (
+        load_file(str(r / "checkpoints" / "last" / "generator.safetensors")) for r in (fill_runs["dots"], run, other)
+    )
     assert not torch.equal(a["downs.0.0.weight"], b["downs.0.0.weight"])
     assert not torch.equal(c["downs.0.0.weight"], b["downs.0.0.weight"])
 
@@ -481,7 +586,7 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path
     dots = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
     dots.putpixel((15, 15), (229, 51, 51, 255))
     out = np.asarray(pipe(sketch, hints=dots)).astype(float)
-    x = normalize(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
+    x = from_uint8(torch.from_numpy(np.array(sketch)).permute(2, 0, 1))[None]
     ref = pipe.translate_tensor(x, hints=fill(as_hint_map(dots, 32, 32)[None], x))
     assert np.abs(out - ((ref[0].permute(1, 2, 0).numpy() + 1) * 127.5)).max() <= 1.0
 
@@ -493,7 +598,9 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(tmp_path: Path
     assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
     import onnxruntime as ort
 
-    onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"input": torch.cat([art, fill(hints, art)], 1).numpy()})[0]
+    onnx_out = ort.InferenceSession(str(tmp_path / "g.onnx")).run(
+        None, {"input": torch.cat([art, fill(hints, art)], 1).numpy()}
+    )[0]
     assert np.abs(onnx_out - got.numpy()).max() <= 1e-4
 
 
@@ -526,7 +633,9 @@ def test_open_fill_closes_gaps_up_to_two_pixels_and_never_paints_the_page(gap: i
         holds = gap == 0 or (mode == "open" and gap <= GAP)
         if holds:  # the whole inside, in the hint's colour
             assert painted[inside].all(), (mode, gap)
-            torch.testing.assert_close(filled[0, :3][:, inside], hints[0, :3, 30, 20][:, None].expand(3, int(inside.sum())))
+            torch.testing.assert_close(
+                filled[0, :3][:, inside], hints[0, :3, 30, 20][:, None].expand(3, int(inside.sum()))
+            )
         else:  # the inside joined the page through the opening: the hint stays a dot
             assert not painted.any(), (mode, gap)
 
@@ -588,13 +697,22 @@ def test_jitter_and_hint_selection_need_a_hints_model(tmp_path: Path) -> None:
 
 def test_best_checkpoint_by_hinted_val_ssim(shapes_data: Path, tmp_path: Path) -> None:
     """select_by h10_ssim keeps checkpoints/best by val SSIM with 10 simulated hints, and jitter trains."""
-    from pix2pix.training.checkpoint import read_meta
+    from pix2pix.run_folder import read_meta
     from pix2pix.training.loop import train
 
     from .conftest import tiny_config
 
-    cfg = tiny_config(shapes_data, hints=True, hint_jitter=0.5, select_by="h10_ssim", max_steps=4, val_every=2,
-                      sample_every=0, tensorboard=False, html=False)  # fmt: skip
+    cfg = tiny_config(
+        shapes_data,
+        hints=True,
+        hint_jitter=0.5,
+        select_by="h10_ssim",
+        max_steps=4,
+        val_every=2,
+        sample_every=0,
+        tensorboard=False,
+        html=False,
+    )
     train(cfg, tmp_path / "run", progress=False)
     meta = read_meta(tmp_path / "run" / "checkpoints" / "best")
     assert meta["select_by"] == "h10_ssim" and meta["value"] == meta["val"]["h10_ssim"]

@@ -91,9 +91,11 @@ def test_translate_paths_files_and_folders(pipe: Pix2Pix, tmp_path: Path) -> Non
 
 
 def test_from_pretrained_config_rebuilds_the_model(tmp_path: Path, tiny_cfg: Config) -> None:
-    from pix2pix.training.checkpoint import save_checkpoint
+    from pix2pix.run_folder import save_checkpoint
 
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "r" / "checkpoints" / "last", config=tiny_cfg, networks={"generator": make_generator(tiny_cfg.model)})
+    save_checkpoint(
+        tmp_path / "r" / "checkpoints" / "last", config=tiny_cfg, networks={"generator": make_generator(tiny_cfg.model)}
+    )
     p = Pix2Pix.from_pretrained(tmp_path / "r")
     assert p.config == tiny_cfg and p.size_multiple == 32

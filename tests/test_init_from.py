@@ -32,7 +32,9 @@ def source_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Pat
     return run
 
 
-def test_a_new_run_starts_from_the_source_weights_and_records_it(tmp_path: Path, tiny_data: Path, source_run: Path) -> None:
+def test_a_new_run_starts_from_the_source_weights_and_records_it(
+    tmp_path: Path, tiny_data: Path, source_run: Path
+) -> None:
     # One step at a learning rate so small that Adam moves no weight by more than 1e-9: the new run's
     # weights are the source's, not a fresh initialisation (which differs from them by far more).
     cfg = tiny_config(tiny_data, lr=1e-9, max_steps=1, val_every=0, seed=3, init_from=str(source_run))
@@ -52,24 +54,71 @@ def test_a_new_run_starts_from_the_source_weights_and_records_it(tmp_path: Path,
 
 
 def test_a_different_generator_is_one_line_naming_both(tmp_path: Path, tiny_data: Path, source_run: Path) -> None:
-    result = CliRunner().invoke(main, [
-        "--no-progress", "train", "--data", str(tiny_data), "--out", str(tmp_path / "r"), "--generator", "unet_32",
-        "--ngf", "16", "--ndf", "8", "--load-size", "36", "--crop-size", "32", "--max-steps", "1", "--init-from", str(source_run),
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "train",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "r"),
+            "--generator",
+            "unet_32",
+            "--ngf",
+            "16",
+            "--ndf",
+            "8",
+            "--load-size",
+            "36",
+            "--crop-size",
+            "32",
+            "--max-steps",
+            "1",
+            "--init-from",
+            str(source_run),
+        ],
+    )
     assert result.exit_code != 0
     last = result.output.strip().splitlines()
     assert len(last) == 1, result.output
     assert last[0] == (
-        f"Error: cannot start from {source_run / 'checkpoints' / 'last'}: its generator is pix2pix unet_32 (ngf 8, batch "
+        f"Error: cannot start from {source_run / 'checkpoints' / 'last'}: its generator is pix2pix unet_32 (ngf 8, "
+        "batch "
         "norm, 3->3), this run's is pix2pix unet_32 (ngf 16, batch norm, 3->3) (they differ in ngf)"
     )
     assert not (tmp_path / "r").exists()  # nothing written before the check
 
 
 def test_cli_init_from_a_named_checkpoint(tmp_path: Path, tiny_data: Path, source_run: Path) -> None:
-    args = ["--no-progress", "train", "--data", str(tiny_data), "--out", str(tmp_path / "r"), "--generator", "unet_32",
-            "--ngf", "8", "--ndf", "16", "--load-size", "36", "--crop-size", "32", "--batch-size", "4", "--max-steps", "2",
-            "--amp", "off", "--val-every", "0", "--init-from", str(source_run)]  # fmt: skip
+    args = [
+        "--no-progress",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(tmp_path / "r"),
+        "--generator",
+        "unet_32",
+        "--ngf",
+        "8",
+        "--ndf",
+        "16",
+        "--load-size",
+        "36",
+        "--crop-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+        "--amp",
+        "off",
+        "--val-every",
+        "0",
+        "--init-from",
+        str(source_run),
+    ]
     result = CliRunner().invoke(main, [*args, "--checkpoint", "bset"])
     assert result.exit_code != 0
     assert f"Error: {source_run}: no checkpoint 'bset'; it has: last" in result.output

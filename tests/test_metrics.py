@@ -57,7 +57,7 @@ def test_metrics_json_on_known_images(tmp_path) -> None:
     from pix2pix.cli import main
     from pix2pix.config import Config, apply_overrides
     from pix2pix.networks import make_generator
-    from pix2pix.training.checkpoint import save_checkpoint
+    from pix2pix.run_folder import save_checkpoint
 
     rng = np.random.default_rng(0)
     base = rng.integers(40, 216, (32, 32, 3), dtype=np.uint8)
@@ -71,12 +71,19 @@ def test_metrics_json_on_known_images(tmp_path) -> None:
     (tmp_path / "data" / "test").mkdir(parents=True)
     for name, (a, b) in pairs.items():
         Image.fromarray(np.concatenate([a, b], axis=1)).save(tmp_path / "data" / "test" / f"{name}.png")
-    cfg = apply_overrides(Config(), {"root": str(tmp_path / "data"), "generator": "unet_32", "ngf": 4, "ndf": 4,
-                                     "load_size": 32, "crop_size": 32})  # fmt: skip
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)})
+    cfg = apply_overrides(
+        Config(),
+        {"root": str(tmp_path / "data"), "generator": "unet_32", "ngf": 4, "ndf": 4, "load_size": 32, "crop_size": 32},
+    )
+    save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)}
+    )
     r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(tmp_path / "run"), "--out", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output
-    rows = {row["name"]: row["copy_input"] for row in json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_image"]}
+    rows = {
+        row["name"]: row["copy_input"]
+        for row in json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_image"]
+    }
 
     assert rows["same"]["l1"] == 0.0 and rows["same"]["ssim"] == pytest.approx(1.0)
     assert rows["same"]["psnr"] == pytest.approx(PSNR_CAP)

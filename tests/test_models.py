@@ -2,14 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pix2pix.models import (
-    DISCRIMINATORS,
-    GENERATORS,
-    build_discriminator,
-    build_generator,
-    init_weights,
-    size_multiple,
-)
+from pix2pix.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, init_weights, size_multiple
 from pix2pix.models.generators import UnetGenerator
 
 
@@ -49,12 +42,17 @@ def test_patchgan_70_receptive_field_output_shape() -> None:
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])
 def test_pixel_discriminator_channels_last_path_matches_plain_layers(norm: str) -> None:
-    # On CPU the pixel D runs its 1x1 convolutions on channels_last activations: the same scores,
-    # input gradients, weight gradients and batch-norm running statistics as the plain NCHW layers.
+    # Converted for CPU training (cpu.convert), the pixel D runs its 1x1 convolutions on channels_last
+    # activations: the same scores, input gradients, weight gradients and batch-norm running
+    # statistics as the plain NCHW layers.
+    from pix2pix import cpu
+
     results = []
     for fast in (True, False):
         torch.manual_seed(0)
         d = build_discriminator("pixel", input_nc=6, ndf=8, norm=norm).train()
+        if fast:
+            d = cpu.convert(d)
         x = (torch.rand(3, 6, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)
         seen = []
         d.model[2].register_forward_pre_hook(lambda m, args, seen=seen: seen.append(args[0].is_contiguous()))
@@ -69,19 +67,18 @@ def test_pixel_discriminator_channels_last_path_matches_plain_layers(norm: str) 
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])
 def test_patch_discriminator_runs_channels_last_on_cpu_and_matches_plain_layers(norm: str) -> None:
-    # On CPU the PatchGAN runs in channels_last: its input, activations and (as training prepares
-    # it) weights; the head multiplies the channels_last rows. Same scores, input and weight
-    # gradients and running statistics as NCHW layers; the generator is left as it is.
-    from pix2pix.precision import Precision
+    # Converted for CPU training (cpu.convert), the PatchGAN runs in channels_last: its input,
+    # activations and weights; the head multiplies the channels_last rows. Same scores, input and
+    # weight gradients and running statistics as NCHW layers; the generator's layout is left as it is.
+    from pix2pix import cpu
 
-    cpu = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
-    assert all(p.is_contiguous() for p in cpu.prepare(build_generator("unet_32", ngf=4)).parameters())
+    assert all(p.is_contiguous() for p in cpu.convert(build_generator("unet_32", ngf=4)).parameters())
     results = []
     for fast in (True, False):
         torch.manual_seed(0)
         d = build_discriminator("patch", input_nc=6, ndf=8, n_layers=2, norm=norm).train()
         if fast:
-            d = cpu.prepare(d)
+            d = cpu.convert(d)
         conv = d.model[2]
         assert conv.weight.is_contiguous(memory_format=torch.channels_last) == fast
         x = (torch.rand(2, 6, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)

@@ -29,7 +29,9 @@ def flag(size: int = 160, colours=((220, 30, 30), (30, 160, 40), (30, 60, 220)))
     d = ImageDraw.Draw(img)
     band = size // len(colours)
     for i, c in enumerate(colours):
-        d.rectangle((i * band, size // 4, (i + 1) * band - 1, 3 * size // 4), fill=(*c, 255), outline=(0, 0, 0, 255), width=3)
+        d.rectangle(
+            (i * band, size // 4, (i + 1) * band - 1, 3 * size // 4), fill=(*c, 255), outline=(0, 0, 0, 255), width=3
+        )
     return img
 
 
@@ -57,7 +59,9 @@ def test_it_keeps_colourful_pictures_and_composites_them_on_white(own_art, tmp_p
     with Image.open(kept[0]) as img:
         assert img.mode == "RGB" and img.getpixel((2, 2)) == (255, 255, 255)  # the transparent page is white
     assert len(own_art.select(pngs, tmp_path / "one", limit=1)) == 1
-    assert [p.name for p in own_art.select(pngs, tmp_path / "again", limit=10)] == [p.name for p in kept]  # a fixed order
+    assert [p.name for p in own_art.select(pngs, tmp_path / "again", limit=10)] == [
+        p.name for p in kept
+    ]  # a fixed order
 
 
 def test_without_apt_it_says_what_to_do(own_art, tmp_path: Path, monkeypatch) -> None:
@@ -86,6 +90,7 @@ def test_it_builds_the_dataset_and_trains_both_runs(own_art, tmp_path: Path, mon
     assert scratch["steps"] == 2 and scratch["train_seconds"] > 0
     assert set(scratch["mean"]) >= {"model", "model_h10", "copy_input"}
     assert sorted(scratch["curve"], key=int) == ["0", "1", "2", "5", "10", "20"]
-    fine = own_art.train_and_evaluate(data, work / "runs", "fine_tuned", 2,
-                                      ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *tiny])  # fmt: skip
+    fine = own_art.train_and_evaluate(
+        data, work / "runs", "fine_tuned", 2, ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *tiny]
+    )
     assert Path(fine["report"]).is_file() and fine["mean"]["model"]["psnr"] > 0

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from pix2pix.cli import main
-from pix2pix.data.images import load_image
 from pix2pix.data.paired import PairedDataset
 from pix2pix.data.sketch import canny, xdog
 from pix2pix.data.splits import split_of_name
+from pix2pix.images import load_image
 from pix2pix.training.loop import train
 
 from .conftest import tiny_config
@@ -58,8 +58,25 @@ def test_xdog_draws_outlines_not_fills() -> None:
 
 def test_data_sketch_writes_pairs_splits_and_a_preview(colour_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "pairs"
-    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(out), "--size", "64",
-                                  "--preview", "6", "--val", "0.2", "--test", "0.2"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "sketch",
+            str(colour_folder),
+            "--out",
+            str(out),
+            "--size",
+            "64",
+            "--preview",
+            "6",
+            "--val",
+            "0.2",
+            "--test",
+            "0.2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     pairs = sorted(out.rglob("*.png"))
     pairs = [p for p in pairs if p.name != "preview.png"]
@@ -84,15 +101,52 @@ def test_data_sketch_writes_pairs_splits_and_a_preview(colour_folder: Path, tmp_
         colour = np.asarray(pair.crop((64, 0, 128, 64)))
     assert colour[32, 2].tolist() == [255, 255, 255] and colour[32, 32].tolist() != [255, 255, 255]
     # And training runs on the result.
-    r = CliRunner().invoke(main, ["--no-progress", "train", "--data", str(out), "--out", str(tmp_path / "run"),
-                                  "--generator", "unet_64", "--ngf", "8", "--ndf", "8", "--load-size", "64",
-                                  "--crop-size", "64", "--batch-size", "4", "--max-steps", "2"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "train",
+            "--data",
+            str(out),
+            "--out",
+            str(tmp_path / "run"),
+            "--generator",
+            "unet_64",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--load-size",
+            "64",
+            "--crop-size",
+            "64",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "2",
+        ],
+    )
     assert r.exit_code == 0, r.output
 
 
 def test_data_sketch_canny_and_bad_input(colour_folder: Path, tmp_path: Path) -> None:
-    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder / "art00.png"), "--out",
-                                  str(tmp_path / "one"), "--method", "canny", "--size", "32", "--fit", "crop"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "sketch",
+            str(colour_folder / "art00.png"),
+            "--out",
+            str(tmp_path / "one"),
+            "--method",
+            "canny",
+            "--size",
+            "32",
+            "--fit",
+            "crop",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "one").rglob("art00.png"))) == 1
     (tmp_path / "empty").mkdir()
@@ -108,19 +162,46 @@ def test_combine_pairs_by_relative_path_and_names_the_unmatched(tmp_path: Path) 
         Image.new("RGB", (20, 10), colour).save(tmp_path / sub / "x" / "one.png")
         Image.new("RGB", (20, 10), colour).save(tmp_path / sub / "two.jpg")
     Image.new("RGB", (20, 10)).save(tmp_path / "A" / "lonely.png")
-    r = CliRunner().invoke(main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "o")]
+    )
     assert r.exit_code != 0 and "lonely.png" in r.output and "--allow-unmatched" in r.output
     assert not (tmp_path / "o").exists()
-    r = CliRunner().invoke(main, ["--no-progress", "data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out",
-                                  str(tmp_path / "o"), "--allow-unmatched"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "combine",
+            str(tmp_path / "A"),
+            str(tmp_path / "B"),
+            "--out",
+            str(tmp_path / "o"),
+            "--allow-unmatched",
+        ],
+    )
     assert r.exit_code == 0 and "combined 2 pairs" in r.output and "lonely.png" in r.output, r.output
     with Image.open(tmp_path / "o" / "x" / "one.png") as pair:
         assert pair.size == (40, 10) and pair.getpixel((0, 0)) == (0, 0, 0) and pair.getpixel((39, 0)) == (250, 0, 0)
     Image.new("RGB", (30, 10)).save(tmp_path / "B" / "lonely.png")
-    r = CliRunner().invoke(main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "p")])
+    r = CliRunner().invoke(
+        main, ["data", "combine", str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(tmp_path / "p")]
+    )
     assert r.exit_code != 0 and "is 20x10 but" in r.output and "--size" in r.output
-    r = CliRunner().invoke(main, ["--no-progress", "data", "combine", str(tmp_path / "A"), str(tmp_path / "B"),
-                                  "--out", str(tmp_path / "p"), "--size", "16"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "combine",
+            str(tmp_path / "A"),
+            str(tmp_path / "B"),
+            "--out",
+            str(tmp_path / "p"),
+            "--size",
+            "16",
+        ],
+    )
     assert r.exit_code == 0 and "combined 3 pairs" in r.output
     # Then split, in place: every pair lands in a split by its name's hash, the same as sketch's.
     r = CliRunner().invoke(main, ["data", "split", str(tmp_path / "p"), "--val", "0.3", "--test", "0.3"])
@@ -167,8 +248,11 @@ def test_translate_reads_exif_upright(tmp_path: Path, tiny_data: Path) -> None:
     from pix2pix.inference import Pix2Pix, translate_paths
 
     run = tmp_path / "run"
-    train(tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False), run,
-          progress=False)  # fmt: skip
+    train(
+        tiny_config(tiny_data, max_steps=1, val_every=0, sample_every=0, tensorboard=False, html=False),
+        run,
+        progress=False,
+    )
     exif_rotated(Image.new("RGB", (32, 48), (255, 255, 255)), tmp_path / "camera.jpg")
     [out] = translate_paths(Pix2Pix.from_pretrained(run), [tmp_path / "camera.jpg"], tmp_path / "out").written
     with Image.open(out) as img:
@@ -178,14 +262,19 @@ def test_translate_reads_exif_upright(tmp_path: Path, tiny_data: Path) -> None:
 # --- portable run folders -------------------------------------------------------------------
 
 
-def test_a_copied_run_exports_translates_and_evaluates_from_elsewhere(tmp_path: Path, tiny_data: Path, monkeypatch) -> None:
+def test_a_copied_run_exports_translates_and_evaluates_from_elsewhere(
+    tmp_path: Path, tiny_data: Path, monkeypatch
+) -> None:
     pytest.importorskip("onnxruntime")
     # Train from a working folder with a relative dataset path, as a user does.
     work = tmp_path / "work"
     shutil.copytree(tiny_data, work / "data")
     monkeypatch.chdir(work)
-    train(tiny_config("data", max_steps=2, val_every=2, select_by="ssim", sample_every=0, tensorboard=False, html=False),
-          Path("run"), progress=False)  # fmt: skip
+    train(
+        tiny_config("data", max_steps=2, val_every=2, select_by="ssim", sample_every=0, tensorboard=False, html=False),
+        Path("run"),
+        progress=False,
+    )
     meta = json.loads((work / "run" / "checkpoints" / "last" / "meta.json").read_text())
     assert meta["data_root"]["as_given"] == "data" and meta["data_root"]["from_run"] == "../data"
     # Run and data copied together to another machine: found beside the run from any folder.
@@ -209,8 +298,18 @@ def test_a_copied_run_exports_translates_and_evaluates_from_elsewhere(tmp_path: 
     for folder in (alone, alone / "checkpoints" / "best"):
         r = CliRunner().invoke(main, ["--no-progress", "translate", str(folder), "sketch.png", "--out", "t"])
         assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(alone / "checkpoints" / "best"), "--data",
-                                  str(tmp_path / "data-here"), "--out", "ev2"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "evaluate",
+            str(alone / "checkpoints" / "best"),
+            "--data",
+            str(tmp_path / "data-here"),
+            "--out",
+            "ev2",
+        ],
+    )
     assert r.exit_code == 0 and json.loads(Path("ev2/metrics.json").read_text())["n_images"] > 0, r.output
     r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(alone), "--out", "ev3"])
     assert r.exit_code != 0 and "dataset folder not found: data" in r.output
@@ -219,8 +318,20 @@ def test_a_copied_run_exports_translates_and_evaluates_from_elsewhere(tmp_path: 
 def test_the_public_api_is_reexported() -> None:
     import pix2pix
 
-    for name in ("Pix2Pix", "Config", "train", "evaluate", "export_run", "create_app", "HintRecipe", "build_openmoji",
-                 "make_sketch_dataset", "download_dataset", "PairedDataset", "UnpairedDataset"):  # fmt: skip
+    for name in (
+        "Pix2Pix",
+        "Config",
+        "train",
+        "evaluate",
+        "export_run",
+        "create_app",
+        "HintRecipe",
+        "build_openmoji",
+        "make_sketch_dataset",
+        "download_dataset",
+        "PairedDataset",
+        "UnpairedDataset",
+    ):
         assert name in pix2pix.__all__ and getattr(pix2pix, name) is not None
     from pix2pix import Pix2Pix
     from pix2pix.inference import Pix2Pix as Same
@@ -268,12 +379,15 @@ def test_an_unreadable_file_leaves_no_output_and_is_named(colour_folder: Path, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no staging folder left behind
 
 
-@pytest.mark.parametrize(("size", "expect"), [
-    (128, "--config configs/own_art_128.yaml --data D --out runs/mine"),
-    (512, "--config configs/own_art_128.yaml --data D --out runs/mine"),
-    (64, "--load-size 72 --crop-size 64"),
-    (40, "--load-size 36 --crop-size 32 --generator unet_32"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("size", "expect"),
+    [
+        (128, "--config configs/own_art_128.yaml --data D --out runs/mine"),
+        (512, "--config configs/own_art_128.yaml --data D --out runs/mine"),
+        (64, "--load-size 72 --crop-size 64"),
+        (40, "--load-size 36 --crop-size 32 --generator unet_32"),
+    ],
+)
 def test_the_printed_train_command_fits_the_size(size: int, expect: str) -> None:
     from pix2pix.cli import own_art_command
     from pix2pix.config import build_config, read_config_file
@@ -282,7 +396,11 @@ def test_the_printed_train_command_fits_the_size(size: int, expect: str) -> None
     assert expect in cmd
     # It builds a valid config: the crop fits the generator.
     args = cmd.split()
-    overrides = {args[i][2:].replace("-", "_"): args[i + 1] for i in range(2, len(args), 2) if args[i] not in ("--config", "--data", "--out")}
+    overrides = {
+        args[i][2:].replace("-", "_"): args[i + 1]
+        for i in range(2, len(args), 2)
+        if args[i] not in ("--config", "--data", "--out")
+    }
     overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
     root = Path(__file__).resolve().parent.parent
     build_config(read_config_file(root / "configs" / "own_art_128.yaml"), overrides)
@@ -292,16 +410,47 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     """`data sketch` a folder, run the train command it prints (shortened), translate with a points file."""
     monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # the printed command names configs/ in the checkout
     data = tmp_path / "mine"
-    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(data), "--size", "128",
-                                  "--val", "0.2", "--test", "0.2"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "data",
+            "sketch",
+            str(colour_folder),
+            "--out",
+            str(data),
+            "--size",
+            "128",
+            "--val",
+            "0.2",
+            "--test",
+            "0.2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     sketched = r.output
     printed = next(line for line in r.output.splitlines() if line.startswith("train on it"))
     cmd = printed.split(": ", 1)[1].split()
     assert cmd[:2] == ["pix2pix", "train"]
     args = [str(tmp_path / "run") if a == "runs/mine" else a for a in cmd[2:]]
-    short = ["--max-steps", "2", "--ngf", "8", "--ndf", "8", "--val-every", "0", "--sample-every", "0", "--select-by", "",
-             "--amp", "off", "--batch-size", "4"]  # fmt: skip
+    short = [
+        "--max-steps",
+        "2",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--val-every",
+        "0",
+        "--sample-every",
+        "0",
+        "--select-by",
+        "",
+        "--amp",
+        "off",
+        "--batch-size",
+        "4",
+    ]
     r = CliRunner().invoke(main, ["--no-progress", "train", *args, *short], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -310,8 +459,19 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     with Image.open(next((data / "test").rglob("*.png"))) as pair:
         pair.crop((0, 0, 128, 128)).resize((200, 200)).save(drawing)  # a user's drawing at its own size
     (tmp_path / "dots.json").write_text(json.dumps([{"x": 100, "y": 100, "color": "#ff0000"}]))
-    r = CliRunner().invoke(main, ["--no-progress", "translate", str(tmp_path / "run"), str(drawing), "--out",
-                                  str(tmp_path / "out"), "--hints", str(tmp_path / "dots.json")])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "translate",
+            str(tmp_path / "run"),
+            str(drawing),
+            "--out",
+            str(tmp_path / "out"),
+            "--hints",
+            str(tmp_path / "dots.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     with Image.open(tmp_path / "out" / "drawing.png") as out:
         assert out.size == (200, 200)
@@ -322,4 +482,6 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     r = CliRunner().invoke(main, ["--no-progress", "train", *args, *short], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     saved = json.loads((tmp_path / "run2" / "config.json").read_text())
-    assert saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4
+    assert (
+        saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4
+    )

@@ -119,13 +119,15 @@ def test_lpips_from_torchvision_backbone_and_heads_in_the_cache(empty_caches: Pa
 def test_evaluate_reports_lpips_and_fid_when_weights_exist(tmp_path: Path, tiny_data: Path) -> None:
     from pix2pix.evaluation import evaluate
     from pix2pix.networks import make_generator
-    from pix2pix.training.checkpoint import save_checkpoint
+    from pix2pix.run_folder import save_checkpoint
 
     from .conftest import tiny_config
 
     cfg = tiny_config(tiny_data)
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)})
+    save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)}
+    )
     ev = evaluate(tmp_path / "run", lpips=LPIPS(), inception=FIDInceptionV3(), with_untrained=False)
     for method in ("model", "copy_input"):
         assert {"l1", "psnr", "ssim", "lpips", "fid"} <= set(ev.mean[method])

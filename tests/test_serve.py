@@ -12,8 +12,8 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from pix2pix.run_folder import save_checkpoint  # noqa: E402
 from pix2pix.serve.app import BadInput, ServeSettings, Translator, create_app  # noqa: E402
-from pix2pix.training.checkpoint import save_checkpoint  # noqa: E402
 
 from .conftest import tiny_config  # noqa: E402
 
@@ -25,7 +25,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     cfg = tiny_config(tiny_data)
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("serve") / "run"
-    save_checkpoint(run / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)}, meta={"step": 6})
+    save_checkpoint(
+        run / "checkpoints" / "last", config=cfg, networks={"generator": make_generator(cfg.model)}, meta={"step": 6}
+    )
     return run
 
 
@@ -90,19 +92,28 @@ def test_health_model_docs_and_page(client) -> None:
 
 
 def test_non_image_body(client) -> None:
-    assert_error(client.post("/v1/translate", content=b"hello", headers={"content-type": "image/png"}), 415,
-                 "the upload is not a PNG, JPEG or WebP image (its first bytes: b'hello')")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=b"hello", headers={"content-type": "image/png"}),
+        415,
+        "the upload is not a PNG, JPEG or WebP image (its first bytes: b'hello')",
+    )
 
 
 def test_wrong_content_type(client) -> None:
-    assert_error(client.post("/v1/translate", content=png_bytes(), headers={"content-type": "text/plain"}), 415,
-                 "unsupported content type text/plain")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=png_bytes(), headers={"content-type": "text/plain"}),
+        415,
+        "unsupported content type text/plain",
+    )
     assert_error(client.post("/v1/translate", content=png_bytes()), 415, "unsupported content type")
 
 
 def test_unsupported_image_format(client) -> None:
-    assert_error(client.post("/v1/translate", content=png_bytes(fmt="BMP"), headers={"content-type": "image/png"}),
-                 415, "unsupported image format BMP")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=png_bytes(fmt="BMP"), headers={"content-type": "image/png"}),
+        415,
+        "unsupported image format BMP",
+    )
 
 
 def test_empty_body(client) -> None:
@@ -110,8 +121,11 @@ def test_empty_body(client) -> None:
 
 
 def test_multipart_without_a_file(client) -> None:
-    assert_error(client.post("/v1/translate", data={"image": "text"}, files={"other": ("a", b"x")}), 400,
-                 "without an 'image' file field")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", data={"image": "text"}, files={"other": ("a", b"x")}),
+        400,
+        "without an 'image' file field",
+    )
 
 
 def test_truncated_image(client) -> None:
@@ -119,8 +133,9 @@ def test_truncated_image(client) -> None:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     data = buf.getvalue()[: len(buf.getvalue()) // 2]
-    assert_error(client.post("/v1/translate", content=data, headers={"content-type": "image/png"}), 400,
-                 "corrupt or truncated")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=data, headers={"content-type": "image/png"}), 400, "corrupt or truncated"
+    )
 
 
 def test_over_the_byte_limit(client) -> None:
@@ -128,23 +143,32 @@ def test_over_the_byte_limit(client) -> None:
     buf = io.BytesIO()
     Image.fromarray(big).save(buf, format="PNG")
     assert len(buf.getvalue()) > 200_000
-    assert_error(client.post("/v1/translate", content=buf.getvalue(), headers={"content-type": "image/png"}), 413,
-                 "over the limit of 200000 bytes")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=buf.getvalue(), headers={"content-type": "image/png"}),
+        413,
+        "over the limit of 200000 bytes",
+    )
 
 
 def test_over_the_pixel_limit_decompression_bomb(client) -> None:
     bomb = png_bytes(size=(4000, 4000), color=(0, 0, 0))  # tiny file, 16 Mpx when decoded
     assert len(bomb) < 200_000
-    assert_error(client.post("/v1/translate", content=bomb, headers={"content-type": "image/png"}), 413,
-                 "4000x4000 pixels is over the limit")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=bomb, headers={"content-type": "image/png"}),
+        413,
+        "4000x4000 pixels is over the limit",
+    )
 
 
 def test_animated_image(client) -> None:
     frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 255, 0))]
     buf = io.BytesIO()
     frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], duration=100)
-    assert_error(client.post("/v1/translate", content=buf.getvalue(), headers={"content-type": "image/webp"}), 400,
-                 "animated or multi-frame image (2 frames)")  # fmt: skip
+    assert_error(
+        client.post("/v1/translate", content=buf.getvalue(), headers={"content-type": "image/webp"}),
+        400,
+        "animated or multi-frame image (2 frames)",
+    )
 
 
 def test_unknown_route_and_method(client) -> None:
@@ -172,9 +196,15 @@ def test_onnx_backend_serves_the_same_image(run_dir: Path, client) -> None:
     app = create_app(run_dir, backend="onnx")
     data = png_bytes(color=(10, 120, 250))
     with TestClient(app) as c:
-        a = np.asarray(Image.open(io.BytesIO(c.post("/v1/translate", content=data, headers={"content-type": "image/png"}).content)))
+        a = np.asarray(
+            Image.open(io.BytesIO(c.post("/v1/translate", content=data, headers={"content-type": "image/png"}).content))
+        )
         assert c.get("/v1/model").json()["backend"] == "onnx"
-    b = np.asarray(Image.open(io.BytesIO(client.post("/v1/translate", content=data, headers={"content-type": "image/png"}).content)))
+    b = np.asarray(
+        Image.open(
+            io.BytesIO(client.post("/v1/translate", content=data, headers={"content-type": "image/png"}).content)
+        )
+    )
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
@@ -208,8 +238,9 @@ def test_translate_with_hints_matches_the_library(hints_client, hints_run: Path)
     from pix2pix.inference import Pix2Pix
 
     sketch_png, hints_png, sketch, hints = sketch_and_hints()
-    r = hints_client.post("/v1/translate", files={"image": ("s.png", sketch_png, "image/png"),
-                                                  "hints": ("h.png", hints_png, "image/png")})  # fmt: skip
+    r = hints_client.post(
+        "/v1/translate", files={"image": ("s.png", sketch_png, "image/png"), "hints": ("h.png", hints_png, "image/png")}
+    )
     assert r.status_code == 200, r.text
     served = np.asarray(Image.open(io.BytesIO(r.content)))
     pipe = Pix2Pix.from_pretrained(hints_run)
@@ -230,7 +261,9 @@ def test_hints_as_json_points_match_the_library(hints_client, hints_run: Path) -
     expected = np.asarray(Pix2Pix.from_pretrained(hints_run)(sketch, hints=points))
     image = {"image": ("s.png", sketch_png, "image/png")}
     as_text = hints_client.post("/v1/translate", data={"hints": json.dumps(points)}, files=image)
-    as_file = hints_client.post("/v1/translate", files={**image, "hints": ("dots.json", json.dumps(points).encode(), "text/plain")})
+    as_file = hints_client.post(
+        "/v1/translate", files={**image, "hints": ("dots.json", json.dumps(points).encode(), "text/plain")}
+    )
     plain = hints_client.post("/v1/translate", files=image)
     for r in (as_text, as_file, plain):
         assert r.status_code == 200, r.text
@@ -243,8 +276,16 @@ def test_bad_hints_get_4xx(hints_client, client) -> None:
     sketch_png, hints_png, _, _ = sketch_and_hints()
     small = png_bytes(size=(40, 30))
     cases = [
-        ({"hints": ("h.png", png_bytes(size=(20, 20)), "image/png")}, 400, "hints of 20x20 do not match the image's 128x128"),
-        ({"hints": ("h.png", b"junk", "image/png")}, 415, "the hints upload is not a PNG, JPEG or WebP image (its first bytes: b'junk')"),
+        (
+            {"hints": ("h.png", png_bytes(size=(20, 20)), "image/png")},
+            400,
+            "hints of 20x20 do not match the image's 128x128",
+        ),
+        (
+            {"hints": ("h.png", b"junk", "image/png")},
+            415,
+            "the hints upload is not a PNG, JPEG or WebP image (its first bytes: b'junk')",
+        ),
         ({"hints": ("h.png", b"", "image/png")}, 400, "empty hints"),
         ({"hints": ("h.png", png_bytes(size=(128, 128)), "image/png")}, 400, "hints have no alpha channel"),
     ]
@@ -253,10 +294,15 @@ def test_bad_hints_get_4xx(hints_client, client) -> None:
         assert_error(r, status, words)
     r = hints_client.post("/v1/translate", data={"hints": "text"}, files={"image": ("s.png", sketch_png, "image/png")})
     assert_error(r, 400, "hints are not valid JSON")
-    r = hints_client.post("/v1/translate", data={"hints": '[{"x": 500, "y": 2, "color": "#ff0000"}]'},
-                          files={"image": ("s.png", sketch_png, "image/png")})  # fmt: skip
+    r = hints_client.post(
+        "/v1/translate",
+        data={"hints": '[{"x": 500, "y": 2, "color": "#ff0000"}]'},
+        files={"image": ("s.png", sketch_png, "image/png")},
+    )
     assert_error(r, 400, "500")
     # A model trained without hints says so.
-    r = client.post("/v1/translate", files={"image": ("s.png", small, "image/png"), "hints": ("h.png", hints_png, "image/png")})
+    r = client.post(
+        "/v1/translate", files={"image": ("s.png", small, "image/png"), "hints": ("h.png", hints_png, "image/png")}
+    )
     assert_error(r, 400, "trained without hints")
     assert client.get("/v1/model").json()["hints"] is False

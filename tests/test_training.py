@@ -7,8 +7,8 @@ from safetensors.torch import load_file
 
 from pix2pix.config import Config
 from pix2pix.inference import Pix2Pix
-from pix2pix.training.checkpoint import checkpoint_dir, save_checkpoint
-from pix2pix.training.loop import train
+from pix2pix.run_folder import checkpoint_dir, save_checkpoint
+from pix2pix.training.loop import resume, train
 from pix2pix.training.schedule import lr_lambda
 
 from .conftest import tiny_config
@@ -30,8 +30,12 @@ def test_training_writes_a_self_describing_run(tmp_path: Path, tiny_cfg: Config)
     assert summary["steps"] == 6
     ckpt = run / "checkpoints" / "last"
     assert {p.name for p in ckpt.iterdir()} == {
-        "config.json", "meta.json", "generator.safetensors", "discriminator.safetensors", "training_state.pt",
-    }  # fmt: skip
+        "config.json",
+        "meta.json",
+        "generator.safetensors",
+        "discriminator.safetensors",
+        "training_state.pt",
+    }
     assert Config.load(run / "config.json") == tiny_cfg == Config.load(ckpt / "config.json")
     assert json.loads((ckpt / "meta.json").read_text())["step"] == 6
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -73,7 +77,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, t
     train(cfg, tmp_path / "whole", progress=False)
     train(cfg, tmp_path / "cut", stop_at_step=4, progress=False)
     assert json.loads((tmp_path / "cut" / "checkpoints" / "last" / "meta.json").read_text())["step"] == 4
-    summary = train(Config(), tmp_path / "cut", resume=True, progress=False)
+    summary = resume(tmp_path / "cut", progress=False)
     assert summary["steps"] == 9
     assert_same_weights(weights(tmp_path / "whole"), weights(tmp_path / "cut"))
     assert_same_weights(weights(tmp_path / "whole", "discriminator"), weights(tmp_path / "cut", "discriminator"))
@@ -130,9 +134,11 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path: Path, tiny_cf
 
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(
-            tmp_path / "run" / "checkpoints" / "last", config=tiny_cfg, networks={"generator": make_generator(tiny_cfg.model)},
+            tmp_path / "run" / "checkpoints" / "last",
+            config=tiny_cfg,
+            networks={"generator": make_generator(tiny_cfg.model)},
             training_state={"step": 99},
-        )  # fmt: skip
+        )
     assert_same_weights(before, weights(tmp_path / "run"), atol=0)
     leftovers = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()]
     assert leftovers == ["last"]

@@ -17,8 +17,9 @@ from .conftest import tiny_config
 @pytest.fixture(scope="module")
 def watched_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     run = tmp_path_factory.mktemp("watched") / "run"
-    cfg = tiny_config(tiny_data, max_steps=6, val_every=2, sample_every=3, n_samples=2, select_by="ssim",
-                      ema_decay=0.9, lr=1e-3)  # fmt: skip
+    cfg = tiny_config(
+        tiny_data, max_steps=6, val_every=2, sample_every=3, n_samples=2, select_by="ssim", ema_decay=0.9, lr=1e-3
+    )
     train(cfg, run, progress=False)
     return run
 
@@ -86,14 +87,29 @@ def test_plot_a_run_in_progress_with_a_half_written_line(tmp_path: Path) -> None
 
 def test_evaluate_best_checkpoint_and_compare(watched_run: Path, tmp_path: Path, tiny_data: Path) -> None:
     other = tmp_path / "other"
-    train(tiny_config(tiny_data, max_steps=2, val_every=0, sample_every=0, tensorboard=False, html=False), other,
-          progress=False)  # fmt: skip
+    train(
+        tiny_config(tiny_data, max_steps=2, val_every=0, sample_every=0, tensorboard=False, html=False),
+        other,
+        progress=False,
+    )
     out = tmp_path / "cmp"
-    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(watched_run), "--checkpoint", "best",
-                                  "--compare", str(other), "--out", str(out)])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "--no-progress",
+            "evaluate",
+            str(watched_run),
+            "--checkpoint",
+            "best",
+            "--compare",
+            str(other),
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "run B (other)" in r.output
     a, b = json.loads((out / "metrics.json").read_text()), json.loads((out / "metrics_b.json").read_text())
     assert a["checkpoint"] == "best" and [x["name"] for x in a["per_image"]] == [x["name"] for x in b["per_image"]]
     page = (out / "index.html").read_text()
-    assert page.count("outputs_b/") == a["n_images"] and 'data-method="model_b"' in page
+    assert page.count("outputs_b/") == a["n_images"] and 'data-entry="model_b"' in page

@@ -22,6 +22,7 @@ _PUBLIC = {
     "Config": "pix2pix.config",
     "build_config": "pix2pix.config",
     "train": "pix2pix.training.loop",
+    "resume": "pix2pix.training.loop",
     "evaluate": "pix2pix.evaluation",
     "write_report": "pix2pix.report",
     "export_run": "pix2pix.export.exporter",

@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .devices import check_device
+from .options import AMP_MODES, CPU_KERNELS, DATASET_MODES, DIRECTIONS, GAN_MODES, HINT_REGIONS, LR_POLICIES, SWITCHES
 
-DIRECTIONS = ("AtoB", "BtoA")
-DATASET_MODES = ("aligned", "folders", "unpaired")
-GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
-LR_POLICIES = ("linear", "step", "cosine")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-SWITCHES = ("auto", "on", "off")
-# h10_*: the same metric with 10 simulated hints (a hints model's validation reports both).
-SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips", "h10_l1", "h10_psnr", "h10_ssim")
+VAL_HINTS = 10  # validation also scores a hints model with this many simulated hints: val_h10_*
+HINTED = f"h{VAL_HINTS}_"  # the prefix of those metrics
+SELECT_METRICS = ("", "l1", "psnr", "ssim", "lpips", *(HINTED + m for m in ("l1", "psnr", "ssim")))
 
 
 def _help(text: str) -> Any:
@@ -32,19 +28,40 @@ def _help(text: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    method: str = field(default="pix2pix", metadata=_help("model family: pix2pix (paired) or cyclegan (unpaired); --model on the CLI"))
-    hints: bool = field(default=False, metadata=_help(
-        "colour hints: the generator also takes a hint map (hint colours + a mask, output_nc + 1 channels)"))
-    hint_fill: bool = field(default=False, metadata=_help(
-        "hints: spread each hint over its closed region of the line art (a paint bucket) before the generator "
-        "sees it; filled pixels get mask 0.5 (see hints.fill_regions)"))
-    hint_blend: bool = field(default=False, metadata=_help(
-        "hint_fill: a filled pixel takes its region's hint colours weighted by 1 / distance^2 instead of the "
-        "nearest hint's colour"))
-    hint_regions: str = field(default="closed", metadata=_help(
-        "hint_fill: which regions a hint fills: closed (closed outlines not touching the border, as the emoji) or open "
-        "(gaps up to 2 px closed, everything but the page: line art whose outlines do not close)"))
-    generator: str = field(default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)"))
+    method: str = field(
+        default="pix2pix", metadata=_help("model family: pix2pix (paired) or cyclegan (unpaired); --model on the CLI")
+    )
+    hints: bool = field(
+        default=False,
+        metadata=_help(
+            "colour hints: the generator also takes a hint map (hint colours + a mask, output_nc + 1 channels)"
+        ),
+    )
+    hint_fill: bool = field(
+        default=False,
+        metadata=_help(
+            "hints: spread each hint over its closed region of the line art (a paint bucket) before the generator "
+            "sees it; filled pixels get mask 0.5 (see hints.fill_regions)"
+        ),
+    )
+    hint_blend: bool = field(
+        default=False,
+        metadata=_help(
+            "hint_fill: a filled pixel takes its region's hint colours weighted by 1 / distance^2 instead of the "
+            "nearest hint's colour"
+        ),
+    )
+    hint_regions: str = field(
+        default="closed",
+        metadata=_help(
+            "hint_fill: which regions a hint fills: closed (closed outlines not touching the border, as the emoji) or "
+            "open "
+            "(gaps up to 2 px closed, everything but the page: line art whose outlines do not close)"
+        ),
+    )
+    generator: str = field(
+        default="unet_256", metadata=_help("generator name (unet_N, resnet_6blocks, resnet_9blocks)")
+    )
     discriminator: str = field(default="patch", metadata=_help("discriminator name (patch, pixel)"))
     ngf: int = field(default=64, metadata=_help("generator filters in the first layer"))
     ndf: int = field(default=64, metadata=_help("discriminator filters in the first layer"))
@@ -66,7 +83,7 @@ class ModelConfig:
             raise ValueError(
                 f"unknown discriminator {self.discriminator!r}; valid: {', '.join(DISCRIMINATORS.names())}"
             )
-        _check_choice("method", self.method, tuple(METHOD_DEFAULTS))
+        _check_choice("method", self.method, tuple(_families().names()))
         _check_choice("norm", self.norm, NORMS)
         _check_choice("init_type", self.init_type, INIT_TYPES)
         for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc"):
@@ -75,9 +92,12 @@ class ModelConfig:
             raise ValueError(f"hints are a pix2pix feature; method {self.method!r} does not take them")
         if self.hint_fill and not self.hints:
             raise ValueError("hint_fill spreads hints over regions: it needs hints (model.hints true)")
-        _check_choice("hint_regions", self.hint_regions, ("closed", "open"))
+        _check_choice("hint_regions", self.hint_regions, HINT_REGIONS)
         if self.hint_regions != "closed" and not self.hint_fill:
-            raise ValueError(f"hint_regions {self.hint_regions!r} is a way to fill regions: it needs hint_fill (model.hint_fill true)")
+            raise ValueError(
+                f"hint_regions {self.hint_regions!r} is a way to fill regions: it needs hint_fill (model.hint_fill "
+                "true)"
+            )
         if self.hint_blend and not self.hint_fill:
             raise ValueError("hint_blend is a way to fill regions: it needs hint_fill (model.hint_fill true)")
 
@@ -85,8 +105,12 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     root: str = field(default="", metadata=_help("dataset folder with train/ val/ test/ splits"))
-    dataset_mode: str = field(default="aligned", metadata=_help(
-        "aligned (A|B in one file), folders (A/ and B/ matched by name) or unpaired (A/ and B/ of any sizes)"))
+    dataset_mode: str = field(
+        default="aligned",
+        metadata=_help(
+            "aligned (A|B in one file), folders (A/ and B/ matched by name) or unpaired (A/ and B/ of any sizes)"
+        ),
+    )
     direction: str = field(default="AtoB", metadata=_help("AtoB or BtoA"))
     load_size: int = field(default=286, metadata=_help("resize images to this size before cropping"))
     crop_size: int = field(default=256, metadata=_help("random crop size for training, and the test size"))
@@ -106,7 +130,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = field(default=1, metadata=_help("global batch: images per optimizer step over all ranks"))
-    grad_accum: int = field(default=1, metadata=_help("split each step into K micro-batches (same global batch, less memory)"))
+    grad_accum: int = field(
+        default=1, metadata=_help("split each step into K micro-batches (same global batch, less memory)")
+    )
     n_epochs: int = field(default=100, metadata=_help("epochs at the initial learning rate"))
     n_epochs_decay: int = field(default=100, metadata=_help("epochs over which the learning rate decays"))
     max_steps: int = field(default=0, metadata=_help("total steps; 0 derives them from the epochs"))
@@ -116,46 +142,85 @@ class TrainConfig:
     lr_policy: str = field(default="linear", metadata=_help("linear, step or cosine decay after the constant phase"))
     gan_mode: str = field(default="vanilla", metadata=_help("vanilla, lsgan, hinge or wgan-gp"))
     lambda_l1: float = field(default=100.0, metadata=_help("weight of the L1 term"))
-    lambda_ssim: float = field(default=0.0, metadata=_help("weight of a (1 - SSIM) term (Zhao et al. 2017); 0 is off, as in the paper"))
+    lambda_ssim: float = field(
+        default=0.0, metadata=_help("weight of a (1 - SSIM) term (Zhao et al. 2017); 0 is off, as in the paper")
+    )
     lambda_gp: float = field(default=10.0, metadata=_help("gradient-penalty weight for wgan-gp"))
     # CycleGAN (Zhu et al. 2017); the reference's defaults.
     lambda_cycle_a: float = field(default=10.0, metadata=_help("cyclegan: weight of the A -> B -> A cycle loss"))
     lambda_cycle_b: float = field(default=10.0, metadata=_help("cyclegan: weight of the B -> A -> B cycle loss"))
-    lambda_identity: float = field(default=0.5, metadata=_help(
-        "cyclegan: identity loss, as a fraction of the cycle weights (G_AB(b) ~ b); 0 is off"))
-    pool_size: int = field(default=50, metadata=_help("cyclegan: fakes kept per discriminator (Shrivastava et al.); 0 is off"))
+    lambda_identity: float = field(
+        default=0.5,
+        metadata=_help("cyclegan: identity loss, as a fraction of the cycle weights (G_AB(b) ~ b); 0 is off"),
+    )
+    pool_size: int = field(
+        default=50, metadata=_help("cyclegan: fakes kept per discriminator (Shrivastava et al.); 0 is off")
+    )
     # Colour hints (model.hints): the hints simulated while training. Zhang et al. 2017 ("Real-Time
     # User-Guided Image Colorization with Learned Deep Priors") reveal a geometric number of square
     # patches (p = 1/8: no hints 1/8 of the time, 7 on average), 1 to 9 px wide, each filled with its
     # mean colour in the target; these defaults are theirs. Positions here favour pixels worth a hint
     # (not background, not line): see hints.py.
     hint_p_none: float = field(default=0.125, metadata=_help("hints: probability that an image gets no hints"))
-    hint_p: float = field(default=0.125, metadata=_help(
-        "hints: otherwise the count is 1 + geometric(hint_p): mean 1 / hint_p"))
+    hint_p: float = field(
+        default=0.125, metadata=_help("hints: otherwise the count is 1 + geometric(hint_p): mean 1 / hint_p")
+    )
     hint_max: int = field(default=32, metadata=_help("hints: at most this many hints per image"))
     hint_size_min: int = field(default=1, metadata=_help("hints: smallest patch side in pixels"))
     hint_size_max: int = field(default=9, metadata=_help("hints: largest patch side in pixels"))
-    hint_jitter: float = field(default=0.0, metadata=_help(
-        "hints: share of training images whose target (and so its hints) gets a random hue rotation and saturation "
-        "change, so the colours cannot be guessed from the shapes alone and the model learns to follow the hints; 0 is off"))
-    ema_decay: float = field(default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper"))
+    hint_jitter: float = field(
+        default=0.0,
+        metadata=_help(
+            "hints: share of training images whose target (and so its hints) gets a random hue rotation and saturation "
+            "change, so the colours cannot be guessed from the shapes alone and the model learns to follow the hints; "
+            "0 is off"
+        ),
+    )
+    ema_decay: float = field(
+        default=0.0, metadata=_help("keep an EMA of the generator weights (e.g. 0.999); 0 is off, as in the paper")
+    )
     seed: int = field(default=0, metadata=_help("seed for weights, data order, crops and dropout"))
-    init_from: str = field(default="", metadata=_help(
-        "start from a trained run's weights (RUN or a checkpoint folder; the run's best checkpoint where it has one): "
-        "new data, steps and lr, fresh optimizers and schedule; its generator must match this one"))
+    init_from: str = field(
+        default="",
+        metadata=_help(
+            "start from a trained run's weights (RUN or a checkpoint folder; the run's best checkpoint where it has "
+            "one): "
+            "new data, steps and lr, fresh optimizers and schedule; its generator must match this one"
+        ),
+    )
     save_every: int = field(default=5000, metadata=_help("checkpoint every N steps (and at the end)"))
     log_every: int = field(default=100, metadata=_help("read losses back every N steps"))
-    device: str = field(default="auto", metadata=_help("auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps"))
-    amp: str = field(default="auto", metadata=_help("mixed precision: auto (bf16 on CUDA; on CPUs with native bf16 where it measures faster, else off), off, bf16 or fp16"))
+    device: str = field(
+        default="auto", metadata=_help("auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps")
+    )
+    amp: str = field(
+        default="auto",
+        metadata=_help(
+            "mixed precision: auto (bf16 on CUDA; on CPUs with native bf16 where it measures faster, else off), off, "
+            "bf16 or fp16"
+        ),
+    )
     channels_last: str = field(default="auto", metadata=_help("auto (on for CUDA), on or off"))
     compile: bool = field(default=False, metadata=_help("torch.compile the generator and discriminator"))
-    cpu_kernels: str = field(default="timed", metadata=_help(
-        "CPU training: timed (time oneDNN against GEMM per layer shape at the start, cached per CPU) or rule"))
+    cpu_kernels: str = field(
+        default="timed",
+        metadata=_help(
+            "CPU training: timed (time oneDNN against GEMM per layer shape at the start, cached per CPU) or rule"
+        ),
+    )
     val_every: int = field(default=1000, metadata=_help("validate on the val split every N steps (0: never)"))
-    sample_every: int = field(default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)"))
+    sample_every: int = field(
+        default=500, metadata=_help("log input|output|target grids of val images every N steps (0: never)")
+    )
     n_samples: int = field(default=8, metadata=_help("val images in the sample grid"))
-    select_by: str = field(default="", metadata=_help(
-        "keep checkpoints/best by this val metric: l1, psnr, ssim or lpips; h10_l1, h10_psnr or h10_ssim: with 10 hints"))
+    select_by: str = field(
+        default="",
+        metadata=_help(
+            f"keep checkpoints/best by this val metric: l1, psnr, ssim or lpips; {HINTED}l1, {HINTED}psnr or "
+            f"{HINTED}ssim: "
+            f"with {VAL_HINTS} hints"
+        ),
+    )
     tensorboard: bool = field(default=True, metadata=_help("write TensorBoard events to RUN_DIR/tensorboard"))
     html: bool = field(default=True, metadata=_help("keep a self-refreshing page in RUN_DIR/live/index.html"))
 
@@ -173,12 +238,14 @@ class TrainConfig:
         _check_choice("select_by", self.select_by, SELECT_METRICS)
         _check_choice("amp", self.amp, AMP_MODES)
         _check_choice("channels_last", self.channels_last, SWITCHES)
-        _check_choice("cpu_kernels", self.cpu_kernels, ("timed", "rule"))
+        _check_choice("cpu_kernels", self.cpu_kernels, CPU_KERNELS)
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
         if self.amp == "fp16" and self.gan_mode == "wgan-gp":
-            raise ValueError("amp 'fp16' with gan_mode 'wgan-gp' is not supported (the penalty's double backward "
-                             "under a loss scaler); use amp 'bf16'")
+            raise ValueError(
+                "amp 'fp16' with gan_mode 'wgan-gp' is not supported (the penalty's double backward "
+                "under a loss scaler); use amp 'bf16'"
+            )
         for name in ("val_every", "sample_every", "n_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -210,15 +277,6 @@ class TrainConfig:
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
-# The model families (methods/ registers one class for each) and their own defaults, applied under any file or option: CycleGAN's are the reference's
-# (Zhu et al. 2017: ResNet-9 generators, instance norm, no dropout, LSGAN, unpaired data; the
-# 70x70 PatchGAN, Adam 2e-4 / 0.5, batch 1 and linear decay are shared with pix2pix).
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pix2pix": {},
-    "cyclegan": {"generator": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan",
-                 "dataset_mode": "unpaired"},
-}
-
 
 @dataclass(frozen=True)
 class Config:
@@ -229,7 +287,11 @@ class Config:
     def __post_init__(self) -> None:
         from .models.generators import size_multiple
 
-        if self.model.method == "cyclegan" and self.train.lambda_identity and self.model.input_nc != self.model.output_nc:
+        if (
+            self.model.method == "cyclegan"
+            and self.train.lambda_identity
+            and self.model.input_nc != self.model.output_nc
+        ):
             raise ValueError(
                 f"lambda_identity {self.train.lambda_identity} needs input_nc == output_nc (got {self.model.input_nc} "
                 f"and {self.model.output_nc}); set lambda_identity 0"
@@ -239,8 +301,10 @@ class Config:
                 f"dataset_mode {self.data.dataset_mode!r} does not fit method {self.model.method!r}: "
                 "unpaired data trains cyclegan, paired data (aligned, folders) trains pix2pix"
             )
-        if self.train.select_by.startswith("h10_") and not self.model.hints:
-            raise ValueError(f"select_by {self.train.select_by!r} scores with 10 hints: it needs a hints model (model.hints true)")
+        if self.train.select_by.startswith(HINTED) and not self.model.hints:
+            raise ValueError(
+                f"select_by {self.train.select_by!r} scores with 10 hints: it needs a hints model (model.hints true)"
+            )
         if self.train.hint_jitter and not self.model.hints:
             raise ValueError("hint_jitter changes the colours hints are drawn from: it needs hints (model.hints true)")
         multiple = size_multiple(self.model.generator)
@@ -255,9 +319,13 @@ class Config:
 
     @classmethod
     def for_method(cls, method: str = "pix2pix") -> Config:
-        """The defaults of one model family (METHOD_DEFAULTS over the dataclass defaults)."""
-        _check_choice("method", method, tuple(METHOD_DEFAULTS))
-        return apply_overrides(cls(), {"method": method, **METHOD_DEFAULTS[method]}) if method != "pix2pix" else cls()
+        """The defaults of one model family (its `defaults`, networks.py, over the dataclass defaults)."""
+        _check_choice("method", method, tuple(_families().names()))
+        return (
+            apply_overrides(cls(), {"method": method, **_families().get(method).defaults})
+            if method != "pix2pix"
+            else cls()
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
@@ -326,8 +394,7 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         section, f = index[name]
         changes[section][name] = _coerce(name, f, value)
     sections = {
-        s: dataclasses.replace(getattr(config, s), **changes[s]) if changes[s] else getattr(config, s)
-        for s in SECTIONS
+        s: dataclasses.replace(getattr(config, s), **changes[s]) if changes[s] else getattr(config, s) for s in SECTIONS
     }
     return Config(**sections)
 
@@ -374,6 +441,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def _families() -> Any:
+    """The model families' registry (networks.py), imported when first needed: it builds models."""
+    from .networks import FAMILIES
+
+    return FAMILIES
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:

@@ -44,7 +44,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:  # noqa: 
         if torch.version.cuda is None:
             raise ValueError(
                 f"device {name!r}: this PyTorch ({torch.__version__}) is a CPU-only build; to use a GPU, install a "
-                "CUDA build of torch (in this checkout: `rm -rf .venv && make TORCH=torch install`; elsewhere on Linux: "
+                "CUDA build of torch (in this checkout: `rm -rf .venv && make TORCH=torch install`; elsewhere on "
+                "Linux: "
                 "`pip uninstall -y torch && pip install torch`, or the command PyTorch's install page gives for your "
                 "CUDA version), or use --device cpu"
             )

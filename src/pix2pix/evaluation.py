@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import seeding
 from .config import apply_overrides
-from .data.images import tensor_to_pil
 from .data.layouts import dataset_for
-from .data.transforms import denormalize, normalize
+from .images import from_uint8, from_unit, tensor_to_pil, to_unit
 from .inference import Pix2Pix
 from .io import atomic_write_text
 from .metrics.image import METRICS, image_metrics
@@ -26,7 +26,7 @@ MODEL, COPY, UNTRAINED = "model", "copy_input", "untrained"
 
 
 def hinted(count: int) -> str:
-    """The method key of the model given `count` simulated hints: 'model_h10'."""
+    """The table entry of the model given `count` simulated hints: 'model_h10'."""
     return f"{MODEL}_h{count}"
 
 
@@ -34,7 +34,7 @@ def hinted(count: int) -> str:
 class Evaluation:
     split: str
     names: list[str]
-    per_image: dict[str, dict[str, list[float]]]  # method -> metric -> values
+    per_image: dict[str, dict[str, list[float]]]  # entry (a row of the table) -> metric -> values
     mean: dict[str, dict[str, float]] = field(default_factory=dict)
     run_dir: str = ""
     checkpoint: str = "auto"
@@ -102,132 +102,217 @@ def evaluate(
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
     Test images are resized to the training crop size, with no jitter; with `size` N, to N x N
-    (targets too), and the model colours them as `Pix2Pix.translate_full` does with `scale`: at its
-    training scale, brought back to N (the default, "auto"), plainly upsampled ("bicubic") or run at
-    N as it is ("native"). With `image_dir`, each
-    image's input, output and target are written under it in inputs/, outputs/ and targets/.
-    A hints model is scored without hints and, with `hints` N > 0, with N hints per image
-    simulated from the target (seeded by the image's name, so every run gets the same hints);
-    `curve` adds its metrics against the number of hints (hints.EVAL_COUNTS). A CycleGAN run is
-    scored in `direction`; on an unpaired split, by its cycle errors and, with Inception weights,
-    FID and KID (see `evaluate_unpaired`).
-    """
-    from .hints import EVAL_COUNTS, draw_hints
-    from .methods import method_for
-    from .methods.pix2pix import eval_hints
+    (targets too), the model meeting N as `Pix2Pix.translate_full` does with `scale`. With
+    `image_dir`, each image's input, output and target go under it in inputs/, outputs/, targets/.
+    A hints model is scored without hints and, with `hints` N > 0, with N hints per image simulated
+    from the target (seeded by the image's name); `curve` adds the metrics against the number of
+    hints (hints.EVAL_COUNTS). A CycleGAN run is scored in `direction`; an unpaired split by
+    `evaluate_unpaired`."""
+    from .hints import EVAL_COUNTS
+    from .run_folder import checkpoint_dir, load_config, resolve_data_root
 
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
-    cfg = pipe.config
-    if hints and not pipe.takes_hints:
-        raise ValueError(f"--hints {hints}: this model was trained without hints")
+    # Check the arguments, before any weights are read.
     if hints < 0:
         raise ValueError(f"hints must be >= 0, got {hints}")
-    from .training.checkpoint import resolve_data_root
-
-    root = data_root if data_root is not None else resolve_data_root(pipe.meta["checkpoint_dir"], cfg)
     if size is not None and size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
+    if hints and not load_config(checkpoint_dir(run_dir, checkpoint)).model.hints:
+        raise ValueError(f"--hints {hints}: this model was trained without hints")
+
+    # The model and the split, at the size it is scored at.
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
+    cfg = pipe.config
+    root = data_root if data_root is not None else resolve_data_root(pipe.meta["checkpoint_dir"], cfg)
     load = cfg.data.crop_size if size is None else size
     batch_size = max(1, min(batch_size, EVAL_PIXELS // (load * load)))  # large sizes: fewer images at once
     ds = dataset_for(apply_overrides(cfg, {"root": str(root)}), split, load_size=load, cache=False)
     if not ds.paired:
         return evaluate_unpaired(
-            run_dir, ds, pipe, checkpoint=checkpoint, weights=weights, batch_size=batch_size, image_dir=image_dir,
-            inception=inception, progress=progress, split=split,
-        )  # fmt: skip
-    methods = [MODEL] + ([hinted(hints)] if hints else [])
-    if pipe.in_nc == pipe.out_nc:
-        methods.append(COPY)
-    untrained = None
-    if with_untrained:
-        torch.manual_seed(cfg.train.seed)  # the weights this run started from
-        method = method_for(cfg)
-        name = method.generator_name(direction)
-        for earlier in method.network_names[: method.network_names.index(name)]:
-            method.build_network(cfg.model, earlier)  # draw what came first, as training did
-        untrained = Pix2Pix(method.build_network(cfg.model, name), cfg, direction=direction)
-        methods.append(UNTRAINED)
+            run_dir, ds, pipe, split, checkpoint, weights, batch_size, image_dir, inception, progress
+        )
+
+    # The entries of the table: the model (with hints), copying the input, an untrained model.
+    entries = [MODEL] + ([hinted(hints)] if hints else []) + ([COPY] if pipe.in_nc == pipe.out_nc else [])
+    untrained = _untrained(cfg, direction) if with_untrained else None
+    entries += [UNTRAINED] if untrained is not None else []
     counts = sorted(set(EVAL_COUNTS) | {hints}) if pipe.takes_hints and curve else []
-    per_image_keys = METRICS + (("lpips",) if lpips is not None else ())
-    per_image: dict[str, dict[str, list[float]]] = {m: {k: [] for k in per_image_keys} for m in methods}
-    curve_values: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts}
-    features: dict[str, list[torch.Tensor]] = {m: [] for m in [*methods, "target"]}
-    names = [ds.name(i) for i in range(len(ds))]
-    subdirs = ["inputs", output_subdir, "targets"] + ([f"hints_h{hints}", f"{output_subdir}_h{hints}"] if hints else [])
-    if image_dir is not None:
-        image_dir = Path(image_dir)
-        for sub in subdirs:
-            (image_dir / sub).mkdir(parents=True, exist_ok=True)
+    scores = _Scores(entries, counts, lpips=lpips, inception=inception)
+    names, saved = [ds.name(i) for i in range(len(ds))], image_dir and _ImageFolders(image_dir, output_subdir, hints)
+
+    # Score the split batch by batch (and keep each image's pictures where asked).
     for start in tqdm(range(0, len(ds), batch_size), desc=f"evaluate {split}", unit="batch", disable=not progress):
         idx = torch.arange(start, min(start + batch_size, len(ds)))
-        batch_names = [names[i] for i in idx.tolist()]
         a_u8, b_u8 = ds.batch(idx)
         if direction == "BtoA":
             a_u8, b_u8 = b_u8, a_u8
-        real_a, real_b = normalize(a_u8), normalize(b_u8)
-        target = denormalize(real_b)
-        outputs = {MODEL: denormalize(pipe.translate_full(real_a, scale=scale))}
-        hint_maps = {c: eval_hints(real_a, real_b, batch_names, c) for c in sorted(set(counts) | {hints}) if c}
+        real_a, real_b = from_uint8(a_u8), from_uint8(b_u8)
+        batch_names = [names[i] for i in idx.tolist()]
+        outputs, hint_maps = scores.add(pipe, untrained, real_a, real_b, batch_names, hints=hints, scale=scale)
+        if saved:
+            saved.write(batch_names, real_a, real_b, outputs, hint_maps)
+
+    scale = scale if load != cfg.data.crop_size else "native"
+    return scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints)
+
+
+def _untrained(cfg: Any, direction: str) -> Pix2Pix:
+    """The generator the run started from: the same seed, and what was built before it drawn first."""
+    from .networks import family_for
+
+    seeding.seed_everything(cfg.train.seed)
+    family = family_for(cfg)
+    name = family.generator_name(direction)
+    for earlier in family.network_names[: family.network_names.index(name)]:
+        family.build_network(cfg.model, earlier)  # draw what came first, as training did
+    return Pix2Pix(family.build_network(cfg.model, name), cfg, direction=direction)
+
+
+class _Scores:
+    """Per-image metrics of every entry, the hints curve, and Inception features for FID."""
+
+    def __init__(
+        self, entries: list[str], counts: list[int], *, lpips: torch.nn.Module | None, inception: torch.nn.Module | None
+    ) -> None:
+        self.entries, self.counts, self.lpips, self.inception = entries, counts, lpips, inception
+        keys = METRICS + (("lpips",) if lpips is not None else ())
+        self.per_image: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in entries}
+        self.curve: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts}
+        self.features: dict[str, list[torch.Tensor]] = {m: [] for m in [*entries, "target"]}
+
+    def add(
+        self,
+        pipe: Pix2Pix,
+        untrained: Pix2Pix | None,
+        real_a: torch.Tensor,
+        real_b: torch.Tensor,
+        names: list[str],
+        *,
+        hints: int,
+        scale: str,
+    ) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
+        """Score one batch; returns each entry's outputs in [0, 1] and the simulated hint maps by count."""
+        from .hints import eval_hints
+
+        target = to_unit(real_b)
+        hint_maps = {c: eval_hints(real_a, real_b, names, c) for c in sorted(set(self.counts) | {hints}) if c}
+        outputs = {MODEL: to_unit(pipe.translate_full(real_a, scale=scale))}
         if hints:
-            outputs[hinted(hints)] = denormalize(pipe.translate_full(real_a, hints=hint_maps[hints], scale=scale))
-        if COPY in methods:
-            outputs[COPY] = denormalize(real_a)
+            outputs[hinted(hints)] = to_unit(pipe.translate_full(real_a, hints=hint_maps[hints], scale=scale))
+        if COPY in self.entries:
+            outputs[COPY] = to_unit(real_a)
         if untrained is not None:
-            outputs[UNTRAINED] = denormalize(untrained.translate_full(real_a, scale=scale))
+            outputs[UNTRAINED] = to_unit(untrained.translate_full(real_a, scale=scale))
         for m, out in outputs.items():
             values = image_metrics(out, target)
-            if lpips is not None:
-                values["lpips"] = lpips(out, target)
+            if self.lpips is not None:
+                values["lpips"] = self.lpips(out, target)
             for k, v in values.items():
-                per_image[m][k] += v.tolist()
-            if inception is not None:
-                features[m].append(inception(out))
-        for c in counts:
+                self.per_image[m][k] += v.tolist()
+            if self.inception is not None:
+                self.features[m].append(self.inception(out))
+        for c in self.counts:
             out = outputs[MODEL] if c == 0 else outputs.get(hinted(c))
             if out is None:
-                out = denormalize(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale))
+                out = to_unit(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale))
             for k, v in image_metrics(out, target).items():
-                curve_values[c][k] += v.tolist()
-        if inception is not None:
-            features["target"].append(inception(target))
-        if image_dir is not None:
-            for j, i in enumerate(idx.tolist()):
-                stem = _safe_name(names[i])
-                tensor_to_pil(real_a[j]).save(image_dir / "inputs" / f"{stem}.png")
-                tensor_to_pil(outputs[MODEL][j] * 2 - 1).save(image_dir / output_subdir / f"{stem}.png")
-                tensor_to_pil(real_b[j]).save(image_dir / "targets" / f"{stem}.png")
-                if hints:
-                    shown = draw_hints(real_a[j : j + 1], hint_maps[hints][j : j + 1])[0]
-                    tensor_to_pil(shown).save(image_dir / f"hints_h{hints}" / f"{stem}.png")
-                    tensor_to_pil(outputs[hinted(hints)][j] * 2 - 1).save(image_dir / f"{output_subdir}_h{hints}" / f"{stem}.png")
-    mean = {m: {k: sum(v) / len(v) for k, v in per_image[m].items()} for m in methods}
-    if inception is not None:
-        from .metrics.fid import fid_from_features
+                self.curve[c][k] += v.tolist()
+        if self.inception is not None:
+            self.features["target"].append(self.inception(target))
+        return outputs, hint_maps
 
-        real = torch.cat(features["target"])
-        for m in methods:
-            mean[m]["fid"] = fid_from_features(real, torch.cat(features[m]))
-    return Evaluation(
-        split=split, names=names, per_image=per_image, mean=mean, run_dir=str(run_dir), checkpoint=checkpoint,
-        step=pipe.meta.get("step"), size=load, scale=scale if load != cfg.data.crop_size else "native", hints=hints,
-        curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in curve_values.items()},
-        curve_per_image=curve_values,
-    )  # fmt: skip
+    def result(
+        self,
+        split: str,
+        names: list[str],
+        run_dir: Any,
+        checkpoint: str,
+        step: int | None,
+        size: int,
+        scale: str,
+        hints: int,
+    ) -> Evaluation:
+        """The evaluation these scores make, of `split` (`names`) at `size`."""
+        return Evaluation(
+            split=split,
+            names=names,
+            per_image=self.per_image,
+            mean=self.means(),
+            run_dir=str(run_dir),
+            checkpoint=checkpoint,
+            step=step,
+            size=size,
+            scale=scale,
+            hints=hints,
+            curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in self.curve.items()},
+            curve_per_image=self.curve,
+        )
+
+    def means(self) -> dict[str, dict[str, float]]:
+        mean = {m: {k: sum(v) / len(v) for k, v in self.per_image[m].items()} for m in self.entries}
+        if self.inception is not None:
+            from .metrics.fid import fid_from_features
+
+            real = torch.cat(self.features["target"])
+            for m in self.entries:
+                mean[m]["fid"] = fid_from_features(real, torch.cat(self.features[m]))
+        return mean
+
+
+class _ImageFolders:
+    """Each image's input, output and target (and with hints, the hints drawn and the hinted output)."""
+
+    def __init__(self, image_dir: str | Path, output_subdir: str, hints: int) -> None:
+        self.dir, self.output_subdir, self.hints = Path(image_dir), output_subdir, hints
+        subdirs = ["inputs", output_subdir, "targets"] + (
+            [f"hints_h{hints}", f"{output_subdir}_h{hints}"] if hints else []
+        )
+        for sub in subdirs:
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+
+    def write(
+        self,
+        names: list[str],
+        real_a: torch.Tensor,
+        real_b: torch.Tensor,
+        outputs: dict[str, torch.Tensor],
+        hint_maps: dict[int, torch.Tensor],
+    ) -> None:
+        from .hints import draw_hints
+
+        h, out_dir = self.hints, self.output_subdir
+        for j, name in enumerate(names):
+            stem = _safe_name(name)
+            tensor_to_pil(real_a[j]).save(self.dir / "inputs" / f"{stem}.png")
+            tensor_to_pil(from_unit(outputs[MODEL][j])).save(self.dir / out_dir / f"{stem}.png")
+            tensor_to_pil(real_b[j]).save(self.dir / "targets" / f"{stem}.png")
+            if h:
+                shown = draw_hints(real_a[j : j + 1], hint_maps[h][j : j + 1])[0]
+                tensor_to_pil(shown).save(self.dir / f"hints_h{h}" / f"{stem}.png")
+                tensor_to_pil(from_unit(outputs[hinted(h)][j])).save(self.dir / f"{out_dir}_h{h}" / f"{stem}.png")
 
 
 @torch.no_grad()
 def evaluate_unpaired(
-    run_dir: str | Path, ds: Any, pipe: Pix2Pix, *, checkpoint: str, weights: str, batch_size: int,
-    image_dir: str | Path | None, inception: torch.nn.Module | None, progress: bool, split: str,
-) -> Evaluation:  # fmt: skip
+    run_dir: str | Path,
+    ds: Any,
+    pipe: Pix2Pix,
+    split: str,
+    checkpoint: str,
+    weights: str,
+    batch_size: int,
+    image_dir: str | Path | None,
+    inception: torch.nn.Module | None,
+    progress: bool,
+) -> Evaluation:
     """An unpaired split has no targets: score the cycle errors, |F(G(a)) - a| per A image and
     |G(F(b)) - b| per B image (L1 in [0, 1] units), and, with Inception weights, FID and KID
     between G(A) and the real B images, beside copying A through (FID and KID of A against B).
     """
     from .metrics.fid import fid_from_features, kid_from_features
 
-    back = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights,
-                                   direction="BtoA" if pipe.direction == "AtoB" else "AtoB")  # fmt: skip
+    back = Pix2Pix.from_pretrained(
+        run_dir, checkpoint=checkpoint, weights=weights, direction="BtoA" if pipe.direction == "AtoB" else "AtoB"
+    )
     src, dst = (ds.images_a, ds.images_b) if pipe.direction == "AtoB" else (ds.images_b, ds.images_a)
     names = [src.name(i) for i in range(src.count)]
     cycle_src: list[float] = []
@@ -238,13 +323,13 @@ def evaluate_unpaired(
         for sub in ("inputs", "outputs", "reconstructions"):
             (image_dir / sub).mkdir(parents=True, exist_ok=True)
     for start in tqdm(range(0, src.count, batch_size), desc=f"evaluate {split}", unit="batch", disable=not progress):
-        x = normalize(src.batch(torch.arange(start, min(start + batch_size, src.count))))
+        x = from_uint8(src.batch(torch.arange(start, min(start + batch_size, src.count))))
         fake = pipe.translate_tensor(x)
         rec = back.translate_tensor(fake)
-        cycle_src += (denormalize(rec) - denormalize(x)).abs().flatten(1).mean(1).tolist()
+        cycle_src += (to_unit(rec) - to_unit(x)).abs().flatten(1).mean(1).tolist()
         if inception is not None:
-            feats["fake"].append(inception(denormalize(fake)))
-            feats["copy"].append(inception(denormalize(x)))
+            feats["fake"].append(inception(to_unit(fake)))
+            feats["copy"].append(inception(to_unit(x)))
         if image_dir is not None:
             for j in range(len(x)):
                 stem = _safe_name(names[start + j])
@@ -252,23 +337,31 @@ def evaluate_unpaired(
                 tensor_to_pil(fake[j]).save(image_dir / "outputs" / f"{stem}.png")
                 tensor_to_pil(rec[j]).save(image_dir / "reconstructions" / f"{stem}.png")
     for start in range(0, dst.count, batch_size):
-        y = normalize(dst.batch(torch.arange(start, min(start + batch_size, dst.count))))
+        y = from_uint8(dst.batch(torch.arange(start, min(start + batch_size, dst.count))))
         rec = pipe.translate_tensor(back.translate_tensor(y))
-        cycle_dst += (denormalize(rec) - denormalize(y)).abs().flatten(1).mean(1).tolist()
+        cycle_dst += (to_unit(rec) - to_unit(y)).abs().flatten(1).mean(1).tolist()
         if inception is not None:
-            feats["real"].append(inception(denormalize(y)))
-    mean: dict[str, dict[str, float]] = {MODEL: {"cycle_a": sum(cycle_src) / len(cycle_src),
-                                                 "cycle_b": sum(cycle_dst) / max(len(cycle_dst), 1)}}  # fmt: skip
+            feats["real"].append(inception(to_unit(y)))
+    mean: dict[str, dict[str, float]] = {
+        MODEL: {"cycle_a": sum(cycle_src) / len(cycle_src), "cycle_b": sum(cycle_dst) / max(len(cycle_dst), 1)}
+    }
     if inception is not None:
         real = torch.cat(feats["real"])
         mean[COPY] = {}
-        for key, method in (("fake", MODEL), ("copy", COPY)):
-            mean[method]["fid"] = fid_from_features(real, torch.cat(feats[key]))
-            mean[method]["kid"], mean[method]["kid_std"] = kid_from_features(real, torch.cat(feats[key]))
+        for key, entry in (("fake", MODEL), ("copy", COPY)):
+            mean[entry]["fid"] = fid_from_features(real, torch.cat(feats[key]))
+            mean[entry]["kid"], mean[entry]["kid_std"] = kid_from_features(real, torch.cat(feats[key]))
     return Evaluation(
-        split=split, names=names, per_image={MODEL: {"cycle_a": cycle_src}}, mean=mean, run_dir=str(run_dir),
-        checkpoint=checkpoint, step=pipe.meta.get("step"), size=pipe.config.data.crop_size, paired=False,
-    )  # fmt: skip
+        split=split,
+        names=names,
+        per_image={MODEL: {"cycle_a": cycle_src}},
+        mean=mean,
+        run_dir=str(run_dir),
+        checkpoint=checkpoint,
+        step=pipe.meta.get("step"),
+        size=pipe.config.data.crop_size,
+        paired=False,
+    )
 
 
 def write_metrics(evaluation: Evaluation, path: str | Path) -> Path:

@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from .hints import REGION_LINE, regions
+from .images import from_unit, to_unit
+from .options import MAX_PIXELS
 
-MAX_PIXELS = 4096 * 4096  # a larger input is an error naming its size: memory stays bounded (~1 GB)
 GREY_SPREAD = 0.08  # line art: channels within this of each other ([0, 1] units) on 99% of pixels
 LIGHT_SHARE = 0.5  # line art: at least this share of pixels at least as light as LINE
 CLEAN = 1.0  # a working-size cell keeps its colour where one region covers this share of its pixels (all)
@@ -44,8 +45,10 @@ def working_size(height: int, width: int, train_size: int) -> tuple[int, int]:
 def check_pixels(height: int, width: int, source: str = "image") -> None:
     if height * width > MAX_PIXELS:
         side = int(MAX_PIXELS**0.5)
-        raise ValueError(f"{source}: {width}x{height} is larger than the {side}x{side} pixels the full-size output "
-                         "handles; scale it down first, or use --scale native / --size N")  # fmt: skip
+        raise ValueError(
+            f"{source}: {width}x{height} is larger than the {side}x{side} pixels the full-size output "
+            "handles; scale it down first, or use --scale native / --size N"
+        )
 
 
 def to_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -59,12 +62,12 @@ def to_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def lightness(x: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [-1, 1] -> (H, W) float32 in [0, 1]: the mean of the channels."""
-    return ((x.float().mean(0) + 1) / 2).clamp(0, 1).cpu().numpy()
+    return to_unit(x.float().mean(0)).cpu().numpy()
 
 
 def is_line_art(x: torch.Tensor) -> bool:
     """Whether (C, H, W) in [-1, 1] is line art: grey (channels agree) on a mostly light page."""
-    v = (x.float() + 1) / 2
+    v = to_unit(x.float())
     grey = True
     if v.shape[0] > 1:
         spread = v.amax(0) - v.amin(0)  # (H, W)
@@ -79,7 +82,7 @@ def compose(line_art: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
     out = []
     for x, c in zip(line_art, colour):
         if is_line_art(x):
-            out.append(torch.from_numpy(_compose_one(lightness(x), (c.float().cpu().numpy() + 1) / 2)) * 2 - 1)
+            out.append(from_unit(torch.from_numpy(_compose_one(lightness(x), to_unit(c.float()).cpu().numpy()))))
         else:
             out.append(to_size(c[None].cpu(), size)[0])
     return torch.stack(out).to(colour.device)
@@ -124,7 +127,12 @@ def _compose_one(light: np.ndarray, colour: np.ndarray) -> np.ndarray:
     plain = np.zeros((c_n, big_h, big_w), dtype=np.float32)
     mixed = np.zeros_like(plain)
     total = np.zeros((big_h, big_w), dtype=np.float32)
-    for ys, xs, wgt in ((y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx), (y1, x0, fy * (1 - fx)), (y1, x1, fy * fx)):
+    for ys, xs, wgt in (
+        (y0, x0, (1 - fy) * (1 - fx)),
+        (y0, x1, (1 - fy) * fx),
+        (y1, x0, fy * (1 - fx)),
+        (y1, x1, fy * fx),
+    ):
         idx = ys[:, None] * w + xs[None, :]  # (H, W) cells
         tap = flat[:, idx]  # (C, H, W)
         plain += wgt * tap
@@ -152,10 +160,10 @@ def fullsize_steps(train_size: int) -> dict[str, object]:
     light = "lightness = the mean of the image channels on [0, 1]"
     return {
         "working_size": f"scale the input so its longer side is {train_size} px, aspect kept (area-average to shrink, "
-                        "bicubic to enlarge); pad and run the network there; resize a hint map to it as the sidecar's "
-                        "hints.resize says",
+        "bicubic to enlarge); pad and run the network there; resize a hint map to it as the sidecar's "
+        "hints.resize says",
         "line_art": f"{light}; line art is grey (channels within {GREY_SPREAD} of each other on 99% of pixels) with at "
-                    f"least {LIGHT_SHARE:.0%} of pixels at lightness >= {LINE}",
+        f"least {LIGHT_SHARE:.0%} of pixels at lightness >= {LINE}",
         "compose_line_art": [
             f"label the input's regions: 4-connected pixels with lightness >= {LINE}",
             "a working-size cell is clean where one region covers all its input pixels (no stroke); it is owned by "
@@ -168,4 +176,4 @@ def fullsize_steps(train_size: int) -> dict[str, object]:
         "otherwise": "bicubic upsampling of the network's output to the input's size",
         "max_pixels": MAX_PIXELS,
         "reference": "pix2pix.fullsize.compose",
-    }  # fmt: skip
+    }

@@ -23,19 +23,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .config import Config
-from .data.images import load_image, pil_to_uint8, to_mode
-from .data.transforms import normalize
 from .devices import resolve_device
 from .fullsize import check_pixels, compose, to_size, working_size
 from .hints import as_hint_map, fill_as_trained, resize_hints
+from .images import from_uint8, load_image, pil_to_uint8, to_mode, to_uint8
 from .models import size_multiple
-from .training.checkpoint import checkpoint_dir, load_config, load_weights, read_meta, weights_file
-
-WEIGHTS = ("auto", "ema", "raw")
-BACKENDS = ("torch", "onnx")
-# auto: the generator at its training scale, the result at the input's size with the input's strokes;
-# bicubic: the same, upsampled plainly (to compare); native: the generator on the input as it is.
-SCALES = ("auto", "bicubic", "native")
+from .networks import family_for
+from .options import BACKENDS, SCALES, WEIGHTS
+from .run_folder import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, *, mode: str = "replicate") -> tuple[torch.Tensor, tuple[int, int]]:
@@ -54,15 +49,18 @@ class Pix2Pix:
     """A trained generator and what is needed to apply it: channels, hints, size multiple, device."""
 
     def __init__(
-        self, generator: nn.Module, config: Config, *, device: str | torch.device = "cpu", onnx: Any = None,
+        self,
+        generator: nn.Module,
+        config: Config,
+        *,
+        device: str | torch.device = "cpu",
+        onnx: Any = None,
         direction: str = "AtoB",
-    ) -> None:  # fmt: skip
-        from .methods import method_for
-
+    ) -> None:
         self.config = config
         self.direction = direction
         # Image channels in, hint-map channels (0 without hints), channels out.
-        self.in_nc, self.hint_nc, self.out_nc = method_for(config).generator_channels(config.model, direction)
+        self.in_nc, self.hint_nc, self.out_nc = family_for(config).generator_channels(config.model, direction)
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.size_multiple = size_multiple(config.model.generator)
@@ -99,8 +97,6 @@ class Pix2Pix:
         ONNX Runtime; the export happens on first use and is cached in the checkpoint folder.
         `direction`: which way a CycleGAN run translates (AtoB or BtoA); pix2pix runs go AtoB only.
         """
-        from .methods import method_for
-
         if weights not in WEIGHTS:
             raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
         if backend not in BACKENDS:
@@ -108,9 +104,9 @@ class Pix2Pix:
         device = resolve_device(device)
         folder = checkpoint_dir(run_dir, checkpoint)
         config = load_config(folder)
-        method = method_for(config)
-        name = method.generator_name(direction)
-        generator = method.build_network(config.model, name, init=False)
+        family = family_for(config)
+        name = family.generator_name(direction)
+        generator = family.build_network(config.model, name, init=False)
         ema_file = folder / weights_file(name, ema=True)
         if weights == "ema" and not ema_file.is_file():
             raise FileNotFoundError(f"{folder}: no EMA weights ({ema_file.name}); train with --ema-decay")
@@ -127,12 +123,18 @@ class Pix2Pix:
             if not onnx_file.is_file():
                 export_onnx(generator, onnx_file, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
             pipe.onnx = OnnxGenerator(onnx_file)
-        pipe.meta = {**read_meta(folder), "weights": "ema" if use_ema else "raw", "backend": backend,
-                     "checkpoint_dir": str(folder)}  # fmt: skip
+        pipe.meta = {
+            **read_meta(folder),
+            "weights": "ema" if use_ema else "raw",
+            "backend": backend,
+            "checkpoint_dir": str(folder),
+        }
         return pipe
 
     @torch.inference_mode()
-    def translate_tensor(self, x: torch.Tensor, *, dropout: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def translate_tensor(
+        self, x: torch.Tensor, *, dropout: bool = False, hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W) in [-1, 1], any H and W.
 
         `hints`: a hint map (B, C_out + 1, H, W) for a hints model; None means no hints. A model
@@ -146,7 +148,9 @@ class Pix2Pix:
             if hints is None:
                 hints = torch.zeros(x.shape[0], self.hint_nc, h, w)
             elif hints.shape != (x.shape[0], self.hint_nc, h, w):
-                raise ValueError(f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}")
+                raise ValueError(
+                    f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}"
+                )
             else:
                 hints = fill_as_trained(hints, x, self.config.model)  # each hint over its region, if trained so
             hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
@@ -159,8 +163,9 @@ class Pix2Pix:
         return self.generator(padded)[..., :h, :w]
 
     @torch.inference_mode()
-    def translate_full(self, x: torch.Tensor, *, hints: torch.Tensor | None = None, scale: str = "auto",
-                       dropout: bool = False) -> torch.Tensor:  # fmt: skip
+    def translate_full(
+        self, x: torch.Tensor, *, hints: torch.Tensor | None = None, scale: str = "auto", dropout: bool = False
+    ) -> torch.Tensor:
         """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W): the generator at the scale it was trained for
         (the longer side at the training size), its result back at H x W (fullsize.py); `hints` a
         (B, C_out + 1, H, W) hint map in the input's own coordinates. `scale` is one of SCALES."""
@@ -198,35 +203,54 @@ class Pix2Pix:
         if isinstance(images, (list, tuple)):
             if hints is not None and (not isinstance(hints, (list, tuple)) or len(hints) != len(images)):
                 raise ValueError(f"for {len(images)} images, hints must be a list of {len(images)} (None for no hints)")
-            return self._translate_list(list(images), size=size, scale=scale, dropout=dropout, batch_size=batch_size,
-                                        hints=hints)  # fmt: skip
+            return self._translate_list(
+                list(images), size=size, scale=scale, dropout=dropout, batch_size=batch_size, hints=hints
+            )
         if isinstance(images, torch.Tensor):
             x = images if images.ndim == 4 else images.unsqueeze(0)
             h_map = None
             if hints is not None:
-                h_map = hints if isinstance(hints, torch.Tensor) else as_hint_map(hints, x.shape[-1], x.shape[-2],
-                                                                                  output_nc=self.out_nc)  # fmt: skip
+                h_map = (
+                    hints
+                    if isinstance(hints, torch.Tensor)
+                    else as_hint_map(hints, x.shape[-1], x.shape[-2], output_nc=self.out_nc)
+                )
                 h_map = h_map if h_map.ndim == 4 else h_map.unsqueeze(0).expand(len(x), -1, -1, -1)
             if size is not None:
                 x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
                 h_map = resize_hints(h_map, (size, size)) if h_map is not None else None
-            out = torch.cat([
-                self.translate_full(x[i : i + batch_size], dropout=dropout, scale=scale if size is None else "native",
-                                    hints=None if h_map is None else h_map[i : i + batch_size])
-                for i in range(0, len(x), batch_size)
-            ])  # fmt: skip
+            out = torch.cat(
+                [
+                    self.translate_full(
+                        x[i : i + batch_size],
+                        dropout=dropout,
+                        scale=scale if size is None else "native",
+                        hints=None if h_map is None else h_map[i : i + batch_size],
+                    )
+                    for i in range(0, len(x), batch_size)
+                ]
+            )
             return out if images.ndim == 4 else out[0]
-        return self._translate_list([images], size=size, scale=scale, dropout=dropout, batch_size=1,
-                                    hints=None if hints is None else [hints])[0]  # fmt: skip
+        return self._translate_list(
+            [images], size=size, scale=scale, dropout=dropout, batch_size=1, hints=None if hints is None else [hints]
+        )[0]
 
     def hint_map_for(self, img: Any, hints: Any, *, size: int | None = None, source: str = "hints") -> torch.Tensor:
         """The (C_out + 1, H, W) hint map of `hints` for image `img`, at `size` x `size` if given."""
-        w, h = (img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0]))
+        w, h = img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0])
         h_map = as_hint_map(hints, w, h, output_nc=self.out_nc, source=source)
         return resize_hints(h_map[None], (size, size))[0] if size is not None else h_map
 
-    def _translate_list(self, images: list[Any], *, size: int | None, scale: str, dropout: bool, batch_size: int,
-                        hints: list[Any] | None = None) -> list[Any]:  # fmt: skip
+    def _translate_list(
+        self,
+        images: list[Any],
+        *,
+        size: int | None,
+        scale: str,
+        dropout: bool,
+        batch_size: int,
+        hints: list[Any] | None = None,
+    ) -> list[Any]:
         images = [load_image(img, channels=self.in_nc) if isinstance(img, (str, Path)) else img for img in images]
         tensors = [self._to_tensor(img, size) for img in images]
         maps: list[torch.Tensor | None] = [
@@ -243,12 +267,18 @@ class Pix2Pix:
                 chunk = indices[j : j + batch_size]
                 h_map = None
                 if self.takes_hints and any(maps[i] is not None for i in chunk):
-                    h_map = torch.stack([
-                        maps[i] if maps[i] is not None else torch.zeros(self.hint_nc, *tensors[i].shape[-2:])
-                        for i in chunk
-                    ])  # fmt: skip
-                out = self.translate_full(torch.stack([tensors[i] for i in chunk]), dropout=dropout, hints=h_map,
-                                          scale=scale if size is None else "native")  # fmt: skip
+                    h_map = torch.stack(
+                        [
+                            maps[i] if maps[i] is not None else torch.zeros(self.hint_nc, *tensors[i].shape[-2:])
+                            for i in chunk
+                        ]
+                    )
+                out = self.translate_full(
+                    torch.stack([tensors[i] for i in chunk]),
+                    dropout=dropout,
+                    hints=h_map,
+                    scale=scale if size is None else "native",
+                )
                 for i, o in zip(chunk, out):
                     results[i] = o
         return [self._from_tensor(r, like) for r, like in zip(results, images)]  # type: ignore[arg-type]
@@ -261,16 +291,18 @@ class Pix2Pix:
         if isinstance(img, np.ndarray):
             img = Image.fromarray(img if img.dtype == np.uint8 else np.clip(img * 255, 0, 255).astype(np.uint8))
         if not isinstance(img, Image.Image):
-            raise ValueError(f"cannot translate a {type(img).__name__}: expected an image file's path, a PIL image, "
-                             "an array or a tensor")  # fmt: skip
+            raise ValueError(
+                f"cannot translate a {type(img).__name__}: expected an image file's path, a PIL image, "
+                "an array or a tensor"
+            )
         img = to_mode(img, self.in_nc)
         if size is not None:
             img = img.resize((size, size), Image.BICUBIC)
-        return normalize(pil_to_uint8(img))
+        return from_uint8(pil_to_uint8(img))
 
     @staticmethod
     def _from_tensor(out: torch.Tensor, like: Any) -> Any:
-        arr = ((out.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy().transpose(1, 2, 0)
+        arr = to_uint8(out).cpu().numpy().transpose(1, 2, 0)
         if arr.shape[2] == 1:
             arr = arr[:, :, 0]
         return arr if isinstance(like, np.ndarray) else Image.fromarray(arr)
@@ -313,8 +345,8 @@ def translate_paths(
     """
     from tqdm.auto import tqdm
 
-    from .data.images import is_image_path
     from .hints import load_hints_file
+    from .images import is_image_path
 
     files: list[tuple[Path, Path]] = []  # (source, path relative to out_dir)
     for item in map(Path, inputs):

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class RunWriteError(OSError):
+    """A run folder could not be written (a full disk, no permission): one line naming the path,
+    the error and the last good checkpoint."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; it replaces `path` only if the block succeeds.

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GAN_MODES
+from .images import to_unit
 
 
 class GANLoss(nn.Module):
@@ -102,7 +103,9 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5
+) -> torch.Tensor:
     """Mean SSIM of images (B, C, H, W) in [0, data_range], with a Gaussian window and no padding.
 
     The same value as pytorch-msssim's `ssim` (tests/test_losses.py checks it), computed with the
@@ -129,10 +132,10 @@ def ssim_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     L1 alone lets a generator paint low-amplitude texture where the condition leaves the colour
     ambiguous; SSIM's contrast term charges for it (Zhao et al., "Loss Functions for Image
     Restoration with Neural Networks", 2017, mix SSIM and L1 for this reason). The separable
-    Gaussian trains about 2x faster than torchmetrics' 2-D one; both give the same SSIM up to the
+    Gaussian trains faster than torchmetrics' 2-D one (docs/speed.md); both give the same SSIM up to the
     border handling (torchmetrics still scores the evaluation).
     """
     # In float32 even under autocast: the variances are differences of near-equal local moments,
     # which bf16's 8-bit mantissa cancels to noise (the loss read 0.4 where float32 reads 0.15).
     with torch.autocast(fake.device.type, enabled=False):
-        return 1 - ssim((fake.float() + 1) / 2, (real.float() + 1) / 2, data_range=1.0)
+        return 1 - ssim(to_unit(fake.float()), to_unit(real.float()), data_range=1.0)

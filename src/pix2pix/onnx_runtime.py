@@ -38,7 +38,9 @@ def _quiet_exporter() -> Iterator[None]:
         noisy.setLevel(level)
 
 
-def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sample_size: int = 256, opset: int = OPSET) -> Path:
+def export_onnx(
+    generator: nn.Module, path: str | Path, *, input_nc: int = 3, sample_size: int = 256, opset: int = OPSET
+) -> Path:
     """Export `generator` in eval mode to `path` (written atomically) and check it with onnx.
 
     `sample_size` is the generator's size multiple: height and width are exported as dynamic
@@ -48,7 +50,7 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
         import onnx
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install 'pix2pix[onnx]'") from None
-    from .training.checkpoint import unwrap
+    from .run_folder import unwrap
 
     g = unwrap(generator)
     was_training = g.training
@@ -58,15 +60,26 @@ def export_onnx(generator: nn.Module, path: str | Path, *, input_nc: int = 3, sa
 
     # A sample of batch 2 and 2x3 multiples, so no dimension is specialised to 1.
     dummy = torch.zeros(2, input_nc, 2 * sample_size, 3 * sample_size, device=next(g.parameters()).device)
-    dynamic = {"x": {0: Dim("batch", min=1, max=4096), 2: sample_size * Dim("h", min=1, max=512),
-                     3: sample_size * Dim("w", min=1, max=512)}}  # fmt: skip
+    dynamic = {
+        "x": {
+            0: Dim("batch", min=1, max=4096),
+            2: sample_size * Dim("h", min=1, max=512),
+            3: sample_size * Dim("w", min=1, max=512),
+        }
+    }
     try:
         with atomic_path(path) as tmp:
             with torch.no_grad(), _quiet_exporter():
                 program = torch.onnx.export(
-                    g, (dummy,), dynamic_shapes=dynamic, input_names=["input"], output_names=["output"],
-                    opset_version=opset, dynamo=True, verbose=False,
-                )  # fmt: skip
+                    g,
+                    (dummy,),
+                    dynamic_shapes=dynamic,
+                    input_names=["input"],
+                    output_names=["output"],
+                    opset_version=opset,
+                    dynamo=True,
+                    verbose=False,
+                )
                 program.save(str(tmp))
             onnx.checker.check_model(str(tmp))
     finally:

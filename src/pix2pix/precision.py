@@ -4,7 +4,7 @@ CPU: without native bf16 (AVX-512-BF16 or AMX, detected from PyTorch's CPU capab
 autocast is tens of times slower than float32, so `amp bf16` is refused there with an error that
 says why, and `auto` stays float32. With native bf16, `amp bf16` runs bf16 autocast, and `auto`
 picks it only where a short calibration at the start of training (the generator's forward and
-backward, both ways) shows it faster and finite (`calibrate_cpu_bf16`). On CUDA, `auto` means
+backward, both ways) shows it faster and finite (cpu/choices.py). On CUDA, `auto` means
 bf16 autocast (no loss scaling needed) where the GPU supports it, else fp16 with a GradScaler.
 """
 
@@ -72,10 +72,9 @@ class Precision:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def prepare(self, module: nn.Module) -> nn.Module:
-        """`module` with channels_last weights where this run uses channels_last, and on CPU where
-        the network runs faster so (`cpu_channels_last`: the PatchGAN)."""
-        cpu_cl = self.device.type == "cpu" and getattr(module, "cpu_channels_last", False)
-        return module.to(memory_format=torch.channels_last) if self.channels_last or cpu_cl else module
+        """`module` with channels_last weights where this run uses channels_last (CUDA by default;
+        on CPU, cpu.convert lays out the networks that run faster so)."""
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     @property
     def label(self) -> str:
@@ -103,38 +102,3 @@ def resolve_precision(amp: str, channels_last: str, device: torch.device) -> Pre
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 and device.type == "cuda" else None
     use_cl = channels_last == "on" or (channels_last == "auto" and device.type == "cuda")
     return Precision(device=device, dtype=dtype, scaler=scaler, channels_last=use_cl)
-
-
-def calibrate_cpu_bf16(generator: nn.Module, example: torch.Tensor, *, repeat: int = 3, margin: float = 0.9) -> bool:
-    """Whether bf16 autocast trains `generator` faster on this CPU: time its forward and backward
-    on `example` (a copy of it, so nothing changes) in float32 and in bf16, interleaved; bf16 must
-    take under `margin` of the float32 time and give finite outputs and gradients."""
-    import copy
-    import time
-
-    from .models.gemm_conv import autocast_to
-
-    model = copy.deepcopy(generator).train()
-    x = example.detach().clone()
-
-    def run(bf16: bool) -> tuple[float, bool]:
-        t = time.perf_counter()
-        with autocast_to(torch.bfloat16 if bf16 else torch.float32):
-            out = model(x)
-        out.float().mean().backward()
-        finite = bool(torch.isfinite(out).all()) and all(
-            p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()
-        )
-        model.zero_grad(set_to_none=True)
-        return time.perf_counter() - t, finite
-
-    with torch.random.fork_rng(devices=[]):  # dropout draws here must not move the run's RNG
-        run(False), run(True)  # warm up both
-        fp32, bf16, finite = [], [], True
-        for _ in range(repeat):
-            t32, _ = run(False)
-            t16, ok = run(True)
-            fp32.append(t32)
-            bf16.append(t16)
-            finite &= ok
-    return finite and sorted(bf16)[len(bf16) // 2] < margin * sorted(fp32)[len(fp32) // 2]

@@ -6,7 +6,9 @@ model; then input | output | target for every image, worst first, so failures ar
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
@@ -17,101 +19,96 @@ from .metrics.image import HIGHER_IS_BETTER
 LABELS = {MODEL: "trained model", COPY: "copy input (baseline)", UNTRAINED: "untrained model", "model_b": "run B"}
 
 
-def method_label(key: str) -> str:
-    """The table label of a method key: 'model_h10' -> 'trained model, 10 hints'."""
+def entry_label(key: str) -> str:
+    """The table label of an entry (a row of the table): 'model_h10' -> 'trained model, 10 hints'."""
     if key.startswith(f"{MODEL}_h") and key[len(MODEL) + 2 :].isdigit():
-        return f"trained model, {key[len(MODEL) + 2:]} hints"
+        return f"trained model, {key[len(MODEL) + 2 :]} hints"
     return LABELS.get(key, key)
-METRIC_LABELS = {"l1": "L1 ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓", "kid": "KID ↓",
-                 "cycle_a": "cycle A→B→A L1 ↓", "cycle_b": "cycle B→A→B L1 ↓"}
-
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{{ title }}</title>
-<style>
- body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
- table.metrics { border-collapse: collapse; margin: 1em 0; }
- table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
- table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
- td.best { font-weight: bold; background: #e8f5e9; }
- .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax({{ ncols * cell + 40 }}px, 1fr)); gap: 14px; }
- figure { margin: 0; } figure img { width: {{ cell }}px; height: {{ cell }}px; image-rendering: {{ rendering }}; border: 1px solid #ddd; }
- figcaption { font-size: 12px; color: #555; }
- .note { color: #555; max-width: 60em; }
-</style></head>
-<body>
-<h1>{{ title }}</h1>
-<p class="note">Run <code>{{ ev.run_dir }}</code>, checkpoint <code>{{ ev.checkpoint }}</code>{% if ev.step is not none %} (step {{ ev.step }}){% endif %},
-split <b>{{ ev.split }}</b>: {{ ev.names|length }} images at {{ ev.size }}&times;{{ ev.size }} px, RGB in [0, 1], per-image means.
-{% if ev.paired %}The honest baseline is <i>copy input</i>: handing the input through unchanged. A model that only redraws its input beats an untrained one but not this.
-{% else %}This split is unpaired: there is no target to compare with. The cycle errors say how much of an image survives the round trip; FID and KID (with Inception weights) say how close the translated images come to the real images of the other domain, beside <i>copy input</i> (the input images themselves against that domain).{% endif %}</p>
-<table class="metrics" id="metrics">
-<tr><th>method</th>{% for k in metrics %}<th>{{ metric_labels[k] }}</th>{% endfor %}</tr>
-{% for m in methods %}<tr data-method="{{ m }}"><td>{{ labels[m] }}</td>{% for k in metrics %}<td class="{{ 'best' if best[k] == m else '' }}">{% if k in ev.mean[m] %}{{ '%.4f'|format(ev.mean[m][k]) if k not in ('psnr', 'fid') else '%.2f'|format(ev.mean[m][k]) }}{% else %}&ndash;{% endif %}</td>{% endfor %}</tr>
-{% endfor %}</table>
-{% if extra %}<p class="note">{{ extra }}</p>{% endif %}
-{% if curve %}<h2>Colour hints: quality against the number of hints</h2>
-<p class="note">The model given N hints per image, each a patch of the target's colour at a place worth a hint
-(seeded by the image's name, so every run gets the same hints; the hints of fewer are a subset of the hints of more).
-The dashed line is copying the input, which takes no hints.</p>
-<div id="curve">{{ curve_svg|safe }}</div>
-<table class="metrics" id="curve-table">
-<tr><th>hints</th>{% for k in curve_metrics %}<th>{{ metric_labels[k] }}</th>{% endfor %}</tr>
-{% for c in curve_counts %}<tr data-hints="{{ c }}"><td>{{ c }}</td>{% for k in curve_metrics %}<td>{{ '%.2f'|format(curve[c][k]) if k == 'psnr' else '%.4f'|format(curve[c][k]) }}</td>{% endfor %}</tr>
-{% endfor %}</table>{% endif %}
-<h2>{{ columns|join(' | ') }}, worst first (by {{ worst_label }})</h2>
-<div class="grid" id="samples">
-{% for row in rows %}<div class="sample"><div style="display:flex; gap:4px">
-{% for src, alt in row.images %}<figure><img src="{{ src }}" alt="{{ alt }} {{ row.name }}"></figure>
-{% endfor %}</div>
-<figcaption>{{ row.name }}{% for label, value in row.captions %} &middot; {{ label }} {{ value }}{% endfor %}</figcaption></div>
-{% endfor %}</div>
-</body></html>
-"""
 
 
-def write_report(
-    evaluation: Evaluation, out_dir: str | Path, *, compare: Evaluation | None = None,
-    title: str = "pix2pix evaluation", extra: str = "",
-) -> Path:  # fmt: skip
-    """Write out_dir/index.html for an evaluation whose images lie in out_dir/{inputs,outputs,targets}.
+METRIC_LABELS = {
+    "l1": "L1 ↓",
+    "psnr": "PSNR (dB) ↑",
+    "ssim": "SSIM ↑",
+    "lpips": "LPIPS ↓",
+    "fid": "FID ↓",
+    "kid": "KID ↓",
+    "cycle_a": "cycle A→B→A L1 ↓",
+    "cycle_b": "cycle B→A→B L1 ↓",
+}
 
-    With `compare` (a second run evaluated on the same images, outputs in out_dir/outputs_b),
-    both runs stand side by side in the table and in every row of images.
-    """
-    out_dir = Path(out_dir)
-    ev = evaluation
+
+def _template() -> str:
+    """The report page's Jinja template (package data: templates/report.html)."""
+    return resources.files("pix2pix").joinpath("templates/report.html").read_text(encoding="utf-8")
+
+
+def _table(ev: Evaluation, compare: Evaluation | None) -> tuple[Evaluation, dict[str, str], dict[str, str], list[str]]:
+    """The metrics table: the evaluation as shown (with run B's row where compared), each entry's
+    label, the best entry per metric, and the metrics shown."""
     means = dict(ev.mean)
-    labels = {m: method_label(m) for m in means}
+    labels = {m: entry_label(m) for m in means}
     if ev.hints:
         labels[MODEL] = "trained model, no hints"
         labels[hinted(ev.hints)] = f"trained model, {ev.hints} hints"
     if compare is not None:
         if compare.names != ev.names:
-            raise ValueError(f"cannot compare {compare.run_dir} with {ev.run_dir}: they were scored on different images")
-        means = {MODEL: ev.mean[MODEL], "model_b": compare.mean[MODEL], **{k: v for k, v in ev.mean.items() if k != MODEL}}
+            raise ValueError(
+                f"cannot compare {compare.run_dir} with {ev.run_dir}: they were scored on different images"
+            )
+        means = {
+            MODEL: ev.mean[MODEL],
+            "model_b": compare.mean[MODEL],
+            **{k: v for k, v in ev.mean.items() if k != MODEL},
+        }
         labels[MODEL] = f"A: {Path(ev.run_dir).name}"
         labels["model_b"] = f"B: {Path(compare.run_dir).name}"
-    ev_view = Evaluation(split=ev.split, names=ev.names, per_image=ev.per_image, mean=means, run_dir=ev.run_dir,
-                         checkpoint=ev.checkpoint, step=ev.step, size=ev.size, hints=ev.hints)  # fmt: skip
-    methods = list(means)
+    ev_view = Evaluation(
+        split=ev.split,
+        names=ev.names,
+        per_image=ev.per_image,
+        mean=means,
+        run_dir=ev.run_dir,
+        checkpoint=ev.checkpoint,
+        step=ev.step,
+        size=ev.size,
+        hints=ev.hints,
+    )
+    entries = list(means)
     metrics = [k for k in METRIC_LABELS if k in means[MODEL]]
     best = {
-        k: (max if HIGHER_IS_BETTER.get(k, True) else min)([m for m in methods if k in means[m]], key=lambda m, k=k: means[m][k])
+        k: (max if HIGHER_IS_BETTER.get(k, True) else min)(
+            [m for m in entries if k in means[m]], key=lambda m, k=k: means[m][k]
+        )
         for k in metrics
     }
+    return ev_view, labels, best, metrics
+
+
+def _sample_rows(ev: Evaluation, compare: Evaluation | None) -> tuple[list[dict[str, Any]], list[tuple[str, str]], str]:
+    """One row of pictures per image, worst first: the rows, the columns (subfolder, label), and
+    what "worst" is measured by."""
     per_image = ev.per_image[MODEL]
     worst_key = "l1" if "l1" in per_image else next(iter(per_image))
     order = sorted(range(len(ev.names)), key=lambda i: -per_image[worst_key][i])
     # Columns: (subfolder, label); one figure each per row.
     columns = [("inputs", "input"), ("outputs", "output")]
     if ev.hints:
-        columns = [("inputs", "input"), ("outputs", "output, no hints"), (f"hints_h{ev.hints}", f"{ev.hints} hints"),
-                   (f"outputs_h{ev.hints}", f"output, {ev.hints} hints")]  # fmt: skip
+        columns = [
+            ("inputs", "input"),
+            ("outputs", "output, no hints"),
+            (f"hints_h{ev.hints}", f"{ev.hints} hints"),
+            (f"outputs_h{ev.hints}", f"output, {ev.hints} hints"),
+        ]
     if compare is not None:
         columns = [("inputs", "input"), ("outputs", "output A"), ("outputs_b", "output B")]
     columns.append(("targets", "target") if ev.paired else ("reconstructions", "back again"))
-    shown = {"l1": ("L1", "{:.3f}"), "psnr": ("PSNR", "{:.1f}"), "ssim": ("SSIM", "{:.3f}"), "cycle_a": ("cycle L1", "{:.3f}")}
+    shown = {
+        "l1": ("L1", "{:.3f}"),
+        "psnr": ("PSNR", "{:.1f}"),
+        "ssim": ("SSIM", "{:.3f}"),
+        "cycle_a": ("cycle L1", "{:.3f}"),
+    }
     rows = []
     for i in order:
         stem = _safe_name(ev.names[i])
@@ -122,17 +119,49 @@ def write_report(
                 "captions": [(shown[k][0], shown[k][1].format(v[i])) for k, v in per_image.items() if k in shown],
             }
         )
+    return rows, columns, shown.get(worst_key, (worst_key,))[0]
+
+
+def write_report(
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    *,
+    compare: Evaluation | None = None,
+    title: str = "pix2pix evaluation",
+    extra: str = "",
+) -> Path:
+    """Write out_dir/index.html for an evaluation whose images lie in out_dir/{inputs,outputs,targets}.
+
+    With `compare` (a second run evaluated on the same images, outputs in out_dir/outputs_b),
+    both runs stand side by side in the table and in every row of images.
+    """
+    out_dir, ev = Path(out_dir), evaluation
+    ev_view, labels, best, metrics = _table(ev, compare)
+    rows, columns, worst_label = _sample_rows(ev, compare)
     curve_counts = sorted(ev.curve)
     curve_metrics = [k for k in ("l1", "psnr", "ssim") if ev.curve and k in ev.curve[curve_counts[0]]]
     baseline = ev.mean.get(COPY)
     env = Environment(autoescape=select_autoescape(default=True))
-    page = env.from_string(TEMPLATE).render(
-        title=title, ev=ev_view, methods=methods, metrics=metrics, best=best, rows=rows, labels=labels,
-        metric_labels=METRIC_LABELS, cell=max(96, min(ev.size, 256)), extra=extra,
-        rendering="pixelated" if ev.size < 128 else "auto", ncols=len(columns),
-        columns=[label for _, label in columns], worst_label=shown.get(worst_key, (worst_key,))[0], curve=ev.curve, curve_counts=curve_counts, curve_metrics=curve_metrics,
+    page = env.from_string(_template()).render(
+        title=title,
+        ev=ev_view,
+        entries=list(ev_view.mean),
+        metrics=metrics,
+        best=best,
+        rows=rows,
+        labels=labels,
+        metric_labels=METRIC_LABELS,
+        cell=max(96, min(ev.size, 256)),
+        extra=extra,
+        rendering="pixelated" if ev.size < 128 else "auto",
+        ncols=len(columns),
+        columns=[label for _, label in columns],
+        worst_label=worst_label,
+        curve=ev.curve,
+        curve_counts=curve_counts,
+        curve_metrics=curve_metrics,
         curve_svg=curve_svg(ev.curve, baseline) if ev.curve else "",
-    )  # fmt: skip
+    )
     path = out_dir / "index.html"
     atomic_write_text(path, page)
     return path
@@ -149,8 +178,9 @@ def curve_svg(curve: dict[int, dict[str, float]], baseline: dict[str, float] | N
     return '<div style="display:flex; gap:12px; flex-wrap:wrap">' + "".join(panels) + "</div>"
 
 
-def _curve_panel(metric: str, counts: list[int], ys: list[float], base: float | None, *, width: int = 260,
-                 height: int = 180) -> str:  # fmt: skip
+def _curve_panel(
+    metric: str, counts: list[int], ys: list[float], base: float | None, *, width: int = 260, height: int = 180
+) -> str:
     left, right, top, bottom = 46, 10, 22, 28
     lo, hi = min(ys + ([base] if base is not None else [])), max(ys + ([base] if base is not None else []))
     pad = (hi - lo) * 0.1 or abs(hi) * 0.05 or 1.0
@@ -169,19 +199,28 @@ def _curve_panel(metric: str, counts: list[int], ys: list[float], base: float | 
         f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="12">{label}</text>',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
-        f'<text x="{(left + width - right) / 2}" y="{height - 2}" text-anchor="middle" font-size="10">hints per image</text>',
+        f'<text x="{(left + width - right) / 2}" y="{height - 2}" text-anchor="middle" font-size="10">hints per '
+        "image</text>",
     ]
     for v in (lo, hi):
-        parts.append(f'<text x="{left - 4}" y="{y_of(v) + 4:.1f}" text-anchor="end" font-size="10">{fmt.format(v)}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y_of(v) + 4:.1f}" text-anchor="end" font-size="10">{fmt.format(v)}</text>'
+        )
     for i, c in enumerate(counts):
-        parts.append(f'<text x="{x_of(i):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">{c}</text>')
+        parts.append(
+            f'<text x="{x_of(i):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">{c}</text>'
+        )
     if base is not None:
-        parts.append(f'<line x1="{left}" y1="{y_of(base):.1f}" x2="{width - right}" y2="{y_of(base):.1f}" '
-                     'stroke="#c62828" stroke-dasharray="4 3"><title>copy input</title></line>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" y1="{y_of(base):.1f}" x2="{width - right}" y2="{y_of(base):.1f}" '
+            'stroke="#c62828" stroke-dasharray="4 3"><title>copy input</title></line>'
+        )
     points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in enumerate(ys))
     parts.append(f'<polyline points="{points}" fill="none" stroke="#1565c0" stroke-width="2"/>')
     for i, (c, v) in enumerate(zip(counts, ys)):
-        parts.append(f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3" fill="#1565c0">'
-                     f'<title>{c} hints: {fmt.format(v)}</title></circle>')  # fmt: skip
+        parts.append(
+            f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3" fill="#1565c0">'
+            f"<title>{c} hints: {fmt.format(v)}</title></circle>"
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -23,8 +23,8 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..images import load_image
 from ..io import staged_files
-from .images import load_image
 from .pairs import side_by_side
 
 PHOTO_SUFFIX = "_leftImg8bit"
@@ -44,8 +44,8 @@ def _by_name(folder: Path, suffix: str) -> dict[str, Path]:
 
 
 def prepare_cityscapes(
-    left_img8bit: str | Path, gt_fine: str | Path, out: str | Path, *, size: int = 256, progress: bool = False,
-) -> CityscapesSummary:  # fmt: skip
+    left_img8bit: str | Path, gt_fine: str | Path, out: str | Path, *, size: int = 256, progress: bool = False
+) -> CityscapesSummary:
     """Write out/train and out/val of aligned photo | label-colour pairs (see the module docstring)."""
     photos_root, labels_root, out = Path(left_img8bit), Path(gt_fine), Path(out)
     if size < 8:
@@ -59,15 +59,21 @@ def prepare_cityscapes(
     for split in CITYSCAPES_SPLITS:
         photos = _by_name(photos_root / split, PHOTO_SUFFIX)
         labels = _by_name(labels_root / split, LABEL_SUFFIX)
-        lonely = sorted([str(photos[n]) for n in set(photos) - set(labels)] + [str(labels[n]) for n in set(labels) - set(photos)])
+        lonely = sorted(
+            [str(photos[n]) for n in set(photos) - set(labels)] + [str(labels[n]) for n in set(labels) - set(photos)]
+        )
         if lonely:
             more = f" and {len(lonely) - 3} more" if len(lonely) > 3 else ""
-            raise ValueError(f"no partner for {', '.join(lonely[:3])}{more} (a photo NAME{PHOTO_SUFFIX}.png pairs with "
-                             f"NAME{LABEL_SUFFIX}.png in the same split and city)")  # fmt: skip
+            raise ValueError(
+                f"no partner for {', '.join(lonely[:3])}{more} (a photo NAME{PHOTO_SUFFIX}.png pairs with "
+                f"NAME{LABEL_SUFFIX}.png in the same split and city)"
+            )
         plan += [(split, name, photos[name], labels[name]) for name in sorted(photos)]
     if not plan:
-        raise ValueError(f"no Cityscapes photos found: expected {photos_root}/train/CITY/NAME{PHOTO_SUFFIX}.png "
-                         f"(the unzipped leftImg8bit_trainvaltest.zip)")  # fmt: skip
+        raise ValueError(
+            f"no Cityscapes photos found: expected {photos_root}/train/CITY/NAME{PHOTO_SUFFIX}.png "
+            f"(the unzipped leftImg8bit_trainvaltest.zip)"
+        )
     summary = CityscapesSummary(out=out, counts=dict.fromkeys(CITYSCAPES_SPLITS, 0))
     with staged_files(out) as stage:
         for split, name, photo, label in tqdm(plan, desc="cityscapes", unit="pair", disable=not progress):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .images import is_image_path
+from ..images import is_image_path
 
 SPLITS = ("train", "val", "test")
 

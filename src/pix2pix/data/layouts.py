@@ -16,9 +16,24 @@ def dataset_for(config: Config, split: str, *, load_size: int, cache: bool = Tru
     or for unpaired data an UnpairedDataset (pairs where an evaluation split holds them)."""
     mc, dc = config.model, config.data
     if dc.dataset_mode == "unpaired":
-        return open_unpaired_split(dc.root, split, direction=dc.direction, load_size=load_size, input_nc=mc.input_nc,
-                                   output_nc=mc.output_nc, cache=cache, progress=progress)  # fmt: skip
+        return open_unpaired_split(
+            dc.root,
+            split,
+            direction=dc.direction,
+            load_size=load_size,
+            input_nc=mc.input_nc,
+            output_nc=mc.output_nc,
+            cache=cache,
+            progress=progress,
+        )
     return PairedDataset(
-        dc.root, split, mode=dc.dataset_mode, direction=dc.direction, load_size=load_size,
-        input_nc=mc.input_nc, output_nc=mc.output_nc, cache=cache, progress=progress,
-    )  # fmt: skip
+        dc.root,
+        split,
+        mode=dc.dataset_mode,
+        direction=dc.direction,
+        load_size=load_size,
+        input_nc=mc.input_nc,
+        output_nc=mc.output_nc,
+        cache=cache,
+        progress=progress,
+    )

@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from .. import seeding
+
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)
+    return torch.randperm(n, generator=seeding.generator("epoch_order", seed, epoch))
 
 
 def default_num_workers() -> int:
@@ -33,8 +34,18 @@ class StepBatches:
     at every epoch (what persistent_workers buys a per-epoch loader).
     """
 
-    def __init__(self, n: int, *, batch_size: int, seed: int, start_step: int, total_steps: int,
-                 rank: int = 0, world_size: int = 1, n_b: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        *,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        total_steps: int,
+        rank: int = 0,
+        world_size: int = 1,
+        n_b: int | None = None,
+    ) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.start, self.total = start_step, total_steps
         self.rank, self.local = rank, batch_size // world_size
@@ -56,7 +67,7 @@ class StepBatches:
                 yield mine
                 continue
             # Each step's B images, independent of A: drawn for the global batch, this rank's share kept.
-            g = torch.Generator().manual_seed(self.seed * 1_000_033 + step + 7)
+            g = seeding.generator("unpaired_b", self.seed, step)
             b = torch.randint(0, self.n_b, (self.batch_size,), generator=g)[self.rank * self.local :][: self.local]
             yield list(zip(mine, b.tolist()))
 
@@ -79,9 +90,16 @@ def iterate_batches(
     `batch_size` is the global batch; rank r of `world_size` takes its contiguous share of it.
     Incomplete batches at the end of an epoch are dropped so every step has the same size.
     """
-    sampler = StepBatches(len(dataset), batch_size=batch_size, seed=seed, start_step=start_step,
-                          total_steps=total_steps, rank=rank, world_size=world_size,
-                          n_b=None if dataset.paired else dataset.n_b)  # fmt: skip
+    sampler = StepBatches(
+        len(dataset),
+        batch_size=batch_size,
+        seed=seed,
+        start_step=start_step,
+        total_steps=total_steps,
+        rank=rank,
+        world_size=world_size,
+        n_b=None if dataset.paired else dataset.n_b,
+    )
     if dataset.cached:
         for step, idx in enumerate(sampler, start=start_step):
             a, b = dataset.batch(idx)

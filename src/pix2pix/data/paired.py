@@ -16,8 +16,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..images import load_image, pil_to_uint8
 from .files import list_images, split_dir
-from .images import load_image, pil_to_uint8
 
 if TYPE_CHECKING:
     pass

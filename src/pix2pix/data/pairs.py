@@ -10,9 +10,9 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..images import load_image
 from ..io import atomic_path
 from .files import SPLITS, list_images
-from .images import load_image
 from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 
@@ -33,9 +33,14 @@ class CombineSummary:
 
 
 def combine_folders(
-    dir_a: str | Path, dir_b: str | Path, out: str | Path, *, size: int | None = None, allow_unmatched: bool = False,
+    dir_a: str | Path,
+    dir_b: str | Path,
+    out: str | Path,
+    *,
+    size: int | None = None,
+    allow_unmatched: bool = False,
     progress: bool = False,
-) -> CombineSummary:  # fmt: skip
+) -> CombineSummary:
     """Pair files of `dir_a` and `dir_b` by relative path (extension aside) into aligned A|B PNGs.
 
     Unmatched files are an error that names them, unless `allow_unmatched` (then they are skipped
@@ -53,8 +58,10 @@ def combine_folders(
     unmatched = summary.unmatched_a + summary.unmatched_b
     if unmatched and not allow_unmatched:
         more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
-        raise ValueError(f"unmatched files (no partner in the other folder): {', '.join(unmatched[:5])}{more}; "
-                         "pass --allow-unmatched to skip them")  # fmt: skip
+        raise ValueError(
+            f"unmatched files (no partner in the other folder): {', '.join(unmatched[:5])}{more}; "
+            "pass --allow-unmatched to skip them"
+        )
     keys = sorted(set(files_a) & set(files_b))
     if not keys:
         raise ValueError(f"no file of {dir_a} has a partner of the same name in {dir_b}")
@@ -63,8 +70,10 @@ def combine_folders(
         if size is not None:
             img_a, img_b = (im.resize((size, size), Image.BICUBIC) for im in (img_a, img_b))
         elif img_a.size != img_b.size:
-            raise ValueError(f"{files_a[key]} is {img_a.size[0]}x{img_a.size[1]} but {files_b[key]} is "
-                             f"{img_b.size[0]}x{img_b.size[1]}: pass --size to resize both")  # fmt: skip
+            raise ValueError(
+                f"{files_a[key]} is {img_a.size[0]}x{img_a.size[1]} but {files_b[key]} is "
+                f"{img_b.size[0]}x{img_b.size[1]}: pass --size to resize both"
+            )
         pair = side_by_side(img_a, img_b)
         with atomic_path(out / key.with_suffix(".png")) as tmp:
             pair.save(tmp, format="PNG")
@@ -72,8 +81,9 @@ def combine_folders(
     return summary
 
 
-def split_folder(folder: str | Path, *, fractions: dict[str, float] | None = None, copy_to: str | Path | None = None,
-                 ) -> dict[str, int]:  # fmt: skip
+def split_folder(
+    folder: str | Path, *, fractions: dict[str, float] | None = None, copy_to: str | Path | None = None
+) -> dict[str, int]:
     """Move the pairs of a flat folder into folder/{train,val,test}/ by a stable hash of each name
     (or copy them into `copy_to`/{train,val,test}/). Returns the counts per split."""
     folder = Path(folder)

@@ -41,14 +41,13 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from ..images import is_image_path, load_image
 from ..io import atomic_path, atomic_write_text, staged_files
-from .images import is_image_path, load_image
+from ..options import SKETCH_FITS, SKETCH_METHODS
 from .pairs import side_by_side
 from .splits import DEFAULT_FRACTIONS, check_fractions, split_of_name
 
 log = logging.getLogger(__name__)
-METHODS = ("xdog", "canny")
-FITS = ("pad", "crop")
 REFERENCE_SIZE = 256  # the size the filters' parameters are given for; they scale with the output size
 INK = 0.2  # luminance below which a pixel is solid ink, drawn black as it is
 INK_PHI = 40.0  # sharpness of ink's edge (an 8-bit level below `ink` is ~0.15 darker than white)
@@ -121,7 +120,7 @@ def fit_square(img: Image.Image, size: int, fit: str = "pad") -> Image.Image:
     if fit == "crop":
         return ImageOps.fit(img, (size, size), Image.LANCZOS)
     if fit != "pad":
-        raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(FITS)}")
+        raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(SKETCH_FITS)}")
     return ImageOps.pad(img, (size, size), Image.LANCZOS, color=(255, 255, 255))
 
 
@@ -131,8 +130,11 @@ def find_images(src: Path) -> list[Path]:
         return [src]
     if not src.is_dir():
         raise FileNotFoundError(f"source not found: {src}")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and is_image_path(p)
-                   and not any(part.startswith(".") for part in p.relative_to(src).parts))  # fmt: skip
+    files = sorted(
+        p
+        for p in src.rglob("*")
+        if p.is_file() and is_image_path(p) and not any(part.startswith(".") for part in p.relative_to(src).parts)
+    )
     if not files:
         raise ValueError(f"no images in {src} (looked for png, jpg, webp, bmp, tif)")
     return files
@@ -161,10 +163,10 @@ def make_sketch_dataset(
     progress: bool = False,
 ) -> SketchSummary:
     """Write aligned (line art | colour) pairs of every image under `src` into out/{train,val,test}."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    if fit not in FITS:
-        raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(FITS)}")
+    if method not in SKETCH_METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(SKETCH_METHODS)}")
+    if fit not in SKETCH_FITS:
+        raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(SKETCH_FITS)}")
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
     if not 0 <= ink < 1:
@@ -201,10 +203,18 @@ def make_sketch_dataset(
     if preview:
         chosen = written[:: max(1, len(written) // preview)][:preview]
         summary.preview = contact_sheet([out / d for d in chosen], out / "preview.png")
-    meta = {"source": str(src), "method": method, "size": size, "fit": fit, "counts": counts, "ink": ink,
-            "xdog": {**vars(params), "sigma_at_size": params.sigma * scale} if method == "xdog" else None,
-            "canny_sigma": canny_sigma * scale if method == "canny" else None,
-            "fractions": fr, "direction": "AtoB: A = line art, B = colour"}  # fmt: skip
+    meta = {
+        "source": str(src),
+        "method": method,
+        "size": size,
+        "fit": fit,
+        "counts": counts,
+        "ink": ink,
+        "xdog": {**vars(params), "sigma_at_size": params.sigma * scale} if method == "xdog" else None,
+        "canny_sigma": canny_sigma * scale if method == "canny" else None,
+        "fractions": fr,
+        "direction": "AtoB: A = line art, B = colour",
+    }
     atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2) + "\n")
     return summary
 

@@ -3,7 +3,7 @@ lands in the same split and adding data never moves what was already split."""
 
 from __future__ import annotations
 
-import hashlib
+from .. import seeding
 
 DEFAULT_FRACTIONS = {"val": 0.05, "test": 0.05}  # the rest is train
 
@@ -20,7 +20,7 @@ def split_of_name(name: str, fractions: dict[str, float] | None = None) -> str:
     """'train', 'val' or 'test' from the first 8 bytes of sha256(name) as a number in [0, 1)."""
     fr = {**DEFAULT_FRACTIONS, **(fractions or {})}
     check_fractions(fr)
-    u = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
+    u = seeding.name_unit(name)
     if u < fr["test"]:
         return "test"
     if u < fr["test"] + fr["val"]:

@@ -10,8 +10,15 @@ import torch
 
 
 def random_crop_flip(
-    a: torch.Tensor, b: torch.Tensor, *, crop_size: int, flip: bool, generator: torch.Generator,
-    offset: int = 0, global_n: int | None = None, joint: bool = True,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    crop_size: int,
+    flip: bool,
+    generator: torch.Generator,
+    offset: int = 0,
+    global_n: int | None = None,
+    joint: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop a random window from A and B (B, C, L, L) and flip half of the time.
 
@@ -49,13 +56,3 @@ def _apply(x: torch.Tensor, crop_size: int, tops: list[int], lefts: list[int], f
         patch = x[i, :, t : t + crop_size, left : left + crop_size]
         out.append(patch.flip(-1) if flips[i] else patch)
     return torch.stack(out)
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return x.float().div_(127.5).sub_(1.0)
-
-
-def denormalize(x: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> float [0, 1]."""
-    return (x.clamp(-1, 1) + 1) / 2

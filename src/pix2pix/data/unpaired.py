@@ -19,8 +19,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..images import load_image, pil_to_uint8
 from .files import list_images
-from .images import load_image, pil_to_uint8
 from .paired import PairedDataset
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,16 @@ class ImageFolder:
         self._cache: torch.Tensor | None = None
         if cache:
             with ThreadPoolExecutor(max_workers=max(1, min(8, torch.get_num_threads()))) as pool:
-                items = list(tqdm(pool.map(self.decode, range(len(self.files))), total=len(self.files),
-                                  desc=f"decode {folder.parent.name}/{folder.name}", unit="img",
-                                  disable=not progress, leave=False))  # fmt: skip
+                items = list(
+                    tqdm(
+                        pool.map(self.decode, range(len(self.files))),
+                        total=len(self.files),
+                        desc=f"decode {folder.parent.name}/{folder.name}",
+                        unit="img",
+                        disable=not progress,
+                        leave=False,
+                    )
+                )
             self._cache = torch.stack(items)
 
     @property
@@ -82,8 +89,18 @@ class UnpairedDataset(Dataset):
 
     paired = False
 
-    def __init__(self, root: str | Path, split: str = "train", *, direction: str = "AtoB", load_size: int = 286,
-                 input_nc: int = 3, output_nc: int = 3, cache: bool = True, progress: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        direction: str = "AtoB",
+        load_size: int = 286,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        cache: bool = True,
+        progress: bool = False,
+    ) -> None:
         folders = unpaired_folders(root, split)
         if folders is None:
             if not Path(root).is_dir():
@@ -122,12 +139,22 @@ class UnpairedDataset(Dataset):
         return self.images_a.batch(ia), self.images_b.batch(ib)
 
 
-def open_unpaired_split(root: str | Path, split: str, *, direction: str, load_size: int, input_nc: int,
-                        output_nc: int, cache: bool, progress: bool) -> PairedDataset | UnpairedDataset:  # fmt: skip
+def open_unpaired_split(
+    root: str | Path,
+    split: str,
+    *,
+    direction: str,
+    load_size: int,
+    input_nc: int,
+    output_nc: int,
+    cache: bool,
+    progress: bool,
+) -> PairedDataset | UnpairedDataset:
     """The split of an unpaired dataset: pairs where the split holds them (aligned files, or A/ and
     B/ with matching names) outside training, else unpaired images."""
-    common: dict[str, Any] = dict(direction=direction, load_size=load_size, input_nc=input_nc, output_nc=output_nc,
-                                  cache=cache, progress=progress)  # fmt: skip
+    common: dict[str, Any] = dict(
+        direction=direction, load_size=load_size, input_nc=input_nc, output_nc=output_nc, cache=cache, progress=progress
+    )
     if split != "train":
         folder = Path(root) / split
         if folder.is_dir() and not (folder / "A").is_dir() and any(p.is_file() for p in folder.iterdir()):

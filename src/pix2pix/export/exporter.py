@@ -20,15 +20,15 @@ import torch
 from .. import __version__
 from ..config import apply_overrides
 from ..data.layouts import dataset_for
-from ..data.transforms import normalize
 from ..fullsize import fullsize_steps
 from ..hints import FILLED, GAP, REGION_LINE, fill_as_trained
+from ..images import from_uint8, from_unit
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
 from ..onnx_runtime import OPSET, OnnxGenerator, _quiet_exporter, export_onnx
+from ..options import EXPORT_FORMATS
 
 log = logging.getLogger(__name__)
-FORMATS = ("onnx", "torchscript", "tflite")
 PARITY_TOLERANCE = 1e-4
 
 
@@ -41,25 +41,27 @@ class ExportResult:
     source: str = ""  # where the parity images came from
 
 
-def parity_images(pipe: Pix2Pix, n: int = 8, *, images_dir: str | Path | None = None,
-                  ) -> tuple[torch.Tensor, torch.Tensor | None, str]:  # fmt: skip
+def parity_images(
+    pipe: Pix2Pix, n: int = 8, *, images_dir: str | Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Up to n input images (B, C, S, S) in [-1, 1] for the parity check, their hint maps for a
     hints model, and where they came from: `images_dir`, else the run's dataset (test, val or
     train split; hints simulated from the targets), else drawings made here (the run folder was
     copied without its data)."""
-    from ..methods.pix2pix import VAL_HINTS, eval_hints
-    from ..training.checkpoint import resolve_data_root
+    from ..config import VAL_HINTS
+    from ..hints import eval_hints
+    from ..run_folder import resolve_data_root
 
     cfg = pipe.config
     s = cfg.data.crop_size
     if images_dir is not None:
-        from ..data.images import is_image_path, load_image, pil_to_uint8
+        from ..images import is_image_path, load_image, pil_to_uint8
 
         folder = Path(images_dir)
         files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))[:n] if folder.is_dir() else []
         if not files:
             raise FileNotFoundError(f"no images for the parity check in {folder}")
-        x = normalize(torch.stack([pil_to_uint8(load_image(f, pipe.in_nc).resize((s, s))) for f in files]))
+        x = from_uint8(torch.stack([pil_to_uint8(load_image(f, pipe.in_nc).resize((s, s))) for f in files]))
         return x, synthetic_hints(pipe, len(x), s) if pipe.takes_hints else None, f"images from {folder}"
     root = resolve_data_root(pipe.meta.get("checkpoint_dir", "."), cfg)
     for split in ("test", "val", "train"):
@@ -71,12 +73,16 @@ def parity_images(pipe: Pix2Pix, n: int = 8, *, images_dir: str | Path | None = 
         a_u8, b_u8 = ds.batch(idx)
         if pipe.direction == "BtoA":
             a_u8, b_u8 = b_u8, a_u8
-        a, b = normalize(a_u8), normalize(b_u8)
+        a, b = from_uint8(a_u8), from_uint8(b_u8)
         hints = eval_hints(a, b, [ds.name(int(i)) for i in idx], VAL_HINTS) if pipe.takes_hints else None
         return a, hints, f"real images from the run's dataset ({split} split)"
     log.info("the run's dataset %r is not here: checking parity on drawings made for it", cfg.data.root)
     x = synthetic_drawings(n, s, pipe.in_nc)
-    return x, synthetic_hints(pipe, n, s) if pipe.takes_hints else None, "drawings made here (the run's dataset is not here)"
+    return (
+        x,
+        synthetic_hints(pipe, n, s) if pipe.takes_hints else None,
+        "drawings made here (the run's dataset is not here)",
+    )
 
 
 def synthetic_drawings(n: int, size: int, channels: int, *, seed: int = 0) -> torch.Tensor:
@@ -84,7 +90,7 @@ def synthetic_drawings(n: int, size: int, channels: int, *, seed: int = 0) -> to
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from ..data.images import pil_to_uint8, to_mode
+    from ..images import pil_to_uint8, to_mode
 
     rng = np.random.default_rng(seed)
     out = []
@@ -95,10 +101,11 @@ def synthetic_drawings(n: int, size: int, channels: int, *, seed: int = 0) -> to
             x0, y0, x1, y1 = sorted(rng.integers(0, size, 2).tolist()) + sorted(rng.integers(0, size, 2).tolist())
             box = (min(x0, x1), min(y0, y1), max(x0, x1) + 2, max(y0, y1) + 2)
             shape = rng.choice(["ellipse", "rectangle", "line"])
-            getattr(draw, str(shape))(box, **({"fill": "black"} if shape == "line" else {"outline": "black"}),
-                                      width=max(1, size // 32))  # fmt: skip
+            getattr(draw, str(shape))(
+                box, **({"fill": "black"} if shape == "line" else {"outline": "black"}), width=max(1, size // 32)
+            )
         out.append(pil_to_uint8(to_mode(img, channels)))
-    return normalize(torch.stack(out))
+    return from_uint8(torch.stack(out))
 
 
 def synthetic_hints(pipe: Pix2Pix, n: int, size: int, *, seed: int = 0) -> torch.Tensor:
@@ -109,7 +116,9 @@ def synthetic_hints(pipe: Pix2Pix, n: int, size: int, *, seed: int = 0) -> torch
     for i in range(n):
         for _ in range(5):
             y, x = torch.randint(0, size - side + 1, (2,), generator=g).tolist()
-            maps[i, :-1, y : y + side, x : x + side] = (torch.rand(pipe.hint_nc - 1, generator=g) * 2 - 1)[:, None, None]
+            maps[i, :-1, y : y + side, x : x + side] = from_unit(torch.rand(pipe.hint_nc - 1, generator=g))[
+                :, None, None
+            ]
             maps[i, -1, y : y + side, x : x + side] = 1
     return maps
 
@@ -162,22 +171,28 @@ class TFLiteGenerator:
 
 
 def export_run(
-    run_dir: str | Path, *, fmt: str = "onnx", out: str | Path | None = None, checkpoint: str = "auto",
-    weights: str = "auto", images: torch.Tensor | None = None, direction: str = "AtoB",
+    run_dir: str | Path,
+    *,
+    fmt: str = "onnx",
+    out: str | Path | None = None,
+    checkpoint: str = "auto",
+    weights: str = "auto",
+    images: torch.Tensor | None = None,
+    direction: str = "AtoB",
     images_dir: str | Path | None = None,
-) -> ExportResult:  # fmt: skip
+) -> ExportResult:
     """Export the run's generator for `direction` as `fmt`, check it against PyTorch, write the sidecar JSON.
 
     The default file is RUN/export/NAME.onnx (.pt, .tflite) with NAME the network: `generator`
     (A -> B) or, for a CycleGAN run's BtoA, `generator_ba`.
     """
-    from ..methods import method_for
+    from ..networks import family_for
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
     pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
     suffix = {"onnx": ".onnx", "torchscript": ".pt", "tflite": ".tflite"}[fmt]
-    name = method_for(pipe.config).generator_name(direction)
+    name = family_for(pipe.config).generator_name(direction)
     path = Path(out) if out is not None else Path(run_dir) / "export" / f"{name}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
@@ -217,13 +232,57 @@ def export_run(
     max_diff = max(diffs)
     if max_diff > PARITY_TOLERANCE:
         path.unlink(missing_ok=True)
-        raise ValueError(f"exported {fmt} differs from PyTorch by {max_diff:.2e} (> {PARITY_TOLERANCE:.0e}); not written")
+        raise ValueError(
+            f"exported {fmt} differs from PyTorch by {max_diff:.2e} (> {PARITY_TOLERANCE:.0e}); not written"
+        )
     sidecar = path.with_suffix(path.suffix + ".json")
     atomic_write_text(sidecar, json.dumps(sidecar_dict(pipe, path, fmt, max_diff, len(x), source), indent=2) + "\n")
     return ExportResult(path=path, sidecar=sidecar, max_abs_diff=max_diff, n_images=len(x), source=source)
 
 
-def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int, source: str = "") -> dict[str, Any]:
+def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
+    """How a hints model's hint channels are made, every step as the library does it."""
+    cfg, c = pipe.config, pipe.out_nc
+    out = {
+        "channels": list(range(pipe.in_nc, pipe.net_in_nc)),
+        "layout": f"input channels {pipe.in_nc}..{pipe.in_nc + c - 1}: hint colours, {pipe.in_nc + c}: mask",
+        "colours": "the hint's colour normalised like the image (x / 127.5 - 1) where a hint is, 0 elsewhere",
+        "mask": "1 where a hint is, 0 elsewhere",
+        "no_hints": "all hint channels 0",
+        "from_rgba": "alpha > 0 marks a hint pixel; its RGB is the colour",
+        "padding": "pad the hint channels with zeros (not by replicating the border)",
+        "resize": "to shrink a hint map, average the colours over the hint pixels under each new pixel and "
+        "mark it a hint where any was",
+    }
+    if cfg.model.hint_fill:
+        out["fill"] = (
+            "before the network, spread each hint over its region (this model was trained so): regions are "
+            "4-connected pixels whose mean over the image channels is lighter than "
+            f"{REGION_LINE} (on the -1..1 scale); "
+            + (
+                "in each region that holds a hint and does not touch the image border, "
+                if cfg.model.hint_regions == "closed"
+                else f"gaps up to {GAP} px are closed first (strokes dilated by a 3x3 cross {GAP // 2} time(s), "
+                "the "
+                "regions labelled, then grown back over the dilated band, 4-connected, never across a stroke; what "
+                "the band swallowed whole becomes regions of its own); in each region that holds a hint and is not "
+                "the largest region touching the image border (the page), "
+            )
+            + "every pixel that is not a hint takes "
+            + (
+                "the mean of the colours of the region's hint pixels weighted by 1 / squared distance"
+                if cfg.model.hint_blend
+                else "the colour of the nearest hint pixel in the same region (else the mean of the region's hints)"
+            )
+            + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}, "
+            f"mode={cfg.model.hint_regions!r}) is the reference"
+        )
+    return out
+
+
+def sidecar_dict(
+    pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images: int, source: str = ""
+) -> dict[str, Any]:
     cfg = pipe.config
     out = {
         "format": fmt,
@@ -233,16 +292,28 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         "model": cfg.model.method,
         "translates": pipe.direction,
         "input": {
-            "name": "input", "layout": "NCHW", "dtype": "float32", "channels": pipe.net_in_nc,
-            "image_channels": pipe.in_nc, "colour": "RGB" if pipe.in_nc == 3 else "L", "range": [-1.0, 1.0],
-            "from_uint8": "x / 127.5 - 1", "transparency": "composite on white first",
-        },  # fmt: skip
+            "name": "input",
+            "layout": "NCHW",
+            "dtype": "float32",
+            "channels": pipe.net_in_nc,
+            "image_channels": pipe.in_nc,
+            "colour": "RGB" if pipe.in_nc == 3 else "L",
+            "range": [-1.0, 1.0],
+            "from_uint8": "x / 127.5 - 1",
+            "transparency": "composite on white first",
+        },
         "output": {
-            "name": "output", "layout": "NCHW", "dtype": "float32", "channels": pipe.out_nc,
-            "range": [-1.0, 1.0], "to_uint8": "round((y + 1) * 127.5), clipped to 0..255",
-        },  # fmt: skip
+            "name": "output",
+            "layout": "NCHW",
+            "dtype": "float32",
+            "channels": pipe.out_nc,
+            "range": [-1.0, 1.0],
+            "to_uint8": "round((y + 1) * 127.5), clipped to 0..255",
+        },
         "size_multiple": pipe.size_multiple,
-        "padding": "pad right and bottom by replicating the border up to a multiple of size_multiple; crop the output back",
+        "padding": (
+            "pad right and bottom by replicating the border up to a multiple of size_multiple; crop the output back"
+        ),
         # What `translate`, the API and the server do with an input of another size (fullsize.py); run at
         # the input's own size after padding, the network alone is what they call scale "native".
         "full_size": fullsize_steps(cfg.data.crop_size),
@@ -250,40 +321,15 @@ def sidecar_dict(pipe: Pix2Pix, path: Path, fmt: str, max_diff: float, n_images:
         "direction": cfg.data.direction,
         "weights": pipe.meta.get("weights"),
         "step": pipe.meta.get("step"),
-        "parity": {"max_abs_diff_vs_pytorch": max_diff, "tolerance": PARITY_TOLERANCE, "images": n_images,
-                   "source": source},
+        "parity": {
+            "max_abs_diff_vs_pytorch": max_diff,
+            "tolerance": PARITY_TOLERANCE,
+            "images": n_images,
+            "source": source,
+        },
         "pix2pix_version": __version__,
         "config": cfg.to_dict(),
     }
     if pipe.takes_hints:
-        c = pipe.out_nc
-        out["hints"] = {
-            "channels": list(range(pipe.in_nc, pipe.net_in_nc)),
-            "layout": f"input channels {pipe.in_nc}..{pipe.in_nc + c - 1}: hint colours, {pipe.in_nc + c}: mask",
-            "colours": "the hint's colour normalised like the image (x / 127.5 - 1) where a hint is, 0 elsewhere",
-            "mask": "1 where a hint is, 0 elsewhere",
-            "no_hints": "all hint channels 0",
-            "from_rgba": "alpha > 0 marks a hint pixel; its RGB is the colour",
-            "padding": "pad the hint channels with zeros (not by replicating the border)",
-            "resize": "to shrink a hint map, average the colours over the hint pixels under each new pixel and "
-                      "mark it a hint where any was",
-        }  # fmt: skip
-        if cfg.model.hint_fill:
-            out["hints"]["fill"] = (
-                "before the network, spread each hint over its region (this model was trained so): regions are "
-                "4-connected pixels whose mean over the image channels is lighter than "
-                f"{REGION_LINE} (on the -1..1 scale); "
-                + ("in each region that holds a hint and does not touch the image border, "
-                   if cfg.model.hint_regions == "closed" else
-                   f"gaps up to {GAP} px are closed first (strokes dilated by a 3x3 cross {GAP // 2} time(s), the "
-                   "regions labelled, then grown back over the dilated band, 4-connected, never across a stroke; what "
-                   "the band swallowed whole becomes regions of its own); in each region that holds a hint and is not "
-                   "the largest region touching the image border (the page), ")
-                + "every pixel that is not a hint takes "
-                + ("the mean of the colours of the region's hint pixels weighted by 1 / squared distance"
-                   if cfg.model.hint_blend else
-                   "the colour of the nearest hint pixel in the same region (else the mean of the region's hints)")
-                + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}, "
-                f"mode={cfg.model.hint_regions!r}) is the reference"
-            )  # fmt: skip
+        out["hints"] = _hints_sidecar(pipe)
     return out

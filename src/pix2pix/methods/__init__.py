@@ -1,6 +1,5 @@
-"""Model families: what each trains (networks, optimizers, step), registered by name.
-
-The generic run around a step lives in training/loop.py; a method is a small class (base.py).
+"""Model families' training: what each trains (optimizers, step, logged losses), registered by the
+family's name. Their architectures are networks.py; the generic run around a step is training/loop.py.
 """
 
 from __future__ import annotations
@@ -8,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import cyclegan, pix2pix  # noqa: E402, F401, I001  (fill the registry)
-from .base import Method, StepInfo, make_adam
+from .base import Method, StepInfo
 from .registry import METHODS, register_method
 
 if TYPE_CHECKING:
@@ -24,4 +23,4 @@ def method_for(config: Config) -> type[Method]:
     return get_method(config.model.method)
 
 
-__all__ = ["METHODS", "Method", "StepInfo", "get_method", "make_adam", "method_for", "register_method"]
+__all__ = ["METHODS", "Method", "StepInfo", "get_method", "method_for", "register_method"]

@@ -1,12 +1,13 @@
 """What a model family trains, as the one generic run (training/loop.py) sees it.
 
-A method owns its networks (saved as NAME.safetensors), its optimizers (one learning-rate schedule
-each, made by the loop) and its step, written in the paper's stanzas. The loop owns everything
-around the step: data order, augmentation, precision, DDP, schedules, EMA, checkpoints with exact
-resume, logging, validation and best-checkpoint selection.
+A method is its family's architecture (networks.py: which networks, built how) plus what it
+trains with them: its optimizers (one learning-rate schedule each, made by the loop), its step,
+written in the paper's stanzas, and the losses it logs. The loop owns everything around the step:
+data order, augmentation, precision, DDP, schedules, EMA, checkpoints with exact resume, logging,
+validation and best-checkpoint selection.
 
-Subclasses set `name`, `paired`, `network_names` and `generators` (which network translates in
-which direction), build their networks in `build_network`, and implement `train_step`.
+Subclasses derive from their family's networks class and this one, build their optimizers,
+implement `train_step` and name the losses they log (`shown_losses`, `loss_panels`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import torch
 import torch.nn as nn
 
 from ..losses import GANLoss
-from ..optim import Adam
+from ..networks import Family
 from ..precision import Precision
 from .scoring import paired_metrics, sample_rows
 
 if TYPE_CHECKING:
-    from ..config import Config, ModelConfig
+    from ..config import Config
     from ..data.paired import PairedDataset
 
 FP32 = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
@@ -42,21 +43,6 @@ class StepInfo:
     global_batch: int = 0
 
 
-def make_adam(params: Any, cfg: Any, device: torch.device | None = None) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has one for the device, else foreach.
-
-    The fused and foreach kernels compute the same update as the default for-loop one and skip
-    its per-parameter Python overhead (about 0.19 s of a 256-px step on a 2-core CPU). The class
-    also updates weights kept as bf16 copies in CPU bf16 training (optim.py).
-    """
-    kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
-    params = list(params)
-    try:
-        return Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return Adam(params, foreach=True, **kwargs)
-
-
 def set_requires_grad(modules: nn.Module | list[nn.Module], flag: bool) -> None:
     for module in modules if isinstance(modules, list) else [modules]:
         for p in module.parameters():
@@ -71,13 +57,13 @@ def no_sync(module: nn.Module, *, last: bool) -> Any:
     return contextlib.nullcontext()
 
 
-class Method:
-    """One model family: its networks, optimizers and training step."""
+class Method(Family):
+    """One model family's training: its networks, optimizers, training step and logged losses."""
 
-    name: ClassVar[str] = ""
-    paired: ClassVar[bool] = True  # trains on pairs (A and B cropped alike) or on unpaired images
-    network_names: ClassVar[tuple[str, ...]] = ("generator",)  # in the order they are initialised
-    generators: ClassVar[dict[str, str]] = {"AtoB": "generator"}  # direction -> network that translates it
+    # What the progress bar shows, and the loss curves' panels {title: losses} (training/plots.py
+    # adds validation's): every loss the step returns that a person watches.
+    shown_losses: ClassVar[tuple[str, ...]] = ()
+    loss_panels: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, config: Config, *, device: torch.device, precision: Precision | None = None) -> None:
         self.config = config
@@ -86,7 +72,8 @@ class Method:
         self.gan = GANLoss(config.train.gan_mode).to(device)
         # Built in a fixed order from the seeded RNG, so a run's initial weights depend on the seed alone.
         self.networks: dict[str, nn.Module] = {
-            name: self.precision.prepare(self.build_network(config.model, name).to(device)) for name in self.network_names
+            name: self.precision.prepare(self.build_network(config.model, name).to(device))
+            for name in self.network_names
         }
         self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
         # What the step runs: the same modules, or their DDP / compiled wrappers after `distribute`.
@@ -97,10 +84,6 @@ class Method:
 
     # --- what a subclass states -----------------------------------------------------------------
 
-    @classmethod
-    def build_network(cls, mc: ModelConfig, name: str, *, init: bool = True) -> nn.Module:
-        raise NotImplementedError
-
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
@@ -108,17 +91,14 @@ class Method:
         """One optimisation step on a batch (B, C, H, W) in [-1, 1]; returns mean losses (on device)."""
         raise NotImplementedError
 
-    @classmethod
-    def generator_channels(cls, mc: ModelConfig, direction: str) -> tuple[int, int, int]:
-        """(image channels in, extra conditioning channels, channels out) of the generator for `direction`."""
-        return (mc.input_nc, 0, mc.output_nc) if direction == "AtoB" else (mc.output_nc, 0, mc.input_nc)
-
     def example_inputs(self, batch: int, size: int) -> dict[str, torch.Tensor]:
         """A zero input of each generator's shape in training (what the CPU kernel timing runs)."""
         out = {}
         for direction, name in self.generators.items():
             in_nc, extra, _ = self.generator_channels(self.config.model, direction)
-            out[name] = self.precision.to_memory_format(torch.zeros(batch, in_nc + extra, size, size, device=self.device))
+            out[name] = self.precision.to_memory_format(
+                torch.zeros(batch, in_nc + extra, size, size, device=self.device)
+            )
         return out
 
     def extra_state(self) -> dict[str, Any]:
@@ -129,12 +109,6 @@ class Method:
         pass
 
     # --- the generic parts ----------------------------------------------------------------------
-
-    @classmethod
-    def generator_name(cls, direction: str) -> str:
-        if direction not in cls.generators:
-            raise ValueError(f"a {cls.name} model translates {' and '.join(cls.generators)}, not {direction!r}")
-        return cls.generators[direction]
 
     def distribute(self, *, world: int, compile: bool) -> None:
         """Wrap the trained networks in DDP (world > 1) and torch.compile (if asked for)."""
@@ -166,8 +140,14 @@ class Method:
         return {"": lambda a, b, names: g(a)}
 
     @torch.no_grad()
-    def validate(self, nets: dict[str, nn.Module], dataset: PairedDataset, *, lpips: nn.Module | None = None,
-                 batch_size: int = 16) -> dict[str, float]:  # fmt: skip
+    def validate(
+        self,
+        nets: dict[str, nn.Module],
+        dataset: PairedDataset,
+        *,
+        lpips: nn.Module | None = None,
+        batch_size: int = 16,
+    ) -> dict[str, float]:
         """Mean val metrics of every translator: {'l1', 'psnr', 'ssim', 'h10_ssim', ...}."""
         with eval_mode(nets):
             out: dict[str, float] = {}
@@ -177,8 +157,9 @@ class Method:
         return out
 
     @torch.no_grad()
-    def sample_grid(self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor,
-                    names: list[str] | None = None) -> torch.Tensor:  # fmt: skip
+    def sample_grid(
+        self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor, names: list[str] | None = None
+    ) -> torch.Tensor:
         """(3, N*S, K*S) in [0, 1]: one row per val image, input | output(s) | target."""
         with eval_mode(nets):
             return sample_rows(self.translators(nets), a_u8, b_u8, device=self.device, names=names)

@@ -18,11 +18,12 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..config import ModelConfig
-from ..data.transforms import denormalize, normalize
+from .. import seeding
+from ..images import from_uint8, to_unit
 from ..losses import gradient_penalty
-from ..networks import make_discriminator, make_generator
-from .base import Method, StepInfo, Translate, eval_mode, make_adam, no_sync, set_requires_grad
+from ..networks import CycleGANNetworks
+from ..optim import make_adam
+from .base import Method, StepInfo, Translate, eval_mode, no_sync, set_requires_grad
 from .registry import register_method
 
 
@@ -76,29 +77,19 @@ def all_gather_batch(x: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("cyclegan")
-class CycleGANMethod(Method):
+class CycleGANMethod(CycleGANNetworks, Method):
     """Generators G (A -> B) and F (B -> A) share one Adam; discriminators D_A and D_B share another."""
 
-    name = "cyclegan"
-    paired = False
-    network_names = ("generator", "generator_ba", "discriminator_b", "discriminator_a")
-    generators = {"AtoB": "generator", "BtoA": "generator_ba"}
+    shown_losses = ("G_GAN_AB", "G_GAN_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D")
+    loss_panels = {
+        "generators: adversarial": ("G_GAN_AB", "G_GAN_BA"),
+        "generators: cycle and identity": ("cycle_A", "cycle_B", "idt_A", "idt_B"),
+        "discriminators": ("D_A", "D_B"),
+    }
 
     def __init__(self, config: Any, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.pools = {"a": ImagePool(config.train.pool_size), "b": ImagePool(config.train.pool_size)}
-
-    @classmethod
-    def build_network(cls, mc: ModelConfig, name: str, *, init: bool = True) -> nn.Module:
-        if name == "generator":
-            return make_generator(mc, init=init, input_nc=mc.input_nc, output_nc=mc.output_nc)
-        if name == "generator_ba":
-            return make_generator(mc, init=init, input_nc=mc.output_nc, output_nc=mc.input_nc)
-        if name == "discriminator_b":  # unconditional: it sees B images alone
-            return make_discriminator(mc, init=init, input_nc=mc.output_nc)
-        if name == "discriminator_a":
-            return make_discriminator(mc, init=init, input_nc=mc.input_nc)
-        raise ValueError(f"cyclegan has no network {name!r}")
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         tc, nets = self.config.train, self.networks
@@ -141,8 +132,12 @@ class CycleGANMethod(Method):
                     "cycle_A": F.l1_loss(g_ba(fake_b), a),  # F(G(a)) ~ a
                     "cycle_B": F.l1_loss(g_ab(fake_a), b),  # G(F(b)) ~ b
                 }
-                total = (losses["G_GAN_AB"] + losses["G_GAN_BA"] + tc.lambda_cycle_a * losses["cycle_A"]
-                         + tc.lambda_cycle_b * losses["cycle_B"])  # fmt: skip
+                total = (
+                    losses["G_GAN_AB"]
+                    + losses["G_GAN_BA"]
+                    + tc.lambda_cycle_a * losses["cycle_A"]
+                    + tc.lambda_cycle_b * losses["cycle_B"]
+                )
                 if tc.lambda_identity > 0:
                     losses["idt_B"] = F.l1_loss(g_ab(b), b)  # G leaves B images alone
                     losses["idt_A"] = F.l1_loss(g_ba(a), a)
@@ -164,11 +159,12 @@ class CycleGANMethod(Method):
         n = len(real_a)
         pooled = {}
         for key, fakes in (("b", fakes_b), ("a", fakes_a)):
-            g = torch.Generator().manual_seed(tc.seed * 104_729 + info.step * 2 + (key == "a"))
+            g = seeding.generator("pool", tc.seed, info.step, int(key == "a"))
             everyone = all_gather_batch(torch.cat(fakes))
             pooled[key] = self.pools[key].query(everyone, g)[info.offset : info.offset + n]
-        for i, (a, b, fb, fa) in enumerate(zip(real_a.chunk(accum), real_b.chunk(accum), pooled["b"].chunk(accum),
-                                               pooled["a"].chunk(accum))):  # fmt: skip
+        for i, (a, b, fb, fa) in enumerate(
+            zip(real_a.chunk(accum), real_b.chunk(accum), pooled["b"].chunk(accum), pooled["a"].chunk(accum))
+        ):
             last = i == accum - 1
             with no_sync(d_b, last=last), no_sync(d_a, last=last), p.autocast():
                 losses = {"D_B": self._d_loss(d_b, b, fb), "D_A": self._d_loss(d_a, a, fa)}
@@ -194,27 +190,36 @@ class CycleGANMethod(Method):
         return {"": lambda a, b, names: g(a)}
 
     @torch.no_grad()
-    def validate(self, nets: dict[str, nn.Module], dataset: Any, *, lpips: nn.Module | None = None,
-                 batch_size: int = 16) -> dict[str, float]:  # fmt: skip
+    def validate(
+        self, nets: dict[str, nn.Module], dataset: Any, *, lpips: nn.Module | None = None, batch_size: int = 16
+    ) -> dict[str, float]:
         """Paired val data: L1 / PSNR / SSIM of G(a) against b, as for pix2pix. Either way, the
         cycle errors: mean |F(G(a)) - a| and |G(F(b)) - b| in [0, 1] units."""
-        out = super().validate(nets, dataset, lpips=lpips, batch_size=batch_size) if getattr(dataset, "paired", True) else {}
+        out = (
+            super().validate(nets, dataset, lpips=lpips, batch_size=batch_size)
+            if getattr(dataset, "paired", True)
+            else {}
+        )
         with eval_mode(nets):
-            out.update(cycle_errors(nets["generator"], nets["generator_ba"], dataset, device=self.device,
-                                    batch_size=batch_size))  # fmt: skip
+            out.update(
+                cycle_errors(
+                    nets["generator"], nets["generator_ba"], dataset, device=self.device, batch_size=batch_size
+                )
+            )
         return out
 
     @torch.no_grad()
-    def sample_grid(self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor,
-                    names: list[str] | None = None) -> torch.Tensor:  # fmt: skip
+    def sample_grid(
+        self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor, names: list[str] | None = None
+    ) -> torch.Tensor:
         """(3, 2N*S, 3S): for each sample, a row A -> G(A) -> F(G(A)) and a row B -> F(B) -> G(F(B))."""
         with eval_mode(nets):
             g_ab, g_ba = nets["generator"], nets["generator_ba"]
-            a, b = normalize(a_u8.to(self.device)), normalize(b_u8.to(self.device))
+            a, b = from_uint8(a_u8.to(self.device)), from_uint8(b_u8.to(self.device))
             fake_b, fake_a = g_ab(a), g_ba(b)
             rows_a = [a, fake_b, g_ba(fake_b)]
             rows_b = [b, fake_a, g_ab(fake_a)]
-        three = lambda t: denormalize(t).float().cpu().expand(-1, 3, -1, -1)  # noqa: E731
+        three = lambda t: to_unit(t).float().cpu().expand(-1, 3, -1, -1)  # noqa: E731
         row_a = torch.cat([three(t) for t in rows_a], dim=3)  # (N, 3, S, 3S)
         row_b = torch.cat([three(t) for t in rows_b], dim=3)
         rows = torch.stack([row_a, row_b], dim=1).flatten(0, 1)  # (2N, 3, S, 3S): A row, B row, ...
@@ -222,16 +227,20 @@ class CycleGANMethod(Method):
 
 
 @torch.no_grad()
-def cycle_errors(g_ab: nn.Module, g_ba: nn.Module, dataset: Any, *, device: torch.device,
-                 batch_size: int = 16) -> dict[str, float]:  # fmt: skip
+def cycle_errors(
+    g_ab: nn.Module, g_ba: nn.Module, dataset: Any, *, device: torch.device, batch_size: int = 16
+) -> dict[str, float]:
     """Mean cycle-consistency errors over a split: {'cycle_a': |F(G(a)) - a|, 'cycle_b': |G(F(b)) - b|}
     as L1 in [0, 1] units, over every A image and every B image of `dataset`."""
     sums = {"cycle_a": 0.0, "cycle_b": 0.0}
-    for key, images, there, back in (("cycle_a", dataset.images_a, g_ab, g_ba), ("cycle_b", dataset.images_b, g_ba, g_ab)):
+    for key, images, there, back in (
+        ("cycle_a", dataset.images_a, g_ab, g_ba),
+        ("cycle_b", dataset.images_b, g_ba, g_ab),
+    ):
         n = images.count
         for start in range(0, n, batch_size):
-            x = normalize(images.batch(torch.arange(start, min(start + batch_size, n))).to(device))
+            x = from_uint8(images.batch(torch.arange(start, min(start + batch_size, n))).to(device))
             rec = back(there(x))
-            sums[key] += float((denormalize(rec) - denormalize(x)).abs().flatten(1).mean(1).sum())
+            sums[key] += float((to_unit(rec) - to_unit(x)).abs().flatten(1).mean(1).sum())
         sums[key] /= max(n, 1)
     return sums

@@ -13,27 +13,17 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..config import ModelConfig
-from ..hints import (
-    EVAL_DRAWS,
-    HintRecipe,
-    draw_hints,
-    empty_hints,
-    fill_as_trained,
-    hint_channels,
-    jitter_colours,
-    seed_for,
-    seed_for_name,
-    simulate_hints,
-)
+from .. import seeding
+from ..config import VAL_HINTS
+from ..hints import HintRecipe, draw_hints, empty_hints, eval_hints, fill_as_trained, jitter_colours, simulate_hints
+from ..images import from_uint8
 from ..losses import GANLoss, discriminator_loss, generator_loss
-from ..networks import make_discriminator, make_generator
+from ..networks import Pix2PixNetworks
+from ..optim import make_adam
 from ..precision import Precision
-from .base import FP32, Method, StepInfo, Translate, eval_mode, make_adam, no_sync, set_requires_grad
+from .base import FP32, Method, StepInfo, Translate, eval_mode, no_sync, set_requires_grad
 from .registry import register_method
 from .scoring import sample_rows
-
-VAL_HINTS = 10  # validation also scores a hints model with this many simulated hints (val_h10_*)
 
 
 def train_step(
@@ -92,7 +82,9 @@ def train_step(
         with no_sync(generator, last=i == accum - 1):
             with p.autocast():
                 fake_b = fakes[i] if accum == 1 else generator(x)
-                g_losses = generator_loss(d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1, lambda_ssim=tc.lambda_ssim)
+                g_losses = generator_loss(
+                    d_frozen, gan, a, b, fake_b, lambda_l1=tc.lambda_l1, lambda_ssim=tc.lambda_ssim
+                )
             p.backward(g_losses["G"] / accum)
         add(g_losses)
     p.step(opt_g)
@@ -101,28 +93,11 @@ def train_step(
 
 
 @register_method("pix2pix")
-class Pix2PixMethod(Method):
+class Pix2PixMethod(Pix2PixNetworks, Method):
     """Generator and conditional discriminator, each with its own Adam."""
 
-    name = "pix2pix"
-    paired = True
-    network_names = ("generator", "discriminator")
-    generators = {"AtoB": "generator"}
-
-    @classmethod
-    def build_network(cls, mc: ModelConfig, name: str, *, init: bool = True) -> nn.Module:
-        if name == "generator":
-            in_nc, extra, out_nc = cls.generator_channels(mc, "AtoB")
-            return make_generator(mc, init=init, input_nc=in_nc + extra, output_nc=out_nc)
-        if name == "discriminator":
-            return make_discriminator(mc, init=init)  # sees (line art, image): never the hints
-        raise ValueError(f"pix2pix has no network {name!r}")
-
-    @classmethod
-    def generator_channels(cls, mc: ModelConfig, direction: str) -> tuple[int, int, int]:
-        if direction != "AtoB":
-            raise ValueError(f"a pix2pix model translates AtoB only, not {direction!r}")
-        return mc.input_nc, hint_channels(mc.output_nc) if mc.hints else 0, mc.output_nc
+    shown_losses = ("G_L1", "G_SSIM", "D")
+    loss_panels = {"generator": ("G_GAN", "G_L1", "G_SSIM"), "discriminator": ("D_real", "D_fake", "D_gp")}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         tc = self.config.train
@@ -133,16 +108,25 @@ class Pix2PixMethod(Method):
         hints = None
         if self.config.model.hints:
             # Drawn per image of the global batch from (seed, step, index): resume and ranks agree.
-            seeds = [seed_for(tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
+            seeds = [seeding.derive("hints", tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
             if tc.hint_jitter:
                 real_b = self.precision.to_memory_format(jitter_colours(real_b, seeds, tc.hint_jitter))
             hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
             hints = self.precision.to_memory_format(fill_as_trained(hints, real_a, self.config.model))
         return train_step(
-            self.live["generator"], self.live["discriminator"], self.optimizers["generator"],
-            self.optimizers["discriminator"], self.gan, real_a, real_b, tc, self.precision,
-            frozen_discriminator=self.frozen["discriminator"], accum=tc.grad_accum, hints=hints,
-        )  # fmt: skip
+            self.live["generator"],
+            self.live["discriminator"],
+            self.optimizers["generator"],
+            self.optimizers["discriminator"],
+            self.gan,
+            real_a,
+            real_b,
+            tc,
+            self.precision,
+            frozen_discriminator=self.frozen["discriminator"],
+            accum=tc.grad_accum,
+            hints=hints,
+        )
 
     def translators(self, nets: dict[str, nn.Module]) -> dict[str, Translate]:
         g = nets["generator"]
@@ -160,22 +144,15 @@ class Pix2PixMethod(Method):
         return {"": no_hints, f"h{VAL_HINTS}": with_hints}
 
     @torch.no_grad()
-    def sample_grid(self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor,
-                    names: list[str] | None = None) -> torch.Tensor:  # fmt: skip
+    def sample_grid(
+        self, nets: dict[str, nn.Module], a_u8: torch.Tensor, b_u8: torch.Tensor, names: list[str] | None = None
+    ) -> torch.Tensor:
         """Rows of input | output | target; a hints model adds its 10 hints drawn on the input and
         the output with them."""
         names = names or [str(i) for i in range(len(a_u8))]
         with eval_mode(nets):
             shown = None
             if self.config.model.hints:
-                a = a_u8.float() / 127.5 - 1
-                b = b_u8.float() / 127.5 - 1
+                a, b = from_uint8(a_u8), from_uint8(b_u8)
                 shown = draw_hints(a, eval_hints(a, b, names, VAL_HINTS))
             return sample_rows(self.translators(nets), a_u8, b_u8, device=self.device, names=names, hinted_input=shown)
-
-
-def eval_hints(real_a: torch.Tensor, real_b: torch.Tensor, names: list[str], count: int) -> torch.Tensor:
-    """`count` hints per image from its target, seeded by the image's name: the same for every run."""
-    if count > EVAL_DRAWS:
-        raise ValueError(f"at most {EVAL_DRAWS} simulated hints per image, got {count}")
-    return simulate_hints(real_b, real_a, [seed_for_name(n) for n in names], count=count)

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..images import from_unit
 from .weights import find_weights, load_into
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class FIDInceptionV3(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
+        x = from_unit(F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False))
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
@@ -195,8 +196,9 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
 
 
-def kid_from_features(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_size: int = 1000,
-                      seed: int = 0) -> tuple[float, float]:  # fmt: skip
+def kid_from_features(
+    real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance (Binkowski et al. 2018): the unbiased squared MMD of a cubic
     polynomial kernel on Inception features, averaged over random equal-size subsets; (mean, std).
 

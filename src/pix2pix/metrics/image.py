@@ -21,8 +21,24 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 PSNR_CAP = 20 * math.log10(255.0)  # 48.13 dB
 METRICS = ("l1", "psnr", "ssim")
-HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False, "kid": False,
-                    "cycle_a": False, "cycle_b": False}
+HIGHER_IS_BETTER = {
+    "l1": False,
+    "psnr": True,
+    "ssim": True,
+    "lpips": False,
+    "fid": False,
+    "kid": False,
+    "cycle_a": False,
+    "cycle_b": False,
+}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` is better; a hinted form ('h10_psnr') as its base metric."""
+    base = metric.split("_", 1)[1] if metric[:1] == "h" and metric.split("_", 1)[0][1:].isdigit() else metric
+    if base not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    return HIGHER_IS_BETTER[base]
 
 
 def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -60,4 +76,3 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     cov = blur(pred * target) - mu_pt
     full = ((2 * mu_pt + c1) * (2 * cov + c2)) / ((mu_pp + mu_tt + c1) * (var_p + var_t + c2))
     return full.flatten(1).mean(1)
-

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..images import from_unit
 from .weights import find_weights, load_into
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ class LPIPS(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = ((x * 2 - 1) - self.shift) / self.scale
-        y = ((y * 2 - 1) - self.shift) / self.scale
+        x = (from_unit(x) - self.shift) / self.scale
+        y = (from_unit(y) - self.shift) / self.scale
         total = torch.zeros(x.shape[0], device=x.device)
         for i, (fx, fy) in enumerate(zip(self.net(x), self.net(y))):
             fx = fx / (fx.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # unit length per position

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .gemm_conv import Conv2d
 from .layers import get_norm_layer, uses_bias
 from .registry import Registry
 
@@ -13,29 +12,12 @@ DISCRIMINATORS = Registry("discriminator")
 register_discriminator = DISCRIMINATORS.register
 
 
-def channels_last_on_cpu(x: torch.Tensor) -> torch.Tensor:
-    """A CPU batch in channels_last, the layout both discriminators run faster in there (see each
-    class); anything else as it is."""
-    if x.device.type == "cpu" and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
 class PatchDiscriminator(nn.Module):
     """Classifies overlapping patches as real or fake; returns a (B, 1, h, w) map of logits.
 
     The input is the condition and the image concatenated on channels, so `input_nc` is
     input_nc + output_nc of the generator. n_layers=3 gives a 70x70 receptive field.
-
-    On CPU it runs in channels_last, activations and (through `cpu_channels_last`, which
-    precision.py reads) weights: oneDNN then convolves the tensors as they lie instead of
-    reordering each activation into its blocked layout and back at every layer, and the head
-    multiplies its channels_last input as (pixels, channels) rows. The 70x70 PatchGAN's part of a
-    paper step (256 px, batch 1) takes ~11 ms less in bf16 and ~13 ms less in float32 (of ~330 and
-    ~565 ms; benchmarks/bench.py, 2-core AMD EPYC). Same result up to float summation order.
     """
-
-    cpu_channels_last = True
 
     def __init__(self, *, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
@@ -53,25 +35,17 @@ class PatchDiscriminator(nn.Module):
                 norm_layer(ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
-        # The 1-channel head trains on CPU as one GEMM over its input and a shifted sum of the 16
-        # taps' planes (models/gemm_conv.py): oneDNN took ~2x as long for its 0.5% of the FLOPs.
-        layers.append(Conv2d(ndf * mult, 1, 4, 1, 1))
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))  # (B, 1, h, w) logits
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(channels_last_on_cpu(x))
+        return self.model(x)
 
 
 class PixelDiscriminator(nn.Module):
     """1x1 PatchGAN: judges every pixel on its own colour, with no spatial context.
 
-    Its 1x1 convolutions are a per-pixel MLP. On CPU it runs on channels_last activations: oneDNN's
-    NCHW 1x1 convolutions spend their time on layout (a 32 -> 1 convolution's backward took 5 ms at
-    64 px, batch 16, for 4 MFLOP), and in channels_last each layer is a plain (pixels, channels)
-    product. So the main-job step (64 px, batch 16) is 4-7% faster in float32 and 2% in bf16 than
-    with the same MLP written as matrix products over rows, its earlier form (MKL's float32 products
-    of these tall, narrow shapes ran at ~35 GFLOP/s here). The result is the same up to float
-    summation order (tests/test_models.py).
+    Its 1x1 convolutions are a per-pixel MLP.
     """
 
     def __init__(self, *, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
@@ -89,7 +63,7 @@ class PixelDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(channels_last_on_cpu(x))
+        return self.model(x)
 
 
 @register_discriminator("patch")

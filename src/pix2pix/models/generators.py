@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .gemm_conv import Conv2d, ConvTranspose2d
 from .layers import get_norm_layer, uses_bias
 from .registry import Registry
 
@@ -42,13 +41,10 @@ class UnetGenerator(nn.Module):
         chans = [ngf * min(2**i, 8) for i in range(num_downs)]
         self.size_multiple = 2**num_downs
 
-        downs = [nn.Sequential(Conv2d(input_nc, chans[0], 4, 2, 1, bias=bias))]
+        downs = [nn.Sequential(nn.Conv2d(input_nc, chans[0], 4, 2, 1, bias=bias))]
         for i in range(1, num_downs):
             innermost = i == num_downs - 1
-            layers: list[nn.Module] = [
-                nn.LeakyReLU(0.2, True),
-                Conv2d(chans[i - 1], chans[i], 4, 2, 1, bias=bias),
-            ]
+            layers: list[nn.Module] = [nn.LeakyReLU(0.2, True), nn.Conv2d(chans[i - 1], chans[i], 4, 2, 1, bias=bias)]
             if not innermost:  # the 1x1 bottleneck carries no norm, as in the paper's code
                 layers.append(norm_layer(chans[i]))
             downs.append(nn.Sequential(*layers))
@@ -56,16 +52,14 @@ class UnetGenerator(nn.Module):
 
         # ups[i] mirrors downs[i]; all but the innermost take [skip, below] concatenated.
         ups: list[nn.Module] = [
-            nn.Sequential(
-                nn.ReLU(True), ConvTranspose2d(2 * chans[0], output_nc, 4, 2, 1), nn.Tanh()
-            )
+            nn.Sequential(nn.ReLU(True), nn.ConvTranspose2d(2 * chans[0], output_nc, 4, 2, 1), nn.Tanh())
         ]
         for i in range(1, num_downs):
             innermost = i == num_downs - 1
             in_ch = chans[i] if innermost else 2 * chans[i]
             layers = [
                 nn.ReLU(True),
-                ConvTranspose2d(in_ch, chans[i - 1], 4, 2, 1, bias=bias),
+                nn.ConvTranspose2d(in_ch, chans[i - 1], 4, 2, 1, bias=bias),
                 norm_layer(chans[i - 1]),
             ]
             if dropout and i >= num_downs - 3:

@@ -25,6 +25,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def values(self) -> list[Any]:
+        """The registered entries, in the order of their names."""
+        return [self._entries[name] for name in self.names()]
+
     def get(self, name: str) -> Any:
         """The registered entry; an unknown name raises a ValueError listing the valid ones."""
         if name not in self._entries:

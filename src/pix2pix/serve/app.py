@@ -5,7 +5,6 @@ bounded queue: when it is full the answer is 503 with Retry-After, never a hang.
 input gets a 4xx with a JSON body {"error": ...}; none reaches a 500.
 """
 
-
 import asyncio
 import contextlib
 import io
@@ -23,8 +22,9 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .. import __version__
-from ..data.images import to_mode, upright
+from ..images import to_mode, upright
 from ..inference import Pix2Pix
+from ..options import MAX_PIXELS, MAX_QUEUE, MAX_UPLOAD_BYTES, SCALES
 
 log = logging.getLogger(__name__)
 ACCEPTED_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
@@ -32,9 +32,9 @@ ACCEPTED_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"
 
 @dataclass(frozen=True)
 class ServeSettings:
-    max_bytes: int = 10 * 1024 * 1024  # 10 MB
-    max_pixels: int = 4096 * 4096  # decoded size limit: decompression bombs stop here
-    max_queue: int = 8  # requests waiting or running; more get 503
+    max_bytes: int = MAX_UPLOAD_BYTES
+    max_pixels: int = MAX_PIXELS  # decoded size limit: decompression bombs stop here
+    max_queue: int = MAX_QUEUE  # requests waiting or running; more get 503
     workers: int = 1  # inference threads (each uses torch's intra-op threads)
     size: int | None = None  # resize inputs to size x size and run the generator there (None: keep their size)
     scale: str = "auto"  # how an input of its own size is coloured (inference.SCALES; Pix2Pix.translate_full)
@@ -75,7 +75,9 @@ def decode_upload(data: bytes, settings: ServeSettings, *, what: str = "image", 
 
 
 def is_json_upload(content_type: str | None, filename: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() == "application/json" or (filename or "").lower().endswith(".json")
+    return (content_type or "").split(";")[0].strip().lower() == "application/json" or (
+        filename or ""
+    ).lower().endswith(".json")
 
 
 def decode_points(text: str, size: tuple[int, int]) -> list[dict[str, Any]]:
@@ -85,8 +87,9 @@ def decode_points(text: str, size: tuple[int, int]) -> list[dict[str, Any]]:
     try:
         points = json.loads(text)
     except json.JSONDecodeError as err:
-        raise BadInput(400, f"hints are not valid JSON ({err}): send a list of points "
-                            '[{"x": 30, "y": 22, "color": "#d02020"}]') from None  # fmt: skip
+        raise BadInput(
+            400, f'hints are not valid JSON ({err}): send a list of points [{{"x": 30, "y": 22, "color": "#d02020"}}]'
+        ) from None
     try:
         parse_points(points, *size)
     except ValueError as err:
@@ -135,19 +138,21 @@ def create_app(
     direction: str = "AtoB",
 ) -> Any:
     """The FastAPI app for `run_dir` (or an already loaded `pipe`)."""
+    # Check the arguments, then load what the app needs.
+    if pipe is None and run_dir is None:
+        raise ValueError("create_app needs a run_dir or a pipe")
+    settings = settings or ServeSettings()
+    if settings.scale not in SCALES:
+        raise ValueError(f"unknown scale {settings.scale!r}; valid: {', '.join(SCALES)}")
     try:
         from fastapi import FastAPI, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import HTMLResponse, JSONResponse, Response
-        from starlette.exceptions import HTTPException as StarletteHTTPException
+        from fastapi.responses import HTMLResponse, Response
     except ImportError:
         raise ImportError("serving needs FastAPI and uvicorn: pip install 'pix2pix[serve]'") from None
-
-    settings = settings or ServeSettings()
     if pipe is None:
-        if run_dir is None:
-            raise ValueError("create_app needs a run_dir or a pipe")
-        pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction)
+        pipe = Pix2Pix.from_pretrained(
+            run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction
+        )
     translator = Translator(pipe, settings)
     app = FastAPI(
         title="pix2pix",
@@ -155,6 +160,50 @@ def create_app(
         description="Paired image-to-image translation: POST an image to /v1/translate, get a PNG back.",
     )
     app.state.translator = translator
+
+    _json_errors(app)  # every error is JSON {"error", "status"}; a full queue says when to retry
+
+    # The page, health and what the model is.
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page_html())
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "queue": translator.pending, "max_queue": settings.max_queue}
+
+    @app.get("/v1/model")
+    async def model() -> dict[str, Any]:
+        return model_info(pipe, settings)
+
+    # Translation.
+    @app.post(
+        "/v1/translate",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the translated image"}},
+    )
+    async def translate(request: Request) -> Response:
+        """Send an image as multipart form data (field `image`) or as the raw body with an
+        image/png, image/jpeg or image/webp content type. A hints model also takes colour hints
+        in the multipart field `hints`: a PNG (or WebP) of the image's size whose alpha > 0 marks a
+        hint and whose RGB is its colour, or points as JSON (a text field, or a file sent as
+        application/json or named *.json): [{"x": 30, "y": 22, "color": "#d02020", "size": 3}]."""
+        data, hints_data, hints_json = await read_request(request, settings)
+        img = decode_upload(data, settings)
+        hints = decode_hints(hints_data, hints_json, img, pipe, settings)
+        png = await translator.translate(img, hints)
+        return Response(content=png, media_type="image/png")
+
+    return app
+
+
+def _json_errors(app: Any) -> None:
+    """Every error the app answers as JSON {"error", "status"}: bad input, HTTP errors (404, 405),
+    request validation; a 503 says when to retry."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     def error(status: int, message: str) -> JSONResponse:
         headers = {"Retry-After": "1"} if status == 503 else None
@@ -172,90 +221,85 @@ def create_app(
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error(422, "invalid request")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> HTMLResponse:
-        return HTMLResponse(page_html())
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "queue": translator.pending, "max_queue": settings.max_queue}
+def model_info(pipe: Pix2Pix, settings: ServeSettings) -> dict[str, Any]:
+    """What /v1/model answers: the model, how the server runs it, and its limits."""
+    cfg = pipe.config
+    return {
+        "pix2pix_version": __version__,
+        "model": cfg.model.method,
+        "translates": pipe.direction,
+        "hints": pipe.takes_hints,
+        "generator": cfg.model.generator,
+        "input_nc": pipe.in_nc,
+        "output_nc": pipe.out_nc,
+        "train_size": cfg.data.crop_size,
+        "serve_size": settings.size or None,
+        "serve_scale": settings.scale,
+        "size_multiple": pipe.size_multiple,
+        "direction": cfg.data.direction,
+        "step": pipe.meta.get("step"),
+        "weights": pipe.meta.get("weights"),
+        "backend": "onnx" if pipe.onnx is not None else "torch",
+        "limits": {"max_bytes": settings.max_bytes, "max_pixels": settings.max_pixels},
+        "config": cfg.to_dict(),
+    }
 
-    @app.get("/v1/model")
-    async def model_info() -> dict[str, Any]:
-        cfg = pipe.config
-        return {
-            "pix2pix_version": __version__,
-            "model": cfg.model.method,
-            "translates": pipe.direction,
-            "hints": pipe.takes_hints,
-            "generator": cfg.model.generator,
-            "input_nc": pipe.in_nc,
-            "output_nc": pipe.out_nc,
-            "train_size": cfg.data.crop_size,
-            "serve_size": translator.size or None,
-            "serve_scale": settings.scale,
-            "size_multiple": pipe.size_multiple,
-            "direction": cfg.data.direction,
-            "step": pipe.meta.get("step"),
-            "weights": pipe.meta.get("weights"),
-            "backend": "onnx" if pipe.onnx is not None else "torch",
-            "limits": {"max_bytes": settings.max_bytes, "max_pixels": settings.max_pixels},
-            "config": cfg.to_dict(),
-        }
 
-    @app.post(
-        "/v1/translate",
-        response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "the translated image"}},
-    )
-    async def translate(request: Request) -> Response:
-        """Send an image as multipart form data (field `image`) or as the raw body with an
-        image/png, image/jpeg or image/webp content type. A hints model also takes colour hints
-        in the multipart field `hints`: a PNG (or WebP) of the image's size whose alpha > 0 marks a
-        hint and whose RGB is its colour, or points as JSON (a text field, or a file sent as
-        application/json or named *.json): [{"x": 30, "y": 22, "color": "#d02020", "size": 3}]."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        length = int(request.headers.get("content-length") or 0)
-        limit = settings.max_bytes * 2 if ctype == "multipart/form-data" else settings.max_bytes
-        if length > limit + 1024 * 64:  # refuse early, before reading a huge body
-            raise BadInput(413, f"request of {length} bytes is over the limit of {limit} bytes")
-        hints_data: bytes | None = None
-        hints_json: str | None = None
-        if ctype == "multipart/form-data":
-            async with request.form() as form:  # closes the spooled upload files
-                upload = form.get("image") or form.get("file")
-                if upload is None or isinstance(upload, str):
-                    raise BadInput(400, "multipart request without an 'image' file field")
-                data = await upload.read()
-                hints_upload = form.get("hints")
-                if isinstance(hints_upload, str):  # a text field: JSON points
-                    hints_json = hints_upload
-                elif hints_upload is not None:
-                    hints_data = await hints_upload.read()
-                    if is_json_upload(hints_upload.content_type, hints_upload.filename):
-                        hints_json, hints_data = hints_data.decode("utf-8", errors="replace"), None
-        elif ctype in ACCEPTED_TYPES:
-            data = await request.body()
-        else:
-            raise BadInput(415, f"unsupported content type {ctype or '(none)'}: send image/png, image/jpeg, "
-                                "image/webp or multipart/form-data")  # fmt: skip
-        img = decode_upload(data, settings)
-        hints: Any = None
-        if (hints_data is not None or hints_json is not None) and not pipe.takes_hints:
-            raise BadInput(400, "this model was trained without hints: send the image alone")
-        if hints_json is not None:
-            hints = decode_points(hints_json, img.size)
-        elif hints_data is not None:
-            hints = decode_upload(hints_data, settings, what="hints", rgb=False)
-            if hints.size != img.size:
-                raise BadInput(400, f"hints of {hints.size[0]}x{hints.size[1]} do not match the image's "
-                                    f"{img.size[0]}x{img.size[1]}: send hints of the image's size")  # fmt: skip
-            if "A" not in hints.getbands() and not (hints.mode == "P" and "transparency" in hints.info):
-                raise BadInput(400, f"hints have no alpha channel (mode {hints.mode}): alpha > 0 marks a hint")
-        png = await translator.translate(img, hints)
-        return Response(content=png, media_type="image/png")
+async def read_request(request: Any, settings: ServeSettings) -> tuple[bytes, bytes | None, str | None]:
+    """A translate request's parts: (image bytes, hints image bytes, hints JSON text), either part
+    of the hints None; BadInput for what cannot be read (too large, no image, another content type)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = int(request.headers.get("content-length") or 0)
+    limit = settings.max_bytes * 2 if ctype == "multipart/form-data" else settings.max_bytes
+    if length > limit + 1024 * 64:  # refuse early, before reading a huge body
+        raise BadInput(413, f"request of {length} bytes is over the limit of {limit} bytes")
+    if ctype in ACCEPTED_TYPES:
+        return await request.body(), None, None
+    if ctype != "multipart/form-data":
+        raise BadInput(
+            415,
+            f"unsupported content type {ctype or '(none)'}: send image/png, image/jpeg, "
+            "image/webp or multipart/form-data",
+        )
+    hints_data: bytes | None = None
+    hints_json: str | None = None
+    async with request.form() as form:  # closes the spooled upload files
+        upload = form.get("image") or form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadInput(400, "multipart request without an 'image' file field")
+        data = await upload.read()
+        hints_upload = form.get("hints")
+        if isinstance(hints_upload, str):  # a text field: JSON points
+            hints_json = hints_upload
+        elif hints_upload is not None:
+            hints_data = await hints_upload.read()
+            if is_json_upload(hints_upload.content_type, hints_upload.filename):
+                hints_json, hints_data = hints_data.decode("utf-8", errors="replace"), None
+    return data, hints_data, hints_json
 
-    return app
+
+def decode_hints(
+    hints_data: bytes | None, hints_json: str | None, img: Image.Image, pipe: Pix2Pix, settings: ServeSettings
+) -> Any:
+    """The hints of a request for `img` (points or an RGBA image), None without any; BadInput where
+    the model takes none or they do not fit the image."""
+    if hints_data is None and hints_json is None:
+        return None
+    if not pipe.takes_hints:
+        raise BadInput(400, "this model was trained without hints: send the image alone")
+    if hints_json is not None:
+        return decode_points(hints_json, img.size)
+    hints = decode_upload(hints_data, settings, what="hints", rgb=False)
+    if hints.size != img.size:
+        raise BadInput(
+            400,
+            f"hints of {hints.size[0]}x{hints.size[1]} do not match the image's "
+            f"{img.size[0]}x{img.size[1]}: send hints of the image's size",
+        )
+    if "A" not in hints.getbands() and not (hints.mode == "P" and "transparency" in hints.info):
+        raise BadInput(400, f"hints have no alpha channel (mode {hints.mode}): alpha > 0 marks a hint")
+    return hints
 
 
 def _uvicorn() -> Any:
@@ -267,7 +311,9 @@ def _uvicorn() -> Any:
 
 
 @contextlib.contextmanager
-def serving_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0) -> Iterator[str]:
+def serving_in_background(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0
+) -> Iterator[str]:
     """Run `app` with uvicorn in a daemon thread and yield its base URL (for tests, notebooks, load tests).
 
     Port 0 lets the OS pick a free port. The server stops when the block ends.
@@ -289,9 +335,20 @@ def serving_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, t
         thread.join(timeout=10)
 
 
-def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
-          checkpoint: str = "auto", backend: str = "torch", device: str = "auto", direction: str = "AtoB") -> None:  # fmt: skip
+def serve(
+    run_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: ServeSettings | None = None,
+    checkpoint: str = "auto",
+    backend: str = "torch",
+    device: str = "auto",
+    direction: str = "AtoB",
+) -> None:
     """Run the app with uvicorn until interrupted."""
     uvicorn = _uvicorn()
-    app = create_app(run_dir, settings=settings, checkpoint=checkpoint, backend=backend, device=device, direction=direction)
+    app = create_app(
+        run_dir, settings=settings, checkpoint=checkpoint, backend=backend, device=device, direction=direction
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from ..io import atomic_write_bytes
 
-# One panel per group; scalars of very different scales get panels of their own.
-LOSS_GROUPS = {
-    "generator": ("G_GAN", "G_L1", "G_SSIM"),
-    "discriminator": ("D_real", "D_fake", "D_gp"),
+# After the method's loss panels (Method.loss_panels), one panel per group of what every run logs;
+# scalars of very different scales get panels of their own.
+RUN_PANELS = {
     "validation SSIM": ("val_ssim",),
     "validation L1 / LPIPS": ("val_l1", "val_lpips"),
     "validation PSNR (dB)": ("val_psnr",),
@@ -19,8 +18,19 @@ LOSS_GROUPS = {
 }
 
 
-def plot_losses(records: list[dict], path: str | Path, *, title: str = "") -> Path:
-    """Write a PNG with one panel per group of scalars present in `records`."""
+def panels_for(records: list[dict], loss_panels: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """{panel title: the scalars it plots} for what `records` hold: the method's `loss_panels`, then
+    what every run logs; panels with nothing to plot are left out."""
+    panels = {**loss_panels, **RUN_PANELS}
+    groups = {name: [k for k in keys if any(k in r for r in records)] for name, keys in panels.items()}
+    return {name: keys for name, keys in groups.items() if keys}
+
+
+def plot_losses(
+    records: list[dict], path: str | Path, *, loss_panels: dict[str, tuple[str, ...]], title: str = ""
+) -> Path:
+    """Write a PNG with one panel per group of scalars present in `records`: the method's
+    `loss_panels` ({title: losses}), then validation, learning rate and speed."""
     try:
         import matplotlib
 
@@ -30,8 +40,7 @@ def plot_losses(records: list[dict], path: str | Path, *, title: str = "") -> Pa
         raise ImportError("plots need matplotlib: pip install 'pix2pix[watch]'") from None
     if not records:
         raise ValueError("the log has no records yet: nothing to plot")
-    groups = {name: [k for k in keys if any(k in r for r in records)] for name, keys in LOSS_GROUPS.items()}
-    groups = {name: keys for name, keys in groups.items() if keys}
+    groups = panels_for(records, loss_panels)
     fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.6 * len(groups)), squeeze=False)
     for ax, (name, keys) in zip(axes[:, 0], groups.items()):
         for key in keys:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import tensor_to_pil
+from ..images import from_unit, tensor_to_pil
 from ..io import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,15 @@ class HtmlLogger:
     curves need matplotlib; without it the page shows the rest and says so.
     """
 
-    def __init__(self, out_dir: str | Path, *, title: str = "pix2pix training", refresh_s: int = 30,
-                 history: list[dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        title: str = "pix2pix training",
+        refresh_s: int = 30,
+        history: list[dict] | None = None,
+        loss_panels: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.title, self.refresh = title, refresh_s
@@ -75,6 +82,7 @@ class HtmlLogger:
         self.step = self.records[-1]["step"] if self.records else 0
         self.samples_width = 0
         self.curves_ok = True
+        self.loss_panels = loss_panels or {}  # the method's (methods/): which losses the curves plot
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         self.records.append({"step": step, **values})
@@ -82,7 +90,7 @@ class HtmlLogger:
         self._write_page()
 
     def images(self, step: int, name: str, grid: torch.Tensor) -> None:
-        img = tensor_to_pil(grid * 2 - 1)
+        img = tensor_to_pil(from_unit(grid))
         scale = max(1, 512 // max(img.width, 1))
         self.samples_width = img.width * scale
         buf = io.BytesIO()
@@ -102,7 +110,7 @@ class HtmlLogger:
         from .plots import plot_losses
 
         try:
-            plot_losses(self.records, self.dir / "losses.png", title=self.title)
+            plot_losses(self.records, self.dir / "losses.png", loss_panels=self.loss_panels, title=self.title)
         except ImportError as err:
             log.warning("%s", err)
             self.curves_ok = False
@@ -118,11 +126,15 @@ class HtmlLogger:
             else "<p>Loss curves need matplotlib (pip install 'pix2pix[watch]').</p>"
         )
         page = PAGE.format(
-            title=html.escape(self.title), refresh=self.refresh, step=self.step,
+            title=html.escape(self.title),
+            refresh=self.refresh,
+            step=self.step,
             updated=time.strftime("%Y-%m-%d %H:%M:%S"),
             head="".join(f"<th>{html.escape(k)}</th>" for k in keys),
             row="".join(f"<td>{latest[k]:.4g}</td>" for k in keys),
-            samples="samples.png", samples_width=self.samples_width or 512, curves=curves,
+            samples="samples.png",
+            samples_width=self.samples_width or 512,
+            curves=curves,
             rendering="pixelated",
-        )  # fmt: skip
+        )
         atomic_write_text(self.dir / "index.html", page)

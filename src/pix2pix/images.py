@@ -1,4 +1,7 @@
-"""Reading and writing images, with errors that name the file.
+"""Images: reading and writing them, with errors that name the file, and their value ranges.
+
+Value ranges, one conversion each: files hold uint8 [0, 255]; networks take and give float [-1, 1]
+(`from_uint8`, `to_uint8`); metrics and plots take [0, 1] (`to_unit`, `from_unit`).
 
 Every mode a user's folder may hold loads as 8-bit RGB (or L): greyscale, RGBA and LA composited
 on white, palette images with or without transparency, and 16-bit greyscale scaled down. An EXIF
@@ -8,6 +11,7 @@ orientation tag (a phone's portrait photo) is applied, so pixels stand as the ph
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,10 +83,31 @@ def pil_to_uint8(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
+def from_uint8(x: Any) -> Any:
+    """uint8 [0, 255] -> float32 [-1, 1]: a tensor, or a numpy array (float32 where it is)."""
+    if isinstance(x, torch.Tensor):
+        return x.float().div_(127.5).sub_(1.0)
+    return x / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounded; values outside the range are clipped first."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> float [0, 1], clipped."""
+    return (x.clamp(-1, 1) + 1) / 2
+
+
+def from_unit(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> float [-1, 1]."""
+    return x * 2 - 1
+
+
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     """(C, H, W) float tensor in [-1, 1] -> PIL image."""
-    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-    arr = arr.transpose(1, 2, 0)
+    arr = to_uint8(x).cpu().numpy().transpose(1, 2, 0)
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 

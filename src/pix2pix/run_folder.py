@@ -1,4 +1,5 @@
-"""Checkpoints: a folder with weights (safetensors), the config (JSON) and the training state.
+"""The run folder: what a run writes and what everything that reads a run reads (inference,
+evaluation, export, the server, resume). It sits below training: reading a run never imports it.
 
     RUN_DIR/config.json                      the resolved config of the run
     RUN_DIR/checkpoints/last/                written every `save_every` steps and at the end
@@ -10,28 +11,113 @@
     RUN_DIR/checkpoints/best/                the best by the selected metric (when asked for)
 
 Each checkpoint folder is written under a temporary name and renamed into place, so an
-interrupted save never leaves a half-written checkpoint.
+interrupted save never leaves a half-written checkpoint, and a write that fails (a full disk)
+ends in one `RunWriteError` naming the path, the error and the last good checkpoint. One process
+writes a run at a time (`lock_run`: an OS advisory lock on RUN_DIR/.lock, released when the process
+ends, however it ends); readers never take it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from ..config import Config
+from .config import Config
+from .io import RunWriteError
 
 GENERATOR_FILE = "generator.safetensors"  # every method has a network called "generator" (A -> B)
 STATE_FILE = "training_state.pt"
 META_FILE = "meta.json"
 CONFIG_FILE = "config.json"
+
+
+CHECKPOINTS = "checkpoints"
+LOCK_FILE = ".lock"
+
+
+class RunLocked(ValueError):
+    """Another live process writes this run folder."""
+
+
+@contextlib.contextmanager
+def lock_run(run_dir: str | Path) -> Iterator[None]:
+    """Hold RUN_DIR/.lock for the block: one writer per run folder. A second writer gets `RunLocked`
+    naming the folder and the holder's PID. The lock is the OS's (flock): a killed process never
+    leaves a stale one. Where the OS has no flock (Windows), the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held for the block
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise RunLocked(
+                f"{run_dir} is being written by another process (PID {holder}); one writer per run "
+                "folder: wait for it to end, or stop it"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
+
+def run_root(folder: str | Path) -> Path:
+    """The run folder a path belongs to: RUN for RUN or RUN/checkpoints/NAME."""
+    folder = Path(folder)
+    return folder.parent.parent if folder.parent.name == CHECKPOINTS else folder
+
+
+def writing_into(run_dir: str | Path, out: str | Path) -> contextlib.AbstractContextManager:
+    """`lock_run` on the run that `run_dir` belongs to where `out` lies inside it (an export or a
+    report written into the run), else nothing: what writes elsewhere only reads the run."""
+    root = run_root(run_dir).resolve()
+    out = Path(out).resolve()
+    return lock_run(root) if root == out or root in out.parents else contextlib.nullcontext()
+
+
+def last_good(run_dir: str | Path) -> str:
+    """The newest checkpoint a failed write leaves, for its error message."""
+    have = [checkpoint_path(run_dir, n) for n in ("last", "best")]
+    return ", ".join(str(p) for p in have if is_checkpoint_folder(p)) or "none"
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path`; a failed write is a RunWriteError naming the path."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as err:
+        raise RunWriteError(f"{path}: {err.strerror or err}") from None
+
+
+def checkpoint_path(run_dir: str | Path, name: str) -> Path:
+    """RUN_DIR/checkpoints/NAME: where checkpoint `name` of a run is (whether or not it exists yet)."""
+    return Path(run_dir) / CHECKPOINTS / name
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -65,28 +151,42 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint folder atomically (temp folder + rename): each network as NAME.safetensors,
     each EMA copy as NAME_ema.safetensors."""
-    from .. import __version__
+    from . import __version__
 
     if "generator" not in networks:
         raise ValueError(f"a checkpoint needs a 'generator' network, got {', '.join(networks) or 'none'}")
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    except OSError as err:
+        raise RunWriteError(f"cannot write checkpoint {folder}: {err.strerror or err}") from None
+    try:
+        # Every file is serialised in memory and written with plain file IO, so a full disk is one
+        # OSError naming the file (torch.save's own writer reports it as an opaque RuntimeError).
         for name, module in networks.items():
-            save_file(state_dict_for_save(module), str(tmp / weights_file(name)))
+            write_bytes(tmp / weights_file(name), safetensors_bytes(state_dict_for_save(module)))
         for name, module in (ema or {}).items():
-            save_file(state_dict_for_save(module), str(tmp / weights_file(name, ema=True)))
+            write_bytes(tmp / weights_file(name, ema=True), safetensors_bytes(state_dict_for_save(module)))
         if training_state is not None:
-            torch.save(training_state, tmp / STATE_FILE)
-        (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        (tmp / META_FILE).write_text(json.dumps({"pix2pix_version": __version__, **(meta or {})}, indent=2) + "\n")
+            buf = io.BytesIO()
+            torch.save(training_state, buf)
+            write_bytes(tmp / STATE_FILE, buf.getvalue())
+        write_bytes(tmp / CONFIG_FILE, (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+        meta_text = json.dumps({"pix2pix_version": __version__, **(meta or {})}, indent=2) + "\n"
+        write_bytes(tmp / META_FILE, meta_text.encode())
         old = folder.with_name(f".{folder.name}.old")
         if folder.exists():
             shutil.rmtree(old, ignore_errors=True)
             folder.rename(old)
         tmp.rename(folder)
         shutil.rmtree(old, ignore_errors=True)
+    except RunWriteError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        run_dir = folder.parent.parent if folder.parent.name == CHECKPOINTS else folder.parent
+        raise RunWriteError(
+            f"cannot write checkpoint {folder}: {err}; the last good checkpoint: {last_good(run_dir)}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -111,14 +211,18 @@ def checkpoint_dir(run_dir: str | Path, name: str = "last") -> Path:
     if is_checkpoint_folder(run_dir):
         return run_dir
     if name == AUTO_CHECKPOINT:
-        name = "best" if is_checkpoint_folder(run_dir / "checkpoints" / "best") else "last"
-    folder = run_dir / "checkpoints" / name
+        name = "best" if is_checkpoint_folder(checkpoint_path(run_dir, "best")) else "last"
+    folder = checkpoint_path(run_dir, name)
     if not folder.is_dir():
         # An interrupted swap leaves the previous checkpoint under its .old name.
         old = folder.with_name(f".{name}.old")
         if old.is_dir() and (old / GENERATOR_FILE).is_file():
             return old
-        have = sorted(p.name for p in folder.parent.glob("[!.]*") if is_checkpoint_folder(p)) if folder.parent.is_dir() else []
+        have = (
+            sorted(p.name for p in folder.parent.glob("[!.]*") if is_checkpoint_folder(p))
+            if folder.parent.is_dir()
+            else []
+        )
         raise FileNotFoundError(f"{run_dir}: no checkpoint {name!r}; it has: {', '.join(have) or 'none'}")
     if not (folder / GENERATOR_FILE).is_file():
         raise FileNotFoundError(f"{folder}: no weights ({GENERATOR_FILE} is missing)")
@@ -184,7 +288,7 @@ def resolve_data_root(folder: str | Path, config: Config) -> str:
     folder = Path(folder)
     given = config.data.root
     location = read_meta(folder).get("data_root", {})
-    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    run_dir = folder.parent.parent if folder.parent.name == CHECKPOINTS else folder
     candidates = [Path(given)] if given else []
     if location.get("from_run"):
         candidates.append(run_dir / location["from_run"])
@@ -204,19 +308,23 @@ DISCRIMINATOR_SHAPE = ("discriminator", "ndf", "n_layers_d", "norm", "input_nc",
 
 def describe_generator(model: Any) -> str:
     hints = ", hints" if model.hints else ""
-    return f"{model.method} {model.generator} (ngf {model.ngf}, {model.norm} norm, {model.input_nc}->{model.output_nc}{hints})"
+    channels = f"{model.input_nc}->{model.output_nc}{hints}"
+    return f"{model.method} {model.generator} (ngf {model.ngf}, {model.norm} norm, {channels})"
 
 
 def check_same_generator(source: Path, theirs: Any, ours: Any) -> None:
     """One line naming both models where `theirs` (a ModelConfig) cannot start `ours`."""
     differ = [name for name in GENERATOR_SHAPE if getattr(theirs, name) != getattr(ours, name)]
     if differ:
-        raise ValueError(f"cannot start from {source}: its generator is {describe_generator(theirs)}, this run's is "
-                         f"{describe_generator(ours)} (they differ in {', '.join(differ)})")  # fmt: skip
+        raise ValueError(
+            f"cannot start from {source}: its generator is {describe_generator(theirs)}, this run's is "
+            f"{describe_generator(ours)} (they differ in {', '.join(differ)})"
+        )
 
 
-def load_init_weights(folder: Path, theirs: Any, ours: Any, networks: dict[str, nn.Module],
-                      generators: set[str]) -> list[str]:  # fmt: skip
+def load_init_weights(
+    folder: Path, theirs: Any, ours: Any, networks: dict[str, nn.Module], generators: set[str]
+) -> list[str]:
     """Load a run's weights into a new run's `networks`: each generator from its averaged (EMA) weights
     where the run kept them, as inference does, else its raw weights; each discriminator where the
     checkpoint has one of the same shape. Returns the names loaded."""

