@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..options import SKETCH_FITS, SKETCH_METHODS
-from . import main, user_errors
+from .common import main, user_errors
 
 # --- data ------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from . import checkpoint_option, direction_option, main, scale_option, user_errors, weights_option
+from .common import checkpoint_option, direction_option, main, scale_option, user_errors, weights_option
 
 # --- evaluate --------------------------------------------------------------------------------
 
@@ -71,47 +71,13 @@ from . import checkpoint_option, direction_option, main, scale_option, user_erro
 @scale_option
 @click.pass_context
 @user_errors
-def evaluate(
-    ctx: click.Context,
-    run_dir: Path,
-    split: str,
-    data_root: Path | None,
-    out: Path | None,
-    checkpoint: str,
-    weights: str,
-    untrained: bool,
-    compare_dir: Path | None,
-    lpips_weights: Path | None,
-    inception_weights: Path | None,
-    hints: int,
-    curve: bool,
-    direction: str,
-    size: int | None,
-    scale: str,
-) -> None:
+def evaluate(ctx: click.Context, run_dir: Path, split: str, out: Path | None, **options: Any) -> None:
     """Score a run on a split against the copy-input baseline; write metrics.json and a report."""
     from ..run_folder import writing_into
 
     out = out if out is not None else run_dir / f"eval-{split}"
     with writing_into(run_dir, out):  # a report written into the run: one writer per run
-        _evaluate(
-            ctx,
-            run_dir,
-            split,
-            data_root,
-            out,
-            checkpoint,
-            weights,
-            untrained,
-            compare_dir,
-            lpips_weights,
-            inception_weights,
-            hints,
-            curve,
-            direction,
-            size,
-            scale,
-        )
+        _evaluate(ctx, run_dir=run_dir, split=split, out=out, **options)
 
 
 def _evaluate(

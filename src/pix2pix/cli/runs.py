@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..config import build_config, field_index, read_config_file
-from . import _stoppable, main, user_errors
+from .common import _stoppable, main, user_errors
 
 # --- train -----------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..options import DIRECTIONS, EXPORT_FORMATS, MAX_PIXELS, MAX_QUEUE, MAX_UPLOAD_BYTES
-from . import (
+from .common import (
     backend_option,
     checkpoint_option,
     device_option,
@@ -208,7 +208,3 @@ def serve(
         )
     except ImportError as err:
         raise click.ClickException(str(err)) from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
