@@ -11,6 +11,7 @@ version's) run interleaved, one step each in turn, so the machine's drift hits b
     python benchmarks/bench.py --distributed 2              # main job on 1 and 2 CPU processes
     python benchmarks/bench.py --device cuda                # the paper step per CUDA mode against the reference's
     python benchmarks/bench.py --fullsize demo/run          # seconds per 512 px and 1000 x 700 drawing at full size
+    python benchmarks/bench.py --input-path [--device cuda] # a hints step's input side, now and at de4f1a5 (issue 38)
 
 What it reports:
 - peaks: the best measured throughput (fastest of several runs) of the kernels the models use, per dtype: fp32 matrix
@@ -80,11 +81,22 @@ def main() -> None:
         "else the main job's untrained)",
     )
     parser.add_argument(
+        "--input-path",
+        action="store_true",
+        help="instead: a hints step's input side (crop, jitter, hints, fill) at 64/128/256 px, beside de4f1a5's",
+    )
+    parser.add_argument(
         "--ops",
         action="store_true",
         help="instead: the paper step's time per aten op and per oneDNN primitive (fp32, and bf16 where native)",
     )
     args = parser.parse_args()
+    if args.input_path:
+        from input_path import input_path_report
+
+        keep_freed_memory()
+        report(*input_path_report(torch.device(args.device), args.quick), args.json)
+        return
     if args.device == "cuda":
         from gpu import MODES, bench_cuda, lines_of
 

@@ -5,7 +5,8 @@ sees them, and what the fill costs per image on the CPU (issue 27).
 
 For each test pair, the evaluation's own hints (seeded by the image's name, as `evaluate --hints 10`
 draws them) are spread over the line art by `hints.fill_regions` in each region mode (closed, open),
-with the blended fill the configs use; the "output" is the fill's colour where it reached and the line
+with the blended fill the configs use, and by the fill as it was at de4f1a5 (per hint pixel, in SciPy:
+benchmarks/legacy_hints.py); the "output" is the fill's colour where it reached and the line
 art elsewhere, scored against the target (PSNR, SSIM) beside copying the line art. Then the fill is
 timed at each of --time-sizes (the line art and hints resized to it): the median ms per image.
 A script, not a test: tests/test_hints.py checks what the fill does.
@@ -19,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+import legacy_hints as legacy
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -84,6 +86,7 @@ def main() -> None:
         }
         for mode in HINT_REGIONS:
             row[f"fill {mode}"] = score(as_output(fill_regions(hints, a, blend=True, mode=mode), a), b)
+            row[f"fill {mode}, de4f1a5"] = score(as_output(legacy.fill_regions(hints, a, blend=True, mode=mode), a), b)
         timing = {}
         for size in args.time_sizes:
             k = min(args.time_images, len(a))

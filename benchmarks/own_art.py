@@ -67,6 +67,7 @@ def extract_pngs(deb: Path, work: Path) -> Path:
         if shutil.which("dpkg-deb") is None:
             raise SystemExit(f"dpkg-deb is not available: unpack {deb} yourself into {root}")
         shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)  # dpkg-deb makes only the last folder (--deb skips the download that made --work)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
         (root / "done").write_text("")
     return root

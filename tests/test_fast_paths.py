@@ -147,10 +147,27 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Pa
     return run
 
 
-def test_onnx_backend_matches_torch_on_real_images(trained_run: Path, tiny_data: Path) -> None:
-    torch_pipe = Pix2Pix.from_pretrained(trained_run)
-    onnx_pipe = Pix2Pix.from_pretrained(trained_run, backend="onnx")
-    assert (trained_run / "checkpoints" / "last" / "generator.onnx").is_file()  # cached for next time
+def test_onnx_backend_matches_torch_on_real_images(
+    trained_run: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ONNX backend reads the run and writes nothing into it (issue 42, item 4): the export goes to
+    pix2pix's cache folder, named by the weights' hash, once; a read-only run folder works."""
+    import pix2pix.onnx_runtime as onnx_runtime
+    from pix2pix.io import cache_dir
+
+    folder = trained_run / "checkpoints" / "last"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    exports = set((cache_dir() / "onnx").glob("*.onnx"))
+    folder.chmod(0o555)  # (root ignores it; the listing below is the real check)
+    try:
+        torch_pipe = Pix2Pix.from_pretrained(trained_run)
+        onnx_pipe = Pix2Pix.from_pretrained(trained_run, backend="onnx")
+        assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+        assert len(set((cache_dir() / "onnx").glob("*.onnx")) - exports) == 1
+        monkeypatch.setattr(onnx_runtime, "export_onnx", lambda *a, **k: pytest.fail("exported twice"))
+        Pix2Pix.from_pretrained(trained_run, backend="onnx")  # the cached file, no second export
+    finally:
+        folder.chmod(0o755)
     ds = PairedDataset(tiny_data, "test", load_size=32)
     x = ds.batch(torch.arange(len(ds)))[0].float() / 127.5 - 1
     diff = (torch_pipe(x) - onnx_pipe(x)).abs().max().item()

@@ -161,10 +161,19 @@ def test_the_catalogue_lists_the_mini_sets_counts_and_the_reference_names() -> N
     assert r.exit_code == 0
     for name in ("mini", "mini_pix2pix", "mini_colorization"):
         assert f"\n{name} " in r.output
-    assert "train 400, val 100, test 106" in r.output  # facades, per split
-    assert "trainA 1,067, trainB 1,334, testA 120, testB 140" in r.output  # horse2zebra
-    assert "datasets/download_pix2pix_dataset.sh facades" in r.output
-    assert "datasets/download_cyclegan_dataset.sh maps" in r.output
+    # One line a set (issue 42), then how to see one set's details.
+    assert len(r.output.splitlines()) == len(CATALOGUE) + 2 and "--list NAME" in r.output
+    assert all(len(line) < 160 for line in r.output.splitlines())
+
+    def details(name: str) -> str:
+        r = CliRunner().invoke(main, ["data", "download", "--list", name])
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    assert "train 400, val 100, test 106" in details("facades")  # per split
+    assert "trainA 1,067, trainB 1,334, testA 120, testB 140" in details("horse2zebra")
+    assert "datasets/download_pix2pix_dataset.sh facades" in details("facades")
+    assert "datasets/download_cyclegan_dataset.sh maps" in details("maps_unpaired")
     # The reference's CycleGAN `maps` and `facades` are the unpaired archives: found by those names too.
     assert entry_for("cyclegan/maps").name == "maps_unpaired" and entry_for("cyclegan/maps").kind == "unpaired"
     assert entry_for("pix2pix/maps") is CATALOGUE["maps"] and CATALOGUE["maps"].kind == "paired"

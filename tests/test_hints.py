@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 import pix2pix.hints as hints_module
+import pix2pix.hints.fill as fill_module
 from pix2pix.cli import main
 from pix2pix.config import Config, apply_overrides
 from pix2pix.data.paired import PairedDataset
@@ -22,7 +23,7 @@ from pix2pix.hints import (
     as_hint_map,
     eval_hints,
     fill_regions,
-    hint_weights,
+    hint_worth,
     hints_from_points,
     load_hints_file,
     resize_hints,
@@ -32,7 +33,7 @@ from pix2pix.hints import (
 from pix2pix.images import from_uint8
 from pix2pix.inference import Pix2Pix
 from pix2pix.methods import get_method
-from pix2pix.seeding import derive
+from pix2pix.seeding import derive, hint_seeds, uniforms
 from pix2pix.training.loop import resume, train
 
 from .conftest import tiny_config
@@ -50,14 +51,30 @@ def val_batch(tiny_data: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 def test_counts_follow_the_recipe() -> None:
     recipe = HintRecipe(p_none=0.125, p=0.125, max_count=32)
-    counts = [recipe.count(np.random.default_rng(s)) for s in range(4000)]
-    zero = sum(c == 0 for c in counts) / len(counts)
+    u = uniforms(torch.arange(4000), 0, 2)
+    counts = recipe.counts(u[:, 0], u[:, 1]).numpy()
+    zero = (counts == 0).mean()
     assert abs(zero - 0.125) < 0.02  # no hints an eighth of the time
-    nonzero = [c for c in counts if c]
+    nonzero = counts[counts > 0]
     assert abs(np.mean(nonzero) - 7.89) < 0.3  # 1 + geometric(1/8) capped at 32: mean 8 (1 - (7/8)^32) = 7.89
     assert max(counts) == 32 and min(nonzero) == 1
-    assert HintRecipe(p_none=1.0).count(np.random.default_rng(0)) == 0
-    assert {HintRecipe(p_none=0.0, p=1.0).count(np.random.default_rng(s)) for s in range(50)} == {1}
+    assert HintRecipe(p_none=1.0).counts(u[:, 0], u[:, 1]).eq(0).all()
+    assert HintRecipe(p_none=0.0, p=1.0).counts(u[:50, 0], u[:50, 1]).eq(1).all()
+
+
+def test_uniforms_are_a_counter_based_hash_of_seed_stream_and_index() -> None:
+    """seeding.uniforms: uniform in [0, 1), draw i independent of how many are drawn, streams apart,
+    seeds apart, and hint_seeds is derive("hints", ...) made on the device."""
+    seeds = torch.tensor([0, 1, 2**62 + 5, 123456789])
+    u = uniforms(seeds, 1, 1000)
+    assert u.dtype == torch.float64 and (u >= 0).all() and (u < 1).all()
+    assert abs(float(u.mean()) - 0.5) < 0.02 and abs(float(u.var()) - 1 / 12) < 0.01
+    assert torch.equal(uniforms(seeds, 1, 10), u[:, :10])  # draw i is the same whatever the count
+    assert not torch.equal(uniforms(seeds, 2, 10), u[:, :10])  # another stream
+    assert len(set(u[:, 0].tolist())) == 4  # another seed
+    assert hint_seeds(7, 3, 5, 4).tolist() == [derive("hints", 7, 3, 5 + i) for i in range(4)]
+    big = 2**62  # the formula wraps past 2**63 - 1 as derive's does
+    assert hint_seeds(big, big, 0, 3).tolist() == [derive("hints", big, big, i) for i in range(3)]
 
 
 def test_hints_sit_on_pixels_worth_a_hint_with_the_patch_mean_colour(val_batch) -> None:
@@ -66,7 +83,7 @@ def test_hints_sit_on_pixels_worth_a_hint_with_the_patch_mean_colour(val_batch) 
     hints = simulate_hints(b, a, [derive("hints", 3, 7, i) for i in range(len(a))], recipe=recipe)
     assert hints.shape == (len(a), 4, 32, 32)
     mask = hints[:, 3] > 0
-    worth = torch.from_numpy(hint_weights(a, b)) > 0
+    worth = hint_worth(a, b)
     assert mask.any(dim=(1, 2)).all()  # p_none 0: every image got at least one hint
     assert (mask <= worth).all()  # never on background or line
     colours = hints[:, :3].permute(0, 2, 3, 1)[mask]
@@ -512,19 +529,29 @@ def test_blend_fill_weighs_the_regions_hints_by_inverse_square_distance() -> Non
     assert torch.equal(fill_regions(filled, art, blend=True), filled)
 
 
-def test_blend_fill_bounds_its_memory_on_large_images(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The weights are built a block of painted pixels at a time, at most BLEND_WEIGHTS of them, however
-    many hint pixels there are; blocks give the one-block answer."""
-    art = torch.ones(1, 3, 40, 40)
-    art[0, :, 2:38, 2:38] = -1
-    art[0, :, 4:36, 4:36] = 1
-    hints = torch.zeros(1, 4, 40, 40)
-    for y, x, colour in ((6, 6, (0.9, -0.5, 0.1)), (30, 12, (-0.7, 0.6, 0.2)), (20, 33, (0.1, 0.1, -0.9))):
-        hints[0, :3, y, x] = torch.tensor(colour)
-        hints[0, 3, y, x] = 1
-    whole = fill_regions(hints, art, blend=True)
-    monkeypatch.setattr(hints_module, "BLEND_WEIGHTS", 20)  # 3 hint pixels: blocks of 6 painted pixels
-    torch.testing.assert_close(fill_regions(hints, art, blend=True), whole)
+@pytest.mark.parametrize("blend", [False, True], ids=["nearest", "blend"])
+def test_fill_on_a_grid_of_cells_matches_the_per_pixel_fill_on_large_images(
+    monkeypatch: pytest.MonkeyPatch, blend: bool
+) -> None:
+    """Above FIELD px a side the colour field is computed per grid cell (stride 4 at 256 px), so its
+    cost and memory stay those of a FIELD x FIELD image: the same pixels are painted as with a field
+    per pixel, in nearly the same colours (they differ only where two hints meet)."""
+    art = torch.ones(1, 3, 256, 256)
+    art[0, :, 16:240, 16:240] = -1
+    art[0, :, 20:236, 20:236] = 1
+    hints = torch.zeros(1, 4, 256, 256)
+    for y, x, colour in ((30, 30, (0.9, -0.5, 0.1)), (200, 60, (-0.7, 0.6, 0.2)), (120, 220, (0.1, 0.1, -0.9))):
+        hints[0, :3, y - 2 : y + 3, x - 2 : x + 3] = torch.tensor(colour)[:, None, None]
+        hints[0, 3, y - 2 : y + 3, x - 2 : x + 3] = 1
+    assert hints_module.field_stride(256, 256) == 4
+    grid = fill_regions(hints, art, blend=blend)
+    monkeypatch.setattr(fill_module, "FIELD", 256)
+    exact = fill_regions(hints, art, blend=blend)
+    assert torch.equal(grid[0, 3], exact[0, 3])
+    diff = (grid[0, :3] - exact[0, :3]).abs()
+    assert float(diff.mean()) < 0.01 and float(diff.max()) <= (0.05 if blend else 2.0)
+    if not blend:  # nearest: only pixels near the edge between two hints' cells may change
+        assert float((diff.amax(0) > 1e-4).float().mean()) < 0.02
 
 
 def test_hint_fill_needs_hints() -> None:
@@ -594,7 +621,7 @@ def test_a_hint_fill_model_fills_in_training_inference_and_export(
     r = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "g.onnx")])
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "g.onnx.json").read_text())
-    assert ("squared distance" if blend else "nearest hint") in side["hints"]["fill"]
+    assert ("squared distance" if blend else "nearest source") in side["hints"]["fill"]
     assert side["parity"]["max_abs_diff_vs_pytorch"] <= 1e-4
     import onnxruntime as ort
 

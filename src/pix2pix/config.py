@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from .devices import check_device
-from .options import AMP_MODES, CPU_KERNELS, DATASET_MODES, DIRECTIONS, GAN_MODES, HINT_REGIONS, LR_POLICIES, SWITCHES
+from .options import (
+    AMP_MODES,
+    CPU_KERNELS,
+    DATA_ON_DEVICE,
+    DATASET_MODES,
+    DIRECTIONS,
+    GAN_MODES,
+    HINT_REGIONS,
+    LR_POLICIES,
+    SWITCHES,
+)
 
 VAL_HINTS = 10  # validation also scores a hints model with this many simulated hints: val_h10_*
 HINTED = f"h{VAL_HINTS}_"  # the prefix of those metrics
@@ -117,9 +127,17 @@ class DataConfig:
     flip: bool = field(default=True, metadata=_help("random horizontal flips while training"))
     cache: bool = field(default=True, metadata=_help("decode and resize every image once, keep uint8 in memory"))
     num_workers: int = field(default=-1, metadata=_help("data-loading workers when not cached; -1 picks by machine"))
+    data_on_device: str = field(
+        default="auto",
+        metadata=_help(
+            "cached data on a GPU: auto (on the GPU when it fits in a quarter of its free memory, else pinned "
+            "host memory), yes, or no (pinned host memory)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         _check_choice("dataset_mode", self.dataset_mode, DATASET_MODES)
+        _check_choice("data_on_device", self.data_on_device, DATA_ON_DEVICE)
         _check_choice("direction", self.direction, DIRECTIONS)
         _check_positive("load_size", self.load_size)
         _check_positive("crop_size", self.crop_size)
@@ -423,11 +441,28 @@ def build_config(*layers: Mapping[str, Any]) -> Config:
     return config
 
 
+def packaged_configs() -> dict[str, Path]:
+    """The configs the package ships (src/pix2pix/configs, also `configs/` in a checkout), by name."""
+    folder = Path(__file__).resolve().parent / "configs"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def config_path(path: str | Path) -> Path:
+    """A config file's path: `path` where it is a file, else the packaged config of that name (`own_art_128`),
+    so a command naming one works from any folder."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    shipped = packaged_configs()
+    name = given.name.removesuffix(given.suffix) if given.suffix in (".yaml", ".yml") else given.name
+    if name in shipped and (given.parent == Path(".") or given.parent.name == "configs"):
+        return shipped[name]
+    raise FileNotFoundError(f"config file not found: {path} (packaged configs: {', '.join(shipped)})")
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config file into a mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+    """Read a YAML or JSON config file into a mapping (a path, or a packaged config's name: `config_path`)."""
+    path = config_path(path)
     text = path.read_text()
     try:
         if path.suffix.lower() in (".yaml", ".yml"):

@@ -61,3 +61,16 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:  # noqa: 
             "torch's macOS build; use --device cpu"
         )
     return torch.device(name)
+
+
+def to_device(x: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`x` on `device` without making the host wait: a CPU tensor bound for CUDA goes through pinned
+    memory with a non-blocking copy (a plain copy from pageable memory synchronises the stream)."""
+    import torch
+
+    device = torch.device(device)
+    if x.device == device:
+        return x
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)

@@ -117,12 +117,9 @@ class Pix2Pix:
         load_weights(generator, ema_file if use_ema else raw_file)
         pipe = cls(generator, config, device=device, direction=direction)
         if backend == "onnx":
-            from .onnx_runtime import OnnxGenerator, export_onnx
+            from .onnx_runtime import OnnxGenerator, cached_onnx
 
-            onnx_file = folder / f"{name}{'_ema' if use_ema else ''}.onnx"
-            if not onnx_file.is_file():
-                export_onnx(generator, onnx_file, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
-            pipe.onnx = OnnxGenerator(onnx_file)
+            pipe.onnx = OnnxGenerator(cached_onnx(generator, ema_file if use_ema else raw_file, pipe))
         pipe.meta = {
             **read_meta(folder),
             "weights": "ema" if use_ema else "raw",
@@ -325,6 +322,22 @@ class Translated:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
+def _distinct_outputs(files: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """Output names that never overwrite one another: inputs whose names differ only in their extension
+    (house.png, house.jpg) keep it in the output's name (house.png.png, house.jpg.png); two inputs that
+    would still write one file (the same name in two folders given) are refused, both named."""
+    stems: dict[Path, int] = {}
+    for _, rel in files:
+        stems[rel] = stems.get(rel, 0) + 1
+    out = [(src, rel.with_name(src.name + ".png") if stems[rel] > 1 else rel) for src, rel in files]
+    seen: dict[Path, Path] = {}
+    for src, rel in out:
+        if rel in seen:
+            raise ValueError(f"{seen[rel]} and {src} would both be written to {rel}: translate them separately")
+        seen[rel] = src
+    return out
+
+
 def translate_paths(
     pipe: Pix2Pix,
     inputs: Sequence[str | Path],
@@ -359,6 +372,7 @@ def translate_paths(
             files.append((item, Path(item.stem + ".png")))
         else:
             raise FileNotFoundError(f"input not found: {item}")
+    files = _distinct_outputs(files)
     if hints is not None:
         pipe._check_hints(hints)
         if len(files) != 1:

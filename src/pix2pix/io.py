@@ -14,6 +14,34 @@ class RunWriteError(OSError):
     the error and the last good checkpoint."""
 
 
+def cache_dir() -> Path:
+    """Where pix2pix keeps what it can remake (kernel timings, ONNX exports of runs read with the ONNX
+    backend): $PIX2PIX_CACHE_DIR, else $XDG_CACHE_HOME/pix2pix, else ~/.cache/pix2pix."""
+    root = os.environ.get("PIX2PIX_CACHE_DIR")
+    return Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pix2pix"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask would set it for
+    a moment, racing other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_mode(path: str | Path, *, directory: bool = False) -> None:
+    """Give a file or folder made by mkstemp / mkdtemp (0600 / 0700, private) the mode an ordinary
+    open() or mkdir() would: 0666 / 0777 less the umask, so a model written by one user (umask 022:
+    -rw-r--r--) can be read by a server running as another."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; it replaces `path` only if the block succeeds.
@@ -25,6 +53,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        ordinary_mode(tmp)
         yield Path(tmp)
         os.replace(tmp, path)
     finally:

@@ -12,11 +12,12 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .io import atomic_path
+from .io import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -84,6 +85,24 @@ def export_onnx(
             onnx.checker.check_model(str(tmp))
     finally:
         g.train(was_training)
+    return path
+
+
+def cached_onnx(generator: nn.Module, weights: Path, pipe: Any) -> Path:
+    """The ONNX export of `generator` for the ONNX backend, in pix2pix's cache folder (io.cache_dir),
+    named by a hash of its weights file and what shapes the graph: reading a run never writes into
+    it (a read-only run works; two processes export to their own temp files, and one rename wins).
+    The first export of a model takes seconds, and says so."""
+    import hashlib
+    import time
+
+    key = hashlib.sha256(Path(weights).read_bytes())
+    key.update(f"{pipe.net_in_nc} {pipe.size_multiple} {OPSET} {torch.__version__}".encode())
+    path = cache_dir() / "onnx" / f"{key.hexdigest()[:32]}.onnx"
+    if not path.is_file():
+        start = time.perf_counter()
+        export_onnx(generator, path, input_nc=pipe.net_in_nc, sample_size=pipe.size_multiple)
+        log.info("exported %s to ONNX once (%.1f s), cached as %s", weights, time.perf_counter() - start, path)
     return path
 
 

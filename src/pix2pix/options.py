@@ -6,6 +6,7 @@ from __future__ import annotations
 # Data and training (config.py validates them).
 DIRECTIONS = ("AtoB", "BtoA")
 DATASET_MODES = ("aligned", "folders", "unpaired")
+DATA_ON_DEVICE = ("auto", "yes", "no")  # DataConfig.data_on_device: where a cached dataset lives when training on a GPU
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 LR_POLICIES = ("linear", "step", "cosine")
 AMP_MODES = ("auto", "off", "bf16", "fp16")

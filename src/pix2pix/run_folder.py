@@ -36,7 +36,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from .config import Config
-from .io import RunWriteError
+from .io import RunWriteError, ordinary_mode
 
 GENERATOR_FILE = "generator.safetensors"  # every method has a network called "generator" (A -> B)
 STATE_FILE = "training_state.pt"
@@ -159,6 +159,7 @@ def save_checkpoint(
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        ordinary_mode(tmp, directory=True)  # it becomes the checkpoint folder
     except OSError as err:
         raise RunWriteError(f"cannot write checkpoint {folder}: {err.strerror or err}") from None
     try:

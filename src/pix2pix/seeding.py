@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 _MAX = 2**63 - 1  # seeds stay below this (torch.Generator and numpy take any int up to it)
@@ -36,7 +35,7 @@ _FORMULAS: dict[str, Callable[[int, int, int], int]] = {
     "hints": lambda seed, n, i: (seed * 0x9E3779B1 + n * 0x85EBCA77 + i * 0xC2B2AE3D + 1) % _MAX,
 }
 PURPOSES = tuple(_FORMULAS)
-JITTER_STREAM = 0x6A17  # colour jitter draws from the hints' seed, in a numpy stream of its own
+HINT_STREAM, JITTER_STREAM = 1, 2  # `uniforms` streams of an image's hints seed: its hints, its colour jitter
 
 
 def derive(purpose: str, seed: int, n: int = 0, i: int = 0) -> int:
@@ -46,14 +45,45 @@ def derive(purpose: str, seed: int, n: int = 0, i: int = 0) -> int:
     return _FORMULAS[purpose](seed, n, i)
 
 
+def hint_seeds(seed: int, step: int, first: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(count,) int64: derive("hints", seed, step, first + i) for i < count, made on `device` from two
+    numbers (the formula is linear in i), so a step's seeds need no per-image loop or host copy."""
+    base, stride = derive("hints", seed, step, first), 0xC2B2AE3D
+    room = _MAX - base  # base + i * stride wraps past _MAX where i * stride reaches this
+    i = torch.arange(count, device=device, dtype=torch.int64) * stride
+    return torch.where(i < room, i + base, i - room)
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (two multiply-xorshift rounds) on int64 tensors holding values below 2**32:
+    every product stays below 2**59, so it is exact on every device."""
+    x = ((x ^ (x >> 16)) * 0x45D9F3B) & _M32
+    x = ((x ^ (x >> 16)) * 0x45D9F3B) & _M32
+    return x ^ (x >> 16)
+
+
+def uniforms(seeds: torch.Tensor, stream: int, n: int) -> torch.Tensor:
+    """(B, n) float64 in [0, 1): draw i of image b, a hash of (seeds[b], stream, i) on the seeds' device.
+
+    Counter-based, like Philox: draw i does not depend on how many draws were taken before it, so
+    evaluation's first N hints are a subset of its first N + 1, a resumed run draws what an unbroken one
+    did, and CPU and GPU draw the same numbers, all without a generator's state or a host round trip."""
+    if not 0 <= stream < 2**12:
+        raise ValueError(f"stream must be in [0, 4096), got {stream}")
+    s = seeds.to(torch.int64)[:, None]
+    counter = torch.arange(n, device=s.device, dtype=torch.int64)[None, :] + (stream << 20)
+    h = _mix32(((s >> 32) & _M32) ^ _mix32(counter))
+    hi = _mix32((s & _M32) ^ h)  # 32 bits, then 21 more from a second round: 53 in all, a float64's mantissa
+    lo = _mix32(hi ^ 0x5BD1E995) >> 11
+    return (hi * 2**21 + lo).double() / 2**53
+
+
 def generator(purpose: str, seed: int, n: int = 0, i: int = 0) -> torch.Generator:
     """A CPU torch.Generator seeded for one draw (see `derive`)."""
     return torch.Generator().manual_seed(derive(purpose, seed, n, i))
-
-
-def numpy_rng(seed: int, stream: int | None = None) -> np.random.Generator:
-    """A numpy generator from a derived seed; `stream` gives an independent stream of the same seed."""
-    return np.random.default_rng(int(seed) if stream is None else [int(seed), stream])
 
 
 def name_seed(name: str) -> int:

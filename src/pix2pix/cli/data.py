@@ -150,16 +150,49 @@ def data_sketch(
     )
     if s.preview is not None:
         click.echo(f"preview: {s.preview} (line art | colour; judge the lines before training)")
-    click.echo(f"train on it (about 10 minutes on a 2-core CPU): {own_art_command(out, size)}")
+    _warn_small_splits(s.counts)
+    click.echo(f"train on it ({own_art_time()}): {own_art_command(out, size)}")
     if size >= 64:  # the same generator as the main job's: it can start from that model
         click.echo(
             f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
-            f"{FINE_TUNE_ARGS}"
+            f"--init-from {main_job_run()} {FINE_TUNE_ARGS}"
         )
 
 
-OWN_ART_CONFIG = "configs/own_art_128.yaml"  # in the project's checkout: 128 px, hints, a U-Net that fits
-FINE_TUNE_ARGS = "--init-from demo/run --lr 2e-4"  # `make demo`'s model, at a fifth of the config's learning rate
+OWN_ART_CONFIG = "own_art_128"  # a packaged config (found from any folder): 128 px, hints, a U-Net that fits
+FINE_TUNE_ARGS = "--lr 2e-4"  # from `make demo`'s model, at a fifth of the config's learning rate
+
+
+def main_job_run() -> str:
+    """Where `make demo` left the main job's model, as a path that works from any folder: demo/run here, else
+    in the checkout this package runs from; "demo/run" where neither has one."""
+    for run in (Path("demo/run"), Path(__file__).resolve().parents[3] / "demo" / "run"):
+        if (run / "config.json").is_file():
+            return str(run.resolve())
+    return "demo/run"
+
+
+SMALL_SPLIT = 10  # a val or test split of fewer pictures judges a model by chance
+
+
+def _warn_small_splits(counts: dict[str, int]) -> None:
+    small = [f"{split} {counts[split]}" for split in ("val", "test") if counts.get(split, 0) < SMALL_SPLIT]
+    if small:
+        click.echo(
+            f"warning: {' and '.join(small)} picture(s) (train {counts.get('train', 0)}): fewer than {SMALL_SPLIT} "
+            "judge a model by chance; add pictures, or raise --val-fraction / --test-fraction",
+            err=True,
+        )
+
+
+def own_art_time() -> str:
+    """How long the own-art config trains, as its own file says (one place for the figure)."""
+    import re
+
+    from ..config import config_path
+
+    found = re.search(r"in about ([^.]+? minutes)", config_path(OWN_ART_CONFIG).read_text())
+    return f"about {found.group(1)}" if found else "minutes"
 
 
 def own_art_command(data: Path, size: int) -> str:
@@ -252,7 +285,9 @@ def data_cityscapes(ctx: click.Context, photos: Path, labels: Path, out: Path, s
     help="Folder the dataset goes into (ROOT/NAME).",
 )
 @click.option("--mirror", default=None, help="Base URL to fetch the archive from instead of the authors' server.")
-@click.option("--list", "show_list", is_flag=True, help="Print the catalogue and exit.")
+@click.option(
+    "--list", "show_list", is_flag=True, help="Print the catalogue, one line a set (with NAME: that set's details)."
+)
 @click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive beside the dataset.")
 @click.pass_context
 @user_errors
@@ -260,12 +295,12 @@ def data_download(
     ctx: click.Context, name: str | None, root: Path, mirror: str | None, show_list: bool, keep_archive: bool
 ) -> None:
     """Download one of the field's standard datasets (the only command that uses the network)."""
-    from ..data.download import catalogue_lines, download_dataset, entry_for
+    from ..data.download import catalogue_lines, download_dataset, entry_for, entry_lines
 
     if show_list or name is None:
         if name is None and not show_list:
             raise click.UsageError("give a dataset NAME, or --list for the catalogue")
-        click.echo("\n".join(catalogue_lines()))
+        click.echo("\n".join(entry_lines(entry_for(name)) if name else catalogue_lines()))
         return
     entry = entry_for(name)
     dest = download_dataset(name, root, mirror=mirror, keep_archive=keep_archive, progress=ctx.obj["progress"])

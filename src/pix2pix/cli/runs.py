@@ -18,14 +18,53 @@ RESERVED = {"root"}  # set through --data
 ALIASES = {"method": ("--model",)}  # the field reads better in code; users say --model cyclegan
 
 
+# How `train --help` groups its options (issue 42): a config field's group by its name, else its section's.
+HELP_GROUPS = ("run", "data", "model", "training", "hints", "precision and devices", "logging and checkpoints")
+_GROUP_OF = {
+    **dict.fromkeys(("device", "amp", "channels_last", "compile", "cpu_kernels"), "precision and devices"),
+    **dict.fromkeys(
+        ("save_every", "log_every", "val_every", "sample_every", "n_samples", "select_by", "tensorboard", "html"),
+        "logging and checkpoints",
+    ),
+}
+
+
+def help_group(name: str, section: str | None) -> str:
+    """The `train --help` group of an option (its parameter name; `section`: its config section, if any)."""
+    if section is None:
+        return "run"
+    if name in _GROUP_OF:
+        return _GROUP_OF[name]
+    if name.startswith("hint"):
+        return "hints"
+    return {"train": "training"}.get(section, section)
+
+
+class GroupedCommand(click.Command):
+    """A command whose --help lists its options under headings (HELP_GROUPS) instead of one long list."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        index = field_index()
+        groups: dict[str, list[tuple[str, str]]] = {g: [] for g in HELP_GROUPS}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                section = index[param.name][0] if param.name in index else None
+                groups[help_group(str(param.name), section)].append(record)
+        for group, records in groups.items():
+            if records:
+                with formatter.section(f"{group[0].upper()}{group[1:]} options"):
+                    formatter.write_dl(records)
+
+
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add one option per config field; unset options leave the file's or default value."""
-    for name, (section, f) in reversed(list(field_index().items())):
+    for name, (_, f) in reversed(list(field_index().items())):
         if name in RESERVED:
             continue
         flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, ())]
         default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = f"{f.metadata.get('help', '')} [{section}; default: {default}]"
+        help_text = f"{f.metadata.get('help', '')} [default: {default}]"
         if f.type in (bool, "bool"):
             fn = click.option(f"{flags[0]}/--no-{flags[0][2:]}", name, default=None, help=help_text)(fn)
         else:
@@ -34,10 +73,15 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@main.command(context_settings={"show_default": False})
+@main.command(cls=GroupedCommand, context_settings={"show_default": False})
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset folder (with train/ val/ test/).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to create.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML or JSON config file.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="YAML or JSON config file, or a packaged config's name: openmoji_cpu, openmoji_cyclegan_cpu, own_art_128.",
+)
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="Continue the run in this folder.")
 @click.option("--stop-at-step", type=int, default=None, hidden=True, help="End early with a checkpoint (testing).")
 @click.option(

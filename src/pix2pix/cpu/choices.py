@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from ..distributed import broadcast_from_rank0, rank, world_size
-from ..io import atomic_write_text
+from ..io import atomic_write_text, cache_dir
 from .kernels import autocast_to, cpu_signature
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,8 @@ def keep_freed_memory() -> bool:
 
 
 def cache_file() -> Path:
-    """The kernel-choice cache: $PIX2PIX_CACHE_DIR, else $XDG_CACHE_HOME/pix2pix or ~/.cache/pix2pix."""
-    root = (
-        os.environ.get("PIX2PIX_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pix2pix"
-    )
-    return Path(root) / "cpu_kernels.json"
+    """The kernel-choice cache, in pix2pix's cache folder (io.cache_dir)."""
+    return cache_dir() / "cpu_kernels.json"
 
 
 def _read_cache() -> dict:

@@ -33,6 +33,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from ..io import ordinary_mode
+
 log = logging.getLogger(__name__)
 
 PIX2PIX_BASE = "https://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
@@ -336,20 +338,28 @@ def counts_text(entry: DatasetEntry) -> str:
 
 
 def catalogue_lines() -> list[str]:
-    """`data download --list`: one block per dataset."""
-    lines = []
-    for e in CATALOGUE.values():
-        lines.append(f"{e.name:24s} {e.kind:8s} {e.approx_size:>7s}  {e.description}")
-        lines.append(f"{'':24s} {counts_text(e)}; layout {e.layout}")
-        lines.append(f"{'':24s} task {e.task} (--direction {e.direction}, dataset_mode {e.dataset_mode})")
-        lines.append(
-            f"{'':24s} archive {e.base}/{e.archive}; the reference: {e.reference}"
-            + (f" (also found as {', '.join(e.aliases)})" if e.aliases else "")
-        )
-        lines.append(f"{'':24s} {'licence: ' + e.licence}")
-        lines.append(f"{'':24s} cite: {e.citation}")
-        if e.pointer:
-            lines.append(f"{'':24s} NOT downloaded by pix2pix: {e.pointer}")
+    """`data download --list`: one line per dataset (`entry_lines` has the rest)."""
+    lines = [
+        f"{e.name:24s} {e.kind:8s} {e.approx_size:>7s}  {e.description}"
+        + (f" (--direction {e.direction})" if e.kind in ("paired", "unpaired") else "")
+        for e in CATALOGUE.values()
+    ]
+    return lines + ["", "details of one (splits, layout, task, source, licence, citation): --list NAME"]
+
+
+def entry_lines(e: DatasetEntry) -> list[str]:
+    """`data download --list NAME`: one dataset's block."""
+    lines = [
+        f"{e.name:24s} {e.kind:8s} {e.approx_size:>7s}  {e.description}",
+        f"{'':24s} {counts_text(e)}; layout {e.layout}",
+        f"{'':24s} task {e.task} (--direction {e.direction}, dataset_mode {e.dataset_mode})",
+        f"{'':24s} archive {e.base}/{e.archive}; the reference: {e.reference}"
+        + (f" (also found as {', '.join(e.aliases)})" if e.aliases else ""),
+        f"{'':24s} {'licence: ' + e.licence}",
+        f"{'':24s} cite: {e.citation}",
+    ]
+    if e.pointer:
+        lines.append(f"{'':24s} NOT downloaded by pix2pix: {e.pointer}")
     return lines
 
 
@@ -505,6 +515,7 @@ def _check_member(name: str, is_link: bool, archive: str) -> None:
 def _extract(part: Path, entry: DatasetEntry, root: Path, dest: Path) -> None:
     """Extract into a temporary folder under `root`, check every member first, then rename into place."""
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{entry.name}.extract-"))
+    ordinary_mode(tmp, directory=True)  # it is renamed into place
     try:
         try:
             if zipfile.is_zipfile(part):

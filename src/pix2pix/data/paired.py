@@ -16,6 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..devices import to_device
 from ..images import load_image, pil_to_uint8
 from .files import list_images, split_dir
 
@@ -86,11 +87,23 @@ class PairedDataset(Dataset):
     def images_b(self) -> PairSide:
         return PairSide(self, 1)
 
+    @property
+    def nbytes(self) -> int:
+        """The cache's size in bytes (0 when not cached)."""
+        return sum(t.nbytes for t in self._cache) if self._cache is not None else 0
+
+    def place(self, device: torch.device | None) -> None:
+        """Keep the cache on `device` (a GPU: batches are gathered there), or with None in pinned host memory."""
+        if self._cache is not None:
+            a, b = self._cache
+            self._cache = (a.to(device), b.to(device)) if device is not None else (a.pin_memory(), b.pin_memory())
+
     def batch(self, indices: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(A, B) uint8 batches for `indices`; a single gather when cached."""
+        """(A, B) uint8 batches for `indices`; a single gather (on the cache's device) when cached."""
         indices = torch.as_tensor(indices, dtype=torch.long)
         if self._cache is not None:
-            return self._cache[0][indices], self._cache[1][indices]
+            indices = to_device(indices, self._cache[0].device)
+            return self._cache[0].index_select(0, indices), self._cache[1].index_select(0, indices)
         items = [self._decode(int(i)) for i in indices]
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 

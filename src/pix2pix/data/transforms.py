@@ -1,12 +1,23 @@
 """Transforms on uint8 tensors, applied identically to A and B.
 
 Decoding and resizing happen once per image (see paired.py); the random crop and flip run per
-batch on tensors, driven by an explicit torch.Generator so a resumed run sees the same crops.
+batch on tensors, driven by an explicit torch.Generator so a resumed run sees the same crops. The
+crop and flip run on the tensors' device (the GPU when the data lives there).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
+
+
+class Windows(NamedTuple):
+    """Each image's crop: top and left rows (N,) long and whether it is flipped (N,) bool, on the CPU."""
+
+    tops: torch.Tensor
+    lefts: torch.Tensor
+    flips: torch.Tensor
 
 
 def random_crop_flip(
@@ -19,40 +30,45 @@ def random_crop_flip(
     offset: int = 0,
     global_n: int | None = None,
     joint: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    carry: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:
     """Crop a random window from A and B (B, C, L, L) and flip half of the time.
 
     `joint`: the same window and flip for A and B (a pair), or each drawn on its own (unpaired
     images). Under data parallelism a rank holds images offset..offset+B of a global batch of
     `global_n`: the crops and flips are drawn for the whole global batch and sliced, so N ranks
-    augment exactly as one process would.
+    augment exactly as one process would. `carry` (B, L, L), a per-pixel map of A (its hint
+    regions), is cropped and flipped with A and returned third.
     """
     total = global_n or a.shape[0]
-    windows = _draw_windows(a.shape, crop_size, flip, generator, offset, total)
-    if joint:
-        return _apply(a, crop_size, *windows), _apply(b, crop_size, *windows)
-    windows_b = _draw_windows(b.shape, crop_size, flip, generator, offset, total)
-    return _apply(a, crop_size, *windows), _apply(b, crop_size, *windows_b)
+    windows = draw_windows(a.shape, crop_size, flip, generator, offset, total)
+    windows_b = windows if joint else draw_windows(b.shape, crop_size, flip, generator, offset, total)
+    out = (crop_flip(a, crop_size, windows), crop_flip(b, crop_size, windows_b))
+    return out if carry is None else (*out, crop_flip(carry[:, None], crop_size, windows)[:, 0])
 
 
-def _draw_windows(
+def draw_windows(
     shape: torch.Size, crop_size: int, flip: bool, generator: torch.Generator, offset: int, total: int
-) -> tuple[list[int], list[int], list[bool]]:
+) -> Windows:
     n, _, h, w = shape
     sl = slice(offset, offset + n)
-    tops = torch.randint(0, h - crop_size + 1, (total,), generator=generator)[sl].tolist()
-    lefts = torch.randint(0, w - crop_size + 1, (total,), generator=generator)[sl].tolist()
-    flips = (torch.rand(total, generator=generator) < 0.5)[sl].tolist() if flip else [False] * n
-    return tops, lefts, flips
+    tops = torch.randint(0, h - crop_size + 1, (total,), generator=generator)[sl]
+    lefts = torch.randint(0, w - crop_size + 1, (total,), generator=generator)[sl]
+    flips = (torch.rand(total, generator=generator) < 0.5)[sl] if flip else torch.zeros(n, dtype=torch.bool)
+    return Windows(tops, lefts, flips)
 
 
-def _apply(x: torch.Tensor, crop_size: int, tops: list[int], lefts: list[int], flips: list[bool]) -> torch.Tensor:
-    h, w = x.shape[-2:]
+def crop_flip(x: torch.Tensor, crop_size: int, windows: Windows) -> torch.Tensor:
+    """`x` (N, C, H, W) cropped to `crop_size` at each image's window, flipped where it says.
+
+    One slice per image: the windows live on the CPU, so this never waits on a GPU, and a slice copies
+    whole rows (on the CPU 5x faster than one gather of every pixel; on a GPU, N small copies)."""
+    n, c, h, w = x.shape
+    tops, lefts, flips = (t.tolist() for t in windows)  # CPU tensors: no device round trip
     if h == crop_size and w == crop_size and not any(flips):
         return x
-    out = []
-    for i in range(x.shape[0]):
-        t, left = tops[i], lefts[i]
-        patch = x[i, :, t : t + crop_size, left : left + crop_size]
-        out.append(patch.flip(-1) if flips[i] else patch)
-    return torch.stack(out)
+    out = torch.empty(n, c, crop_size, crop_size, dtype=x.dtype, device=x.device)
+    for i, (top, left, flip) in enumerate(zip(tops, lefts, flips)):
+        patch = x[i, :, top : top + crop_size, left : left + crop_size]
+        out[i] = patch.flip(-1) if flip else patch
+    return out

@@ -21,7 +21,8 @@ from .. import __version__
 from ..config import apply_overrides
 from ..data.layouts import dataset_for
 from ..fullsize import fullsize_steps
-from ..hints import FILLED, GAP, REGION_LINE, fill_as_trained
+from ..hints import FIELD, FILLED, GAP, REGION_LINE, fill_as_trained
+from ..hints.fill import NEAR
 from ..images import from_uint8, from_unit
 from ..inference import Pix2Pix, pad_to_multiple
 from ..io import atomic_path, atomic_write_text
@@ -268,11 +269,15 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
                 "the band swallowed whole becomes regions of its own); in each region that holds a hint and is not "
                 "the largest region touching the image border (the page), "
             )
-            + "every pixel that is not a hint takes "
+            + "the hint pixels (mask 1) are pooled per cell of a grid of stride s = max(1, longer side // "
+            + f"{FIELD}) and per region into sources (centroid, mean colour, pixel count); every pixel that is "
+            + "not a hint takes, measured from the centre of its grid cell (s * i + (s - 1) / 2, clipped to the "
+            + "image), "
             + (
-                "the mean of the colours of the region's hint pixels weighted by 1 / squared distance"
+                f"the mean of its region's source colours weighted by count / max(squared distance, {NEAR})"
                 if cfg.model.hint_blend
-                else "the colour of the nearest hint pixel in the same region (else the mean of the region's hints)"
+                else "the colour of the nearest source of its region (squared distances rounded to whole px²; "
+                "ties to the first source, ordered by cell then region)"
             )
             + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}, "
             f"mode={cfg.model.hint_regions!r}) is the reference"

@@ -6,22 +6,29 @@ hints model takes cat([line art, hint colours, mask]) on channels; its discrimin
 see the hints (they are the user's, not part of the condition it judges).
 
 One module per role: format.py (the map, boxes, resizing), simulation.py (hints drawn from a
-target for training and evaluation), fill.py (spreading hints over their regions), user.py (a
-user's points or RGBA image) and drawing.py (hints shown on the line art).
+target for training and evaluation), fill.py (regions labelled once per image; spreading hints over
+them), step.py (a training step's hints on its device), user.py (a user's points or RGBA image) and
+drawing.py (hints shown on the line art).
 """
 
 from __future__ import annotations
 
 from .drawing import draw_hints
 from .fill import (
-    BLEND_WEIGHTS,
+    FIELD,
     FILLED,
     GAP,
     HINT_REGIONS,
     REGION_LINE,
+    Sources,
+    field_stride,
     fill_as_trained,
+    fill_from_sources,
     fill_labels,
     fill_regions,
+    map_sources,
+    paint_fields,
+    region_map,
     regions,
 )
 from .format import empty_hints, hint_channels, paint_boxes, resize_hints, square_boxes
@@ -32,18 +39,25 @@ from .simulation import (
     LINE,
     WHITE,
     HintRecipe,
+    Patches,
+    covered_pixels,
     eval_hints,
     eval_patch_size,
-    hint_weights,
+    eval_seeds,
+    hint_worth,
     jitter_colours,
+    paint_patches,
+    patch_sources,
     simulate_hints,
+    simulate_patches,
 )
+from .step import label_images, pack_regions, training_hints, unpack_regions
 from .user import as_hint_map, hints_from_points, hints_from_rgba, load_hints_file, parse_points
 
 __all__ = [
-    "BLEND_WEIGHTS",
     "EVAL_COUNTS",
     "EVAL_DRAWS",
+    "FIELD",
     "FILLED",
     "GAP",
     "HINT_REGIONS",
@@ -52,24 +66,40 @@ __all__ = [
     "REGION_LINE",
     "WHITE",
     "HintRecipe",
+    "Patches",
+    "Sources",
     "as_hint_map",
+    "covered_pixels",
     "draw_hints",
     "empty_hints",
     "eval_hints",
     "eval_patch_size",
+    "eval_seeds",
+    "field_stride",
     "fill_as_trained",
+    "fill_from_sources",
     "fill_labels",
     "fill_regions",
     "hint_channels",
-    "hint_weights",
+    "hint_worth",
     "hints_from_points",
     "hints_from_rgba",
     "jitter_colours",
+    "label_images",
     "load_hints_file",
+    "map_sources",
+    "pack_regions",
     "paint_boxes",
+    "paint_fields",
+    "paint_patches",
     "parse_points",
+    "patch_sources",
+    "region_map",
     "regions",
     "resize_hints",
     "simulate_hints",
+    "simulate_patches",
     "square_boxes",
+    "training_hints",
+    "unpack_regions",
 ]

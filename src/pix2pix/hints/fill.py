@@ -5,12 +5,24 @@ region that holds a hint take the nearest hint's colour with mask FILLED (0.5), 
 network the colour of the whole region, not only of the pixels it covers. With `model.hint_blend`
 they take the region's hint colours weighted by 1 / distance² instead, so two hints in one region
 (two stripes of a flag that its outline does not separate) meet in a gradient, not a hard edge. The
-network still decides where lines leak or a region is not one colour. Simulated hints, a user's
-hints and evaluation hints all go through the same fill (`fill_as_trained`)."""
+network still decides where lines leak or a region is not one colour.
+
+Two stages, so that training never labels an image twice:
+- **Regions, once per image** (`region_map`, SciPy): the 4-connected regions of the line art, numbered
+  1..n per image, 0 on lines and on the page (never painted). The training set labels each image
+  once when it is decoded and cached; the labels travel through the crop and flip with their image.
+- **The fill, batched in torch** (`fill_from_sources`) on the run's device, with no per-image loop
+  and no host synchronisation: each hint is a *source* (a centre, a colour, a mass: the pixels it
+  covers, and the region under it). A region's colour field is computed on a grid of FIELD x FIELD
+  cells at most (stride 1 up to 64 px images, 4 at 256 px) and read back per pixel. Simulated hints
+  are their own sources (one per square patch, `simulation.py`); a user's hint map becomes sources by
+  `map_sources` (its hint pixels pooled per grid cell and region). Both end in the same fill.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +46,22 @@ FILLED = 0.5  # the mask value of a pixel that a hint's fill reached (a hint its
 GAP = 2
 
 
+FIELD = 64  # the colour field's grid: at most this many cells a side (stride = longer side // FIELD)
+
+
+NEAR = 0.5  # squared distance floor (px²) of a grid cell to a source: a cell on a source weighs 2 x its mass
+
+
+class Sources(NamedTuple):
+    """K hint sources per image, padded: centre (B, K, 2) float (y, x in pixels), colour (B, K, C),
+    mass (B, K) float (pixels covered; 0 for an empty slot) and label (B, K) long (the region; 0: none)."""
+
+    yx: torch.Tensor
+    colour: torch.Tensor
+    mass: torch.Tensor
+    label: torch.Tensor
+
+
 def regions(pixels: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Label the 4-connected regions of `pixels` (B, H, W) bool: one labelling for the batch, never
     joining two images. Returns the labels (0 outside `pixels`), their count n, and (n + 1,) bool:
@@ -48,41 +76,6 @@ def regions(pixels: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         on_border[edge.ravel()] = True
     on_border[0] = False
     return labels, n, on_border
-
-
-def fill_regions(
-    hints: torch.Tensor, line_art: torch.Tensor, *, blend: bool = False, mode: str = "closed"
-) -> torch.Tensor:
-    """Spread each hint of `hints` (B, C + 1, H, W) over its region of `line_art` (B, C_in, H, W).
-
-    A region is a 4-connected set of pixels lighter than REGION_LINE (`fill_labels`; with mode
-    "open" gaps up to GAP px in the strokes are closed first). Every region that holds a hint and is
-    not the page (mode "closed": any region touching the image's border; "open": the largest one) is
-    painted, with mask FILLED: each of its pixels takes the colour of the nearest hint pixel in the
-    same region (the mean of the region's hints where the nearest hint lies across a line), or with
-    `blend` (model.hint_blend) the mean of all the region's hint pixels weighted by 1 / distance²
-    (Shepard's inverse-distance weighting), so that colours meet in a gradient halfway between
-    two hints instead of at a hard Voronoi edge. Hint pixels, line pixels and regions without hints
-    are left as they are, so filling twice changes nothing.
-    """
-    if hints.shape[0] != line_art.shape[0] or hints.shape[-2:] != line_art.shape[-2:]:
-        raise ValueError(f"hint map {tuple(hints.shape)} does not match line art {tuple(line_art.shape)}")
-    hn = hints.detach().float().cpu().numpy()
-    c = hn.shape[1] - 1
-    mask = hn[:, c] > 0
-    if not mask.any():
-        return hints
-    labels, n, page = fill_labels(line_art.detach().float().cpu().numpy().mean(axis=1), mode)
-    hinted = np.zeros(n + 1, dtype=bool)
-    hinted[labels[mask]] = True
-    hinted[0] = False  # label 0 is line
-    paint = hinted[labels] & ~page[labels] & ~mask  # (B, H, W)
-    if not paint.any():
-        return hints
-    result = hn.copy()
-    (_blend if blend else _nearest)(result, mask, paint, labels, n)
-    result[:, c][paint] = FILLED
-    return torch.from_numpy(result).to(hints)
 
 
 def fill_labels(light: np.ndarray, mode: str = "closed") -> tuple[np.ndarray, int, np.ndarray]:
@@ -124,33 +117,213 @@ def fill_labels(light: np.ndarray, mode: str = "closed") -> tuple[np.ndarray, in
     return labels, n, page
 
 
-def _nearest(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
-    """fill_regions' colours in place: each painted pixel takes its nearest hint pixel's colour."""
-    from scipy.ndimage import distance_transform_edt
+def region_map(line_art: torch.Tensor | np.ndarray, mode: str = "closed") -> torch.Tensor:
+    """(B, H, W) int32: the fill's regions of `line_art` (B, C, H, W) on [-1, 1], numbered 1..n in
+    each image, 0 on lines and on the page (`fill_labels`). Labelled once per image, on the host."""
+    light = line_art.detach().float().cpu().numpy() if isinstance(line_art, torch.Tensor) else line_art
+    labels, n, page = fill_labels(light.mean(axis=1), mode)
+    out = np.zeros(labels.shape, dtype=np.int32)
+    for i, image in enumerate(labels):  # renumber per image, the page and lines 0
+        kept = np.unique(image[~page[image] & (image > 0)])
+        lookup = np.zeros(n + 1, dtype=np.int32)
+        lookup[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+        out[i] = lookup[image]
+    return torch.from_numpy(out)
 
-    # The flat (B*H*W) index of every pixel's nearest hint pixel (one 2-D transform per image that
-    # gets paint; a 3-D one over the batch costs more than all of them).
-    b, h, w = mask.shape
-    c = result.shape[1] - 1
-    nearest = np.arange(b * h * w).reshape(b, h, w)
-    for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
-        iy, ix = distance_transform_edt(~mask[i], return_indices=True)[1]
-        nearest[i] = (i * h + iy) * w + ix
-    lab, flat_mask = labels.ravel(), mask.ravel()
-    colours = np.ascontiguousarray(result[:, :c].transpose(0, 2, 3, 1)).reshape(-1, c)  # (B*H*W, C)
-    where = np.flatnonzero(paint.ravel())
-    src = nearest.ravel()[where]
-    same = lab[src] == lab[where]
-    out = colours.copy()
-    out[where[same]] = colours[src[same]]
-    if not same.all():
-        # Where the nearest hint lies across a line, the mean of the region's hints.
-        at = lab[flat_mask]  # the region of each hint pixel
-        counts = np.bincount(at, minlength=n + 1)
-        sums = np.stack([np.bincount(at, weights=colours[flat_mask, k], minlength=n + 1) for k in range(c)], 1)
-        region_mean = sums / np.maximum(counts, 1)[:, None]  # (n + 1, C)
-        out[where[~same]] = region_mean[lab[where[~same]]]
-    result[:, :c] = out.reshape(b, h, w, c).transpose(0, 3, 1, 2)
+
+def field_stride(h: int, w: int) -> int:
+    """The colour field's grid stride: 1 up to FIELD px a side, then FIELD cells along the longer side."""
+    return max(1, max(h, w) // FIELD)
+
+
+@lru_cache(maxsize=16)
+def _centres(h: int, w: int, stride: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid's cell centres along y (Gh,) and x (Gw,), in pixels, clipped to the image."""
+    gh, gw = -(-h // stride), -(-w // stride)
+    ys = torch.arange(gh, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
+    xs = torch.arange(gw, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
+    return ys.clamp(max=h - 1), xs.clamp(max=w - 1)
+
+
+def _rows(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """(..., H, W) -> (..., Gh, stride, W): the pixel rows of each row of cells (padded below if needed)."""
+    h = x.shape[-2]
+    gh = -(-h // stride)
+    if gh * stride != h:
+        x = torch.nn.functional.pad(x, (0, 0, 0, gh * stride - h))
+    return x.reshape(*x.shape[:-2], gh, stride, x.shape[-1])
+
+
+def _columns(x: torch.Tensor, stride: int, w: int) -> torch.Tensor:
+    """(..., Gh, Gw) per cell -> (..., Gh, 1, W) per column: each cell's value on each of its columns."""
+    return x.repeat_interleave(stride, dim=-1)[..., :w].unsqueeze(-2)
+
+
+def _cell_labels(regions: torch.Tensor, stride: int) -> list[torch.Tensor]:
+    """(B, Gh, Gw) labels whose field each cell holds: the image's own labels at stride 1, else each
+    cell's largest label and the label of its middle pixel (a strided view), which differ where a
+    stroke divides the cell."""
+    if stride == 1:
+        return [regions]
+    b, h, w = regions.shape
+    gh, gw = -(-h // stride), -(-w // stride)
+    pad = (0, gw * stride - w, 0, gh * stride - h)
+    blocks = torch.nn.functional.pad(regions, pad) if any(pad) else regions
+    high = blocks.reshape(b, gh, stride, gw, stride).amax((2, 4))
+    middle = blocks[:, stride // 2 :: stride, stride // 2 :: stride]
+    return [high, middle]
+
+
+def fill_from_sources(
+    hints: torch.Tensor, regions: torch.Tensor, sources: Sources, *, blend: bool = False
+) -> torch.Tensor:
+    """`hints` (B, C + 1, H, W) with every region of `regions` (B, H, W) that holds a source painted.
+
+    A painted pixel (a hint-free pixel of a region holding a source; regions are 0 on lines and the
+    page, never painted) gets mask FILLED and the colour of the nearest source of its region, or with
+    `blend` the colours of all its region's sources weighted by mass / distance² (Shepard's
+    inverse-distance weighting), so that colours meet in a gradient halfway between two hints instead
+    of at a hard Voronoi edge. Distances are measured from the centre of the pixel's grid cell
+    (`field_stride`); a cell holds the fields of two regions (its largest label and its middle pixel's),
+    and a pixel of another region in that cell (a sliver between two strokes) is left unpainted. At stride 1
+    (up to FIELD px) the fill is exact per pixel. Hint pixels, lines and regions without a source are
+    left as they are. Fixed shapes, no host synchronisation: the same on CPU and GPU.
+    """
+    c = hints.shape[1] - 1
+    return paint_fields(regions, hints[:, c] == 0, sources, blend=blend, base=hints)
+
+
+def paint_fields(
+    regions: torch.Tensor,
+    free: torch.Tensor,
+    sources: Sources,
+    *,
+    blend: bool,
+    base: torch.Tensor | None = None,
+    channels: int | None = None,
+) -> torch.Tensor:
+    """The fill's map (B, C + 1, H, W): `base` (a hint map; None: zeros of `channels` + 1 channels) with
+    the pixels of `free` (B, H, W) bool in a region of `regions` holding one of `sources` painted
+    (see `fill_from_sources`). Each pixel is written once or twice: memory traffic, not arithmetic,
+    is what a fill costs on a CPU."""
+    b, h, w = regions.shape
+    c = base.shape[1] - 1 if base is not None else int(channels)  # type: ignore[arg-type]
+    k = sources.mass.shape[1]
+    stride = field_stride(h, w)
+    ys, xs = _centres(h, w, stride, regions.device)
+    gh, gw = len(ys), len(xs)
+    used = (sources.mass > 0) & (sources.label > 0)
+    label = torch.where(used, sources.label, -1).to(regions.dtype)[:, None, :]  # (B, 1, K); -1 matches no cell
+    # Every cell's squared distance to every source: (B, cells, K), the sources innermost.
+    dy = (ys[None, :, None] - sources.yx[:, None, :, 0]) ** 2  # (B, Gh, K)
+    dx = (xs[None, :, None] - sources.yx[:, None, :, 1]) ** 2  # (B, Gw, K)
+    d2 = (dy[:, :, None] + dx[:, None, :]).reshape(b, gh * gw, k)
+    if blend:  # mass / distance², in place: the (B, cells, K) tensors are most of the fill's memory traffic
+        weight = torch.div(sources.mass[:, None, :], d2.clamp_(min=NEAR), out=d2)
+    else:  # int32 keys: amin over them is several times faster than min with indices
+        key = d2.round_().to(torch.int32).mul_(k).add_(torch.arange(k, dtype=torch.int32, device=d2.device))
+    # Colours with a column of ones: one matrix product gives a field's numerator and its denominator.
+    colour1 = torch.cat([sources.colour, torch.ones_like(sources.colour[..., :1])], 2).to(d2.dtype)
+    colour_t = colour1.transpose(1, 2)  # (B, C + 1, K)
+    # The pixels by grid row: (B, [C,] Gh, s, W), a view of the image where the grid divides its height.
+    dtype = base.dtype if base is not None else sources.colour.dtype
+    out = torch.empty(b, c + 1, gh * stride, w, dtype=dtype, device=regions.device)
+    rows = out.reshape(b, c + 1, gh, stride, w)
+    region, free = _rows(regions, stride), _rows(free, stride)
+    out_colour, mask = rows[:, :c], rows[:, c]
+    zero = torch.zeros((), dtype=dtype, device=regions.device)
+    old = _rows(base[:, :c], stride) if base is not None else zero
+    painted = torch.zeros_like(free)
+    for cell_label in _cell_labels(regions, stride):
+        match = label == cell_label.reshape(b, -1, 1)  # (B, cells, K): the sources of the cell's region
+        if blend:
+            sums = torch.bmm(colour_t, torch.where(match, weight, 0).transpose(1, 2))  # (B, C + 1, cells)
+            den = sums[:, c]
+            field = sums[:, :c] / den.clamp_min(1e-30)[:, None]  # (B, C, cells)
+            held = den > 0
+        else:
+            # The smallest key (squared distance rounded to 1 px², then slot) is the nearest source.
+            best = torch.where(match, key, torch.iinfo(key.dtype).max).amin(2)  # (B, cells)
+            held = best < torch.iinfo(key.dtype).max
+            winner = (best % k).long()
+            field = torch.gather(colour_t[:, :c], 2, winner[:, None].expand(-1, c, -1))  # (B, C, cells)
+        # A pixel takes the field if its region is the one its cell holds, with a source, and it is free.
+        cell = torch.where(held.reshape(b, gh, gw), cell_label, -1)  # -1: the region holds no source
+        mine = (region == _columns(cell, stride, w)).logical_and_(free)  # (B, Gh, s, W)
+        field = _columns(field.reshape(b, c, gh, gw).to(dtype), stride, w)  # (B, C, Gh, 1, W)
+        torch.where(mine[:, None], field, old, out=out_colour)
+        old = out_colour
+        painted |= mine
+        free = free & ~mine
+    base_mask = _rows(base[:, c], stride) if base is not None else zero
+    torch.where(painted, zero + FILLED, base_mask, out=mask)
+    return out if gh * stride == h else out[:, :, :h].contiguous()
+
+
+def map_sources(hints: torch.Tensor, regions: torch.Tensor) -> Sources:
+    """The sources of an arbitrary hint map (a user's dots and strokes): its hint pixels (mask 1) in a
+    region, pooled per grid cell and region (centroid, mean colour, pixel count). The count per image
+    depends on the map, so this runs where shapes may (inference, evaluation), not in the step."""
+    b, c1, h, w = hints.shape
+    c, dev = c1 - 1, hints.device
+    stride = field_stride(h, w)
+    gw = -(-w // stride)
+    cell = (
+        (torch.arange(h, device=dev) // stride)[:, None] * gw + torch.arange(w, device=dev)[None, :] // stride
+    ).reshape(-1)
+    region = regions.reshape(b, -1).long()
+    hint = (hints[:, c].reshape(b, -1) == 1) & (region > 0)
+    width = int(region.max()) + 1
+    cells = int(cell.max()) + 1
+    key = (torch.arange(b, device=dev)[:, None] * cells + cell[None, :]) * width + region  # (B, H*W)
+    keys, inverse = torch.unique(key[hint], return_inverse=True)  # sorted: by image, then cell, then region
+    n = len(keys)
+    pix = torch.arange(h * w, device=dev).expand(b, -1)[hint]
+    mass = torch.zeros(n, device=dev).index_add_(0, inverse, torch.ones(len(pix), device=dev))
+    yx = torch.stack([pix // w, pix % w], 1).float()
+    centre = torch.zeros(n, 2, device=dev).index_add_(0, inverse, yx) / mass[:, None]
+    colours = hints[:, :c].reshape(b, c, -1).transpose(1, 2)[hint].float()  # (P, C)
+    colour = torch.zeros(n, c, device=dev).index_add_(0, inverse, colours) / mass[:, None]
+    image = keys // (cells * width)
+    counts = torch.bincount(image, minlength=b)
+    k = max(1, int(counts.max()) if n else 1)
+    slot = torch.arange(n, device=dev) - (torch.cumsum(counts, 0) - counts)[image]
+    out = Sources(
+        torch.zeros(b, k, 2, device=dev),
+        torch.zeros(b, k, c, device=dev),
+        torch.zeros(b, k, device=dev),
+        torch.zeros(b, k, dtype=torch.long, device=dev),
+    )
+    for tensor, value in zip(out, (centre, colour, mass, keys % width)):
+        tensor[image, slot] = value.to(tensor.dtype)
+    return out
+
+
+def fill_regions(
+    hints: torch.Tensor,
+    line_art: torch.Tensor,
+    *,
+    blend: bool = False,
+    mode: str = "closed",
+    regions: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Spread each hint of `hints` (B, C + 1, H, W) over its region of `line_art` (B, C_in, H, W).
+
+    A region is a 4-connected set of pixels lighter than REGION_LINE (`fill_labels`; with mode
+    "open" gaps up to GAP px in the strokes are closed first). Every region that holds a hint pixel
+    and is not the page (mode "closed": any region touching the image's border; "open": the largest
+    one) is painted by `fill_from_sources`, the hint pixels pooled per grid cell (`map_sources`): at
+    64 px and below each hint pixel is a source of its own. `regions` (from `region_map`) spares the
+    labelling. Hint pixels, line pixels and regions without hints are left as they are, so filling
+    twice changes nothing.
+    """
+    if hints.shape[0] != line_art.shape[0] or hints.shape[-2:] != line_art.shape[-2:]:
+        raise ValueError(f"hint map {tuple(hints.shape)} does not match line art {tuple(line_art.shape)}")
+    if regions is None:
+        regions = region_map(line_art, mode).to(hints.device)
+    if not bool((hints[:, -1] == 1).any()):
+        return hints
+    return fill_from_sources(hints, regions, map_sources(hints, regions), blend=blend)
 
 
 def fill_as_trained(hints: torch.Tensor, line_art: torch.Tensor, model: Any) -> torch.Tensor:
@@ -159,35 +332,3 @@ def fill_as_trained(hints: torch.Tensor, line_art: torch.Tensor, model: Any) -> 
     if not model.hint_fill:
         return hints
     return fill_regions(hints, line_art, blend=model.hint_blend, mode=model.hint_regions)
-
-
-BLEND_WEIGHTS = 1 << 22  # (painted pixels x hint pixels) weights computed at once: 32 MB of float64
-
-
-def _blend(result: np.ndarray, mask: np.ndarray, paint: np.ndarray, labels: np.ndarray, n: int) -> None:
-    """fill_regions' colours in place: each painted pixel takes the mean of its region's hint pixels
-    weighted by 1 / distance². Region by region: a pixel's weights are zero across a line anyway."""
-    from scipy.spatial.distance import cdist
-
-    b, h, w = mask.shape
-    c = result.shape[1] - 1
-    for i in np.flatnonzero(paint.reshape(b, -1).any(axis=1)):
-        lab = labels[i].ravel()
-        src = np.flatnonzero(mask[i].ravel() & (lab > 0))  # hint pixels inside a region
-        tgt = np.flatnonzero(paint[i].ravel())
-        src, tgt = src[np.argsort(lab[src], kind="stable")], tgt[np.argsort(lab[tgt], kind="stable")]
-        s_lab, t_lab = lab[src], lab[tgt]
-        colours_all = result[i, :c].reshape(c, -1)
-        out = np.empty((c, len(tgt)), dtype=np.float64)
-        for region in np.unique(t_lab):  # every painted region holds a hint pixel
-            s_at = src[np.searchsorted(s_lab, region) : np.searchsorted(s_lab, region, side="right")]
-            lo, hi = np.searchsorted(t_lab, region), np.searchsorted(t_lab, region, side="right")
-            s_yx = np.stack(np.divmod(s_at, w), axis=1).astype(np.float64)
-            colours = colours_all[:, s_at].T  # (S, C)
-            rows = max(1, BLEND_WEIGHTS // len(s_at))  # a user's large brush strokes make many hint pixels
-            for j in range(lo, hi, rows):
-                t_yx = np.stack(np.divmod(tgt[j : min(j + rows, hi)], w), axis=1).astype(np.float64)
-                weight = cdist(t_yx, s_yx, "sqeuclidean")  # >= 1: no painted pixel is a hint
-                np.reciprocal(weight, out=weight)
-                out[:, j : min(j + rows, hi)] = ((weight @ colours) / weight.sum(1, keepdims=True)).T
-        colours_all[:, tgt] = out

@@ -3,26 +3,28 @@
 Zhang et al. 2017 ("Real-Time User-Guided Image Colorization with Learned Deep Priors") simulate
 their users so: a geometric number of square patches, each filled with the patch's mean colour in
 the target. Their patches are centred by a Gaussian on the image centre; on line art the
-informative places are known, so here positions are drawn uniformly from the pixels worth a hint:
-not line (dark in the input) and not background (white in the target and joined to the image's
-border: white inside an outline is a region like any other). Every draw comes from one seed per
-image (seeding.py), so a run resumed, or split over ranks, sees the same hints; evaluation seeds by
-the image's name, so every run is judged on the same hints."""
+informative places are known, so here positions are drawn uniformly from the pixels worth a hint
+(`hint_worth`): not line (dark in the input) and not background (white in the target and joined to
+the image's border: white inside an outline is a region like any other).
+
+Everything after `hint_worth` (labelled once per image, like the fill's regions) is batched torch on
+the run's device, with fixed shapes and no host synchronisation: K patch slots per image (the
+recipe's max_count; evaluation's count), of which the first n are used. Every draw is a counter-based
+hash of one seed per image (`seeding.uniforms`), so a run resumed, or split over ranks, sees the same
+hints on any device; evaluation seeds by the image's name, so every run is judged on the same hints."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from .. import seeding
-from ..images import from_unit, to_unit
-from .fill import regions
-from .format import paint_boxes, square_boxes
+from .fill import Sources, regions
 
 # A target pixel brighter than this in every channel ([-1, 1] scale; 0.94 is 247 of 255) is white
 # (background where it reaches the border); an input pixel darker than 0 (128 of 255) is line.
@@ -32,7 +34,7 @@ WHITE = 0.94
 LINE = 0.0
 
 
-EVAL_DRAWS = 32  # evaluation draws this many hints per image and keeps the first N: N hints nest
+EVAL_DRAWS = 32  # evaluation draws at most this many hints per image; the first N of them are its N hints
 
 
 EVAL_COUNTS = (0, 1, 2, 5, 10, 20)  # the evaluation curve's hint counts
@@ -58,13 +60,16 @@ class HintRecipe:
             size_max=tc.hint_size_max,
         )
 
-    def count(self, rng: np.random.Generator) -> int:
-        """0 with probability p_none, else 1 + geometric(p) (mean 1 / p), at most max_count."""
-        u_none, u_count = rng.random(2).tolist()
-        if u_none < self.p_none or self.max_count == 0:
-            return 0
-        extra = 0 if self.p >= 1 else int(math.log(max(u_count, 1e-300)) / math.log(1 - self.p))
-        return min(self.max_count, 1 + extra)
+    def counts(self, u_none: torch.Tensor, u_count: torch.Tensor) -> torch.Tensor:
+        """(B,) long from two uniforms per image: 0 with probability p_none, else 1 + geometric(p)
+        (mean 1 / p), at most max_count."""
+        extra = (
+            torch.zeros_like(u_count)
+            if self.p >= 1
+            else torch.floor(u_count.clamp_min(1e-300).log() / math.log1p(-self.p))
+        )
+        n = (1 + extra).clamp(max=self.max_count).long()
+        return torch.where((u_none < self.p_none) | (self.max_count == 0), 0, n)
 
 
 def eval_patch_size(size: int) -> int:
@@ -73,37 +78,49 @@ def eval_patch_size(size: int) -> int:
     return 2 * max(1, size // 64) + 1
 
 
-def hint_weights(line_art: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(B, H, W) float64: 1 where a hint is worth placing, else 0.
+def hint_worth(line_art: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(B, H, W) bool: where a hint is worth placing, labelled once per image on the host (SciPy).
 
     Not on line (dark in the input) and not on background: white target pixels connected to the
     image's border without crossing a line. White inside an outline (a white flag stripe, a white
-    disc) is a region like any other and can be hinted. An image with no such pixel gets uniform
-    weights, so it can still be hinted.
+    disc) is a region like any other and can be hinted. (An image with no such pixel is hinted
+    anywhere: `simulate_patches` draws uniformly where the map is empty.)
     """
     line_art, target = (
         t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in (line_art, target)
     )
     line = line_art.mean(axis=1) < LINE  # (B, H, W)
     labels, _, on_edge = regions((target >= WHITE).all(axis=1) & ~line)
-    weights = (~line & ~on_edge[labels]).astype(np.float64)
-    weights[weights.reshape(len(weights), -1).sum(1) == 0] = 1.0
-    return weights
+    return torch.from_numpy(~line & ~on_edge[labels])
 
 
-def simulate_hints(
+class Patches(NamedTuple):
+    """K square patches per image: the box (B, K, 4) long (y0, y1, x0, x1: clipped, ends exclusive), centre
+    (B, K, 2) long, colour (B, K, C) (the target's mean over the patch), the used slots (B, K) bool and
+    each slot's pixels: flat index (B, K, S*S) long and whether each lies in the patch (B, K, S*S)."""
+
+    box: torch.Tensor
+    centre: torch.Tensor
+    colour: torch.Tensor
+    used: torch.Tensor
+    pixels: torch.Tensor
+    inside: torch.Tensor
+
+
+def simulate_patches(
     target: torch.Tensor,
-    line_art: torch.Tensor,
-    seeds: Sequence[int],
+    worth: torch.Tensor,
+    seeds: torch.Tensor,
     *,
     recipe: HintRecipe | None = None,
     count: int | None = None,
     size: int | None = None,
-) -> torch.Tensor:
-    """A hint map (B, C + 1, H, W) drawn from `target` (B, C, H, W) in [-1, 1], one seed per image.
+) -> Patches:
+    """Hint patches drawn from `target` (B, C, H, W) in [-1, 1] where `worth` (B, H, W) holds, one seed
+    per image (`seeds` (B,) int64 on the target's device).
 
-    Training passes `recipe` (random count and patch sizes). Evaluation passes `count` (and a
-    fixed `size`): it draws EVAL_DRAWS hints and keeps the first `count`, so the hints of a
+    Training passes `recipe` (a random count of K = max_count slots, random sides). Evaluation passes
+    `count` (and a fixed `size`): draw i of an image is the same whatever the count, so the hints of a
     smaller count are a subset of a larger one's.
     """
     if (recipe is None) == (count is None):
@@ -113,45 +130,133 @@ def simulate_hints(
     b, c, h, w = target.shape
     if len(seeds) != b:
         raise ValueError(f"{len(seeds)} seeds for a batch of {b}")
-    # Inverse-CDF sampling of positions: one cumulative sum per batch, then a search per image.
-    # numpy throughout: a hundred small steps per batch cost microseconds here, not milliseconds.
-    tgt = target.detach().float().cpu().numpy()
-    cdf = hint_weights(line_art, tgt).reshape(b, -1).cumsum(1)  # (B, H*W)
-    images, centres, sides = [], [], []
-    for i, seed in enumerate(seeds):
-        rng = seeding.numpy_rng(seed)
-        if recipe is not None:
-            n = draws = recipe.count(rng)
-            side = rng.integers(recipe.size_min, recipe.size_max + 1, max(n, 1))[:n]
-        else:
-            n, draws = int(count), EVAL_DRAWS  # type: ignore[arg-type]
-            side = np.full(n, size or eval_patch_size(min(h, w)))
-        if n == 0:
-            continue
-        u = rng.random(draws)[:n] * cdf[i, -1]
-        centres.append(np.minimum(np.searchsorted(cdf[i], u, side="right"), h * w - 1))
-        sides.append(side)
-        images.append(np.full(n, i))
-    if not images:
-        return torch.zeros(b, c + 1, h, w).to(target)
-    img, centre, side = np.concatenate(images), np.concatenate(centres), np.concatenate(sides)
-    cy, cx = centre // w, centre % w
-    y0, y1, x0, x1 = square_boxes(cy, cx, side, h, w)
-    # Each patch's mean colour in the target, from every pixel of every patch at once: (K, S*S)
-    # offsets from each patch's corner, `inside` those within its own (clipped) square.
-    s = int(side.max())
-    dy, dx = np.divmod(np.arange(s * s), s)
-    yy, xx = y0[:, None] + dy, x0[:, None] + dx
-    inside = (yy < y1[:, None]) & (xx < x1[:, None])
-    pixels = tgt[img[:, None], :, np.minimum(yy, h - 1), np.minimum(xx, w - 1)]  # (K, S*S, C)
-    colours = (pixels * inside[..., None]).sum(1) / inside.sum(1)[:, None]
-    return torch.from_numpy(paint_boxes(img, y0, y1, x0, x1, colours, (b, h, w))).to(target)  # (B, C + 1, H, W)
+    dev = target.device
+    if recipe is not None:
+        k, s_max = recipe.max_count, recipe.size_max
+        u = seeding.uniforms(seeds, seeding.HINT_STREAM, 2 + 2 * k)  # (B, 2 + 2K)
+        n = recipe.counts(u[:, 0], u[:, 1])
+        side = recipe.size_min + (u[:, 2 : 2 + k] * (recipe.size_max - recipe.size_min + 1)).long()
+        u_pos = u[:, 2 + k :]
+    else:
+        k, s_max = int(count), size or eval_patch_size(min(h, w))  # type: ignore[arg-type]
+        u_pos = seeding.uniforms(seeds, seeding.HINT_STREAM, EVAL_DRAWS)[:, :k]
+        n = torch.full((b,), k, device=dev)
+        side = torch.full((b, k), s_max, device=dev)
+    used = torch.arange(k, device=dev)[None, :] < n[:, None]  # (B, K)
+    cy, cx = _positions(worth, u_pos)  # (B, K) each
+    # Clipped squares centred on (cy, cx), and every pixel of each: (B, K, S*S) offsets from its corner.
+    before = (side - 1) // 2
+    y0, x0 = (cy - before).clamp_min(0), (cx - before).clamp_min(0)
+    y1, x1 = (cy - before + side).clamp(max=h), (cx - before + side).clamp(max=w)
+    dy, dx = (
+        torch.arange(s_max * s_max, device=dev).div(s_max, rounding_mode="floor"),
+        torch.arange(s_max * s_max, device=dev) % s_max,
+    )
+    yy, xx = y0[..., None] + dy, x0[..., None] + dx
+    inside = (yy < y1[..., None]) & (xx < x1[..., None]) & used[..., None]
+    pixels = yy.clamp(max=h - 1) * w + xx.clamp(max=w - 1)  # (B, K, S*S)
+    values = torch.gather(target.reshape(b, c, -1), 2, pixels.reshape(b, 1, -1).expand(-1, c, -1))
+    values = values.reshape(b, c, k, s_max * s_max)
+    values = values.float() * inside[:, None]
+    colour = values.sum(3) / inside.sum(2).clamp_min(1)[:, None]  # (B, C, K)
+    box = torch.stack([y0, y1, x0, x1], 2)
+    return Patches(box, torch.stack([cy, cx], 2), colour.transpose(1, 2), used, pixels, inside)
+
+
+def _positions(worth: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and columns (B, K) drawn uniformly among the pixels where `worth` (B, H, W) holds (anywhere
+    where it holds nowhere) by the inverse CDF: a row by its count of such pixels, then a column in it."""
+    b, h, w = worth.shape
+    per_row = worth.sum(2, dtype=torch.int64)  # (B, H)
+    empty = (per_row.sum(1) == 0)[:, None]  # an image with nothing worth a hint: every pixel is
+    cdf = torch.where(empty, w, per_row).cumsum(1).double()
+    v = u * cdf[:, -1:]  # (B, K)
+    row = torch.searchsorted(cdf, v, right=True).clamp(max=h - 1)
+    before = torch.gather(torch.nn.functional.pad(cdf, (1, 0)), 1, row)  # the count in the rows above
+    pixels = torch.gather(worth, 1, row[..., None].expand(-1, -1, w))  # (B, K, W): the chosen rows
+    in_row = (pixels | empty[..., None]).cumsum(2, dtype=torch.float64)
+    col = torch.searchsorted(in_row, (v - before)[..., None], right=True).squeeze(-1).clamp(max=w - 1)
+    return row, col
+
+
+def paint_patches(patches: Patches, shape: tuple[int, int, int, int], onto: torch.Tensor | None = None) -> torch.Tensor:
+    """A hint map (B, C + 1, H, W) of `patches`: each in its colour with mask 1, a later patch over an
+    earlier one; `onto` (a map of that shape, written in place) or zeros beneath."""
+    b, c1, h, w = shape
+    dev = patches.colour.device
+    out = torch.zeros(shape, dtype=patches.colour.dtype, device=dev) if onto is None else onto
+    # Each slot's pixels (B, K, S*S) against every used box (B, 1, 1, K): the last box over a pixel wins.
+    k = patches.used.shape[1]
+    if k == 0:
+        return out
+    yy, xx = patches.pixels.div(w, rounding_mode="floor")[..., None], (patches.pixels % w)[..., None]
+    y0, y1, x0, x1 = (v[:, None, None, :] for v in patches.box.unbind(2))
+    cover = (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x1) & patches.used[:, None, None, :]  # (B, K, S*S, K)
+    winner = (cover * torch.arange(1, k + 1, device=dev)).amax(3)  # (B, K, S*S): 1 + the winning slot, 0: none
+    values = torch.cat([patches.colour, torch.ones_like(patches.colour[..., :1])], 2).to(out.dtype)  # (B, K, C + 1)
+    won = torch.gather(values, 1, (winner - 1).clamp_min(0).reshape(b, -1, 1).expand(-1, -1, c1))  # (B, K*S*S, C + 1)
+    # Every listed pixel is written with its winner's value, or (padding of a clipped or unused slot) with
+    # the value it holds: writes to one pixel agree, so the result is the same on any device, with fixed shapes.
+    image = torch.arange(b, device=dev)[:, None]
+    flat, pixels = out.view(-1), patches.pixels.reshape(b, -1)
+    for ch in range(c1):
+        where = (image * c1 + ch) * h * w + pixels  # (B, K*S*S)
+        value = torch.where(winner.reshape(b, -1) > 0, won[..., ch], flat[where])
+        flat.index_put_((where.reshape(-1),), value.reshape(-1))
+    return out
+
+
+def covered_pixels(patches: Patches, shape: tuple[int, int, int]) -> torch.Tensor:
+    """(B, H, W) bool: the pixels some used patch covers."""
+    b, h, w = shape
+    at = torch.where(
+        patches.inside, patches.pixels + torch.arange(b, device=patches.pixels.device)[:, None, None] * h * w, b * h * w
+    )
+    covered = torch.zeros(b * h * w + 1, dtype=torch.bool, device=at.device)
+    covered[at.reshape(-1)] = True
+    return covered[:-1].reshape(b, h, w)
+
+
+def patch_sources(patches: Patches, regions: torch.Tensor) -> Sources:
+    """The fill's sources of simulated patches: one per patch, at its centre, weighing its pixel count,
+    in the region under its centre (where the centre is on a line: the highest region it covers)."""
+    b = regions.shape[0]
+    flat = regions.reshape(b, -1).long()
+    covered = torch.gather(flat, 1, patches.pixels.reshape(b, -1)).reshape(patches.pixels.shape) * patches.inside
+    cy, cx = patches.centre.unbind(2)
+    centre = torch.gather(flat, 1, cy * regions.shape[2] + cx)
+    label = torch.where(centre > 0, centre, covered.amax(2)) * patches.used
+    mass = patches.inside.sum(2).to(patches.colour.dtype)
+    return Sources(patches.centre.to(patches.colour.dtype), patches.colour, mass, label)
+
+
+def simulate_hints(
+    target: torch.Tensor,
+    line_art: torch.Tensor,
+    seeds: Sequence[int] | torch.Tensor,
+    *,
+    recipe: HintRecipe | None = None,
+    count: int | None = None,
+    size: int | None = None,
+    worth: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A hint map (B, C + 1, H, W) drawn from `target` (B, C, H, W) in [-1, 1], one seed per image (see
+    `simulate_patches`); `worth` (from `hint_worth`, labelled once per image) spares the labelling."""
+    patches = _simulate(target, line_art, seeds, recipe=recipe, count=count, size=size, worth=worth)
+    return paint_patches(patches, (target.shape[0], target.shape[1] + 1, *target.shape[-2:])).to(target.dtype)
+
+
+def _simulate(target: torch.Tensor, line_art: torch.Tensor, seeds: Any, *, worth: Any, **how: Any) -> Patches:
+    if worth is None:
+        worth = hint_worth(line_art, target).to(target.device)
+    seeds = torch.as_tensor(seeds, dtype=torch.int64).to(target.device, non_blocking=True)
+    return simulate_patches(target, worth, seeds, **how)
 
 
 JITTER_SATURATION = (0.6, 1.4)  # the saturation factor's range (PaintsTorch2's ColorJitter uses the same)
 
 
-def jitter_colours(target: torch.Tensor, seeds: Sequence[int], share: float) -> torch.Tensor:
+def jitter_colours(target: torch.Tensor, seeds: Sequence[int] | torch.Tensor, share: float) -> torch.Tensor:
     """`target` (B, 3, H, W) in [-1, 1] with a `share` of its images recoloured: a hue rotation by a
     uniform angle about the grey axis and a saturation factor in JITTER_SATURATION, one draw per
     image from its seed (so resume and ranks agree). Greys (white paper, black ink) stay as they are.
@@ -159,26 +264,30 @@ def jitter_colours(target: torch.Tensor, seeds: Sequence[int], share: float) -> 
     PaintsTorch2 jitters a painting and its hint source together so for the same reason."""
     if share <= 0 or target.shape[1] != 3:
         return target
-    mats = []
-    for seed in seeds:
-        rng = seeding.numpy_rng(seed, seeding.JITTER_STREAM)  # a stream of its own: the hints' draws are unchanged
-        u, angle, sat = rng.random(3)
-        if u >= share:
-            mats.append(np.eye(3))
-            continue
-        theta = 2 * math.pi * angle
-        k = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) / math.sqrt(3)  # cross product with the grey axis
-        rot = math.cos(theta) * np.eye(3) + (1 - math.cos(theta)) / 3 * np.ones((3, 3)) + math.sin(theta) * k
-        s = JITTER_SATURATION[0] + sat * (JITTER_SATURATION[1] - JITTER_SATURATION[0])
-        mats.append(np.ones((3, 3)) / 3 + s * (rot - np.ones((3, 3)) / 3))  # saturation about each pixel's grey
-    m = torch.tensor(np.stack(mats), dtype=torch.float32, device=target.device)  # (B, 3, 3)
-    x = to_unit(target.float())
-    y = torch.einsum("bij,bjhw->bihw", m, x).clamp(0, 1)
-    return from_unit(y).to(target.dtype)
+    seeds = torch.as_tensor(seeds, dtype=torch.int64).to(target.device, non_blocking=True)
+    u = seeding.uniforms(seeds, seeding.JITTER_STREAM, 3).float()  # (B, 3): whether, the angle, the saturation
+    theta = 2 * math.pi * u[:, 1, None, None]
+    sat = JITTER_SATURATION[0] + u[:, 2, None, None] * (JITTER_SATURATION[1] - JITTER_SATURATION[0])
+    eye, third = torch.eye(3, device=target.device), torch.full((3, 3), 1 / 3, device=target.device)
+    cross = torch.tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], device=target.device) / math.sqrt(3)  # x grey axis
+    rot = theta.cos() * eye + (1 - theta.cos()) * third + theta.sin() * cross  # (B, 3, 3)
+    m = third + sat * (rot - third)  # saturation about each pixel's grey
+    m = torch.where(u[:, 0, None, None] < share, m, eye)
+    # Each row of m sums to 1 (greys stay grey), so on [-1, 1] it maps x to m @ x as on [0, 1].
+    b, _, h, w = target.shape
+    y = torch.bmm(m, target.float().reshape(b, 3, h * w)).clamp_(-1, 1)
+    return y.reshape(b, 3, h, w).to(target.dtype)
 
 
-def eval_hints(real_a: torch.Tensor, real_b: torch.Tensor, names: list[str], count: int) -> torch.Tensor:
+def eval_seeds(names: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N,) int64: each test image's hints seed, from its name: the same for every run."""
+    return torch.tensor([seeding.name_seed(n) for n in names], dtype=torch.int64).to(device)
+
+
+def eval_hints(
+    real_a: torch.Tensor, real_b: torch.Tensor, names: list[str], count: int, *, worth: torch.Tensor | None = None
+) -> torch.Tensor:
     """`count` hints per image from its target, seeded by the image's name: the same for every run."""
     if count > EVAL_DRAWS:
         raise ValueError(f"at most {EVAL_DRAWS} simulated hints per image, got {count}")
-    return simulate_hints(real_b, real_a, [seeding.name_seed(n) for n in names], count=count)
+    return simulate_hints(real_b, real_a, eval_seeds(names, real_b.device), count=count, worth=worth)

@@ -36,11 +36,13 @@ Translate = Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor]
 
 @dataclass(frozen=True)
 class StepInfo:
-    """Where a step's images sit: rank r holds images offset..offset+B of a global batch."""
+    """Where a step's images sit: rank r holds images offset..offset+B of a global batch; and, for a
+    hints model on cached data, the images' hint regions cropped with them (hints.pack_regions)."""
 
     step: int
     offset: int = 0
     global_batch: int = 0
+    regions: torch.Tensor | None = None
 
 
 def set_requires_grad(modules: nn.Module | list[nn.Module], flag: bool) -> None:

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from .. import seeding
 from ..config import VAL_HINTS
-from ..hints import HintRecipe, draw_hints, empty_hints, eval_hints, fill_as_trained, jitter_colours, simulate_hints
+from ..hints import HintRecipe, draw_hints, empty_hints, eval_hints, fill_as_trained, training_hints
 from ..images import from_uint8
 from ..losses import GANLoss, discriminator_loss, generator_loss
 from ..networks import Pix2PixNetworks
@@ -107,12 +107,18 @@ class Pix2PixMethod(Pix2PixNetworks, Method):
         tc = self.config.train
         hints = None
         if self.config.model.hints:
-            # Drawn per image of the global batch from (seed, step, index): resume and ranks agree.
-            seeds = [seeding.derive("hints", tc.seed, info.step, info.offset + i) for i in range(len(real_a))]
-            if tc.hint_jitter:
-                real_b = self.precision.to_memory_format(jitter_colours(real_b, seeds, tc.hint_jitter))
-            hints = simulate_hints(real_b, real_a, seeds, recipe=HintRecipe.from_config(tc))
-            hints = self.precision.to_memory_format(fill_as_trained(hints, real_a, self.config.model))
+            # Drawn per image of the global batch from (seed, step, index) on the device: resume and ranks agree.
+            seeds = seeding.hint_seeds(tc.seed, info.step, info.offset, len(real_a), device=real_a.device)
+            real_b, hints = training_hints(
+                real_a,
+                real_b,
+                seeds,
+                recipe=HintRecipe.from_config(tc),
+                model=self.config.model,
+                jitter=tc.hint_jitter,
+                regions=info.regions,
+            )
+            real_b, hints = self.precision.to_memory_format(real_b), self.precision.to_memory_format(hints)
         return train_step(
             self.live["generator"],
             self.live["discriminator"],

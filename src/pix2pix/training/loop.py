@@ -28,8 +28,9 @@ from ..config import Config, apply_overrides
 from ..data.layouts import dataset_for
 from ..data.loader import iterate_batches
 from ..data.transforms import random_crop_flip
-from ..devices import resolve_device
+from ..devices import resolve_device, to_device
 from ..distributed import barrier, cleanup, init_distributed, rank, world_size
+from ..hints import label_images
 from ..images import from_uint8
 from ..io import RunWriteError
 from ..methods import Method, StepInfo, method_for
@@ -114,13 +115,13 @@ def training_loop(
 ) -> dict[str, Any]:
     """Train `config` in `run_dir` from scratch, or from the checkpoint folder `resume_from`; return the
     meter's summary. A signal caught by `stop`, and `stop_at_step`, end early with a checkpoint."""
-    dc, tc = config.data, config.train
+    tc = config.train
     world, main = world_size(), rank() == 0
     local_batch = _local_batch(config, world, device)
     seeding.seed_everything(tc.seed)
 
-    # Data: decode once, crop and flip per batch.
-    dataset = dataset_for(config, "train", load_size=dc.load_size, cache=dc.cache, progress=progress and main)
+    # Data: decode once (a hints model's regions labelled once too), on the GPU if it fits; crop and flip per batch.
+    dataset, regions = _training_data(config, device, progress=progress and main)
     steps_per_epoch, total = total_steps_for(config, len(dataset))
 
     # Networks and optimizers (the method's, built from the seeded RNG), and one lr schedule per optimizer.
@@ -156,9 +157,10 @@ def training_loop(
     step, offset = span.start, rank() * local_batch
     save = functools.partial(_save_last, run_dir, config, method, ema, schedulers, meta=meta, main=main)
     try:
-        for step, a_u8, b_u8 in _batches(dataset, config, span, world, device):
-            real_a, real_b = _augment(a_u8, b_u8, step=step, offset=offset, config=config, method=method)
-            losses = method.train_step(real_a, real_b, StepInfo(step=step, offset=offset, global_batch=tc.batch_size))
+        for step, a_u8, b_u8, *carry in _batches(dataset, config, span, world, device, regions):
+            real_a, real_b, cut = _augment(a_u8, b_u8, carry, step=step, offset=offset, config=config, method=method)
+            info = StepInfo(step=step, offset=offset, global_batch=tc.batch_size, regions=cut)
+            losses = method.train_step(real_a, real_b, info)
             _advance(schedulers, ema, method, step)
             done = step + 1
             meter.add(losses, done, lr=next(iter(method.optimizers.values())).param_groups[0]["lr"])
@@ -180,8 +182,43 @@ def training_loop(
     return meter.summary(step)
 
 
-def _batches(dataset: Any, config: Config, span: Span, world: int, device: torch.device) -> Any:
-    """This rank's share of the batches of steps span.start .. span.end (data/loader.py)."""
+def _training_data(config: Config, device: torch.device, *, progress: bool) -> tuple[Any, torch.Tensor | None]:
+    """The training set, decoded once, with its hint regions (`_hint_regions`), where `_place_data` puts them."""
+    dc = config.data
+    dataset = dataset_for(config, "train", load_size=dc.load_size, cache=dc.cache, progress=progress)
+    return dataset, _place_data(dataset, _hint_regions(dataset, config, progress=progress), dc.data_on_device, device)
+
+
+def _hint_regions(dataset: Any, config: Config, *, progress: bool) -> torch.Tensor | None:
+    """A hints model on cached paired data: every image's hint regions, labelled once (hints.label_images),
+    else None, and a step labels its own crops."""
+    mc = config.model
+    if not (mc.hints and dataset.cached and dataset.paired):
+        return None
+    a_u8, b_u8 = dataset.batch(list(range(len(dataset))))
+    return label_images(a_u8, b_u8, mc.hint_regions if mc.hint_fill else "closed", progress=progress)
+
+
+def _place_data(dataset: Any, regions: torch.Tensor | None, where: str, device: torch.device) -> torch.Tensor | None:
+    """On a GPU, the cached dataset (and its regions) on the device when `where` allows and it fits in a
+    quarter of the free memory, else in pinned host memory, so a step's batch waits on nothing."""
+    if device.type != "cuda" or not (dataset.cached and dataset.paired):
+        return regions
+    size = dataset.nbytes + (regions.nbytes if regions is not None else 0)
+    on_device = where == "yes" or (where == "auto" and size < torch.cuda.mem_get_info(device)[0] // 4)
+    target = device if on_device else None
+    dataset.place(target)
+    log.info("training data (%.0f MB) %s", size / 2**20, "on the GPU" if on_device else "in pinned host memory")
+    if regions is None:
+        return None
+    return regions.to(device) if on_device else regions.pin_memory()
+
+
+def _batches(
+    dataset: Any, config: Config, span: Span, world: int, device: torch.device, regions: torch.Tensor | None
+) -> Any:
+    """This rank's share of the batches of steps span.start .. span.end (data/loader.py), with their
+    rows of `regions` where there are any."""
     dc, tc = config.data, config.train
     return iterate_batches(
         dataset,
@@ -193,6 +230,7 @@ def _batches(dataset: Any, config: Config, span: Span, world: int, device: torch
         pin_memory=device.type == "cuda",
         rank=rank(),
         world_size=world,
+        carry=regions,
     )
 
 
@@ -319,24 +357,34 @@ def _resume(
 
 
 def _augment(
-    a_u8: torch.Tensor, b_u8: torch.Tensor, *, step: int, offset: int, config: Config, method: Method
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crops and flips drawn from (seed, step) for the global batch (the same for A and B of a pair,
-    independent for unpaired images), then normalised on the device in the step's memory format."""
+    a_u8: torch.Tensor,
+    b_u8: torch.Tensor,
+    carry: list[torch.Tensor],
+    *,
+    step: int,
+    offset: int,
+    config: Config,
+    method: Method,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Crops and flips drawn from (seed, step) for the global batch (the same for A and B of a pair and
+    the hint regions `carry` holds, independent for unpaired images), on the batch's device (the GPU when
+    the data lives there), then normalised on the step's device in its memory format."""
     tc, dc, p = config.train, config.data, method.precision
-    a_u8, b_u8 = random_crop_flip(
-        a_u8,
-        b_u8,
+    dev = method.device
+    a_u8, b_u8, *carry = random_crop_flip(
+        to_device(a_u8, dev),
+        to_device(b_u8, dev),
         crop_size=dc.crop_size,
         flip=dc.flip,
         generator=seeding.generator("augment", tc.seed, step),
         offset=offset,
         global_n=tc.batch_size,
         joint=method.paired,
+        carry=to_device(carry[0], dev) if carry else None,
     )
-    real_a = p.to_memory_format(from_uint8(a_u8.to(method.device, non_blocking=True)))  # (B, in_nc, S, S)
-    real_b = p.to_memory_format(from_uint8(b_u8.to(method.device, non_blocking=True)))  # (B, out_nc, S, S)
-    return real_a, real_b
+    real_a = p.to_memory_format(from_uint8(a_u8))  # (B, in_nc, S, S)
+    real_b = p.to_memory_format(from_uint8(b_u8))  # (B, out_nc, S, S)
+    return real_a, real_b, carry[0] if carry else None
 
 
 def _save_last(

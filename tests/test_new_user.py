@@ -1,0 +1,116 @@
+"""What a new user meets after `make demo` (issue 42): files with the ordinary permissions (0666 / 0777 less
+the umask; mkstemp and mkdtemp make private 0600 files and 0700 folders, which the atomic writers used to
+keep), translations that never overwrite one another, configs found by name from any folder, and help
+that reads."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pix2pix.io import atomic_path, atomic_write_text
+from pix2pix.training.loop import train
+
+from .conftest import make_shapes, tiny_config
+
+
+@pytest.fixture
+def umask() -> Iterator[object]:
+    def set_to(mask: int) -> None:
+        os.umask(mask)
+
+    old = os.umask(0o022)
+    try:
+        yield set_to
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_atomic_writes_and_checkpoints_honour_the_umask(
+    tmp_path: Path, umask, mask: int, file_mode: int, dir_mode: int
+) -> None:
+    umask(mask)
+    atomic_write_text(tmp_path / "a.json", "{}")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"x")
+    assert mode(tmp_path / "a.json") == mode(tmp_path / "b.bin") == file_mode
+    run = tmp_path / "run"
+    train(
+        tiny_config(make_shapes(tmp_path / "shapes", 4), max_steps=1, val_every=0, sample_every=0), run, progress=False
+    )
+    folder = run / "checkpoints" / "last"
+    assert mode(folder) == dir_mode
+    files = [p for p in folder.iterdir() if p.is_file()] + [run / "config.json"]
+    assert files and all(mode(p) == file_mode for p in files), {p.name: oct(mode(p)) for p in files}
+
+
+def test_translate_never_writes_two_inputs_to_one_file(tmp_path: Path, hints_run: Path) -> None:
+    """Issue 42, item 3: house.png and house.jpg give two outputs that say which is which; the same
+    name in two folders given is refused with both named, before anything is written."""
+    from PIL import Image
+
+    from pix2pix.inference import Pix2Pix, translate_paths
+
+    for name in ("house.png", "house.jpg", "tree.png"):
+        Image.new("RGB", (32, 32), "white").save(tmp_path / name)
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    inputs = [tmp_path / n for n in ("house.png", "house.jpg", "tree.png")]
+    done = translate_paths(pipe, inputs, tmp_path / "out")
+    assert sorted(p.name for p in done.written) == ["house.jpg.png", "house.png.png", "tree.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["house.jpg.png", "house.png.png", "tree.png"]
+    (tmp_path / "other").mkdir()
+    Image.new("RGB", (32, 32), "white").save(tmp_path / "other" / "tree.png")
+    with pytest.raises(ValueError, match="tree.png would both be written to tree.png"):
+        translate_paths(pipe, [tmp_path / "tree.png", tmp_path / "other" / "tree.png"], tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_train_help_is_grouped() -> None:
+    """Issue 42, item 8: `train --help` lists its options under headings, each option under its own."""
+    from click.testing import CliRunner
+
+    from pix2pix.cli import main
+
+    text = CliRunner().invoke(main, ["train", "--help"], terminal_width=120).output
+    headings = [line for line in text.splitlines() if line.endswith("options:")]
+    assert headings == [
+        "Run options:",
+        "Data options:",
+        "Model options:",
+        "Training options:",
+        "Hints options:",
+        "Precision and devices options:",
+        "Logging and checkpoints options:",
+    ]
+
+    def under(flag: str) -> str:
+        before = text[: text.index(f"  {flag}")]
+        return [line for line in before.splitlines() if line.endswith("options:")][-1]
+
+    assert under("--config") == "Run options:" and under("--crop-size") == "Data options:"
+    assert under("--ngf") == "Model options:" and under("--lr ") == "Training options:"
+    assert under("--hint-fill") == under("--hint-p ") == "Hints options:"
+    assert under("--amp") == under("--device") == "Precision and devices options:"
+    assert under("--save-every") == under("--tensorboard") == "Logging and checkpoints options:"
+
+
+def test_packaged_configs_are_found_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pix2pix.config import config_path, packaged_configs, read_config_file
+
+    monkeypatch.chdir(tmp_path)  # not the checkout: configs/ is not here
+    assert set(packaged_configs()) >= {"openmoji_cpu", "openmoji_cyclegan_cpu", "own_art_128"}
+    assert read_config_file("own_art_128")["model"]["hint_regions"] == "open"
+    assert config_path("configs/openmoji_cpu.yaml") == packaged_configs()["openmoji_cpu"]  # the README's spelling
+    (tmp_path / "own_art_128").write_text("{}")  # a file of that name wins
+    assert config_path("own_art_128") == Path("own_art_128")
+    with pytest.raises(FileNotFoundError, match="config file not found: mine.yaml .packaged configs: openmoji_cpu"):
+        read_config_file("mine.yaml")
