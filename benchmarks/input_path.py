@@ -53,7 +53,7 @@ def _steps(a_u8, b_u8, crop, blend, mode, device, recipe, jitter) -> dict[str, C
         s = next(step)
         idx = torch.randperm(len(a_u8), generator=torch.Generator().manual_seed(s))[:BATCH]
         g = seeding.generator("augment", 0, s)
-        a, b, r = (t.index_select(0, idx) for t in (a_dev, b_dev, packed))  # as the cached dataset gathers
+        a, b, r = (t.index_select(0, idx.to(device)) for t in (a_dev, b_dev, packed))  # as the cached set gathers
         a, b, r = random_crop_flip(a, b, crop_size=crop, flip=True, generator=g, carry=r)
         real_a, real_b = from_uint8(a), from_uint8(b)
         seeds = seeding.hint_seeds(0, s, 0, BATCH, device=device)

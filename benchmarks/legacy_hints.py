@@ -13,12 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pix2pix import seeding
 from pix2pix.hints import FILLED, LINE, WHITE, HintRecipe, fill_labels, paint_boxes, regions, square_boxes
 from pix2pix.hints.simulation import JITTER_SATURATION
 from pix2pix.images import from_unit, to_unit
 
 JITTER_STREAM = 0x6A17
+
+
+def numpy_rng(seed: int, stream: int | None = None) -> np.random.Generator:
+    return np.random.default_rng(int(seed) if stream is None else [int(seed), stream])
 
 
 def count(recipe: HintRecipe, rng: np.random.Generator) -> int:
@@ -73,7 +76,7 @@ def simulate_hints(
     cdf = hint_weights(line_art, tgt).reshape(b, -1).cumsum(1)  # (B, H*W)
     images, centres, sides = [], [], []
     for i, seed in enumerate(seeds):
-        rng = seeding.numpy_rng(seed)
+        rng = numpy_rng(seed)
         if recipe is not None:
             n = draws = count(recipe, rng)
             side = rng.integers(recipe.size_min, recipe.size_max + 1, max(n, 1))[:n]
@@ -112,7 +115,7 @@ def jitter_colours(target: torch.Tensor, seeds: Sequence[int], share: float) -> 
         return target
     mats = []
     for seed in seeds:
-        rng = seeding.numpy_rng(seed, JITTER_STREAM)  # a stream of its own: the hints' draws are unchanged
+        rng = numpy_rng(seed, JITTER_STREAM)  # a stream of its own: the hints' draws are unchanged
         u, angle, sat = rng.random(3)
         if u >= share:
             mats.append(np.eye(3))

@@ -24,7 +24,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--ngf", "32", "--lr", "1e-3", "--val-every", "0", "--sample-every", "0", "--no-tensorboard", "--no-html"]
+ARGS = [
+    "--ngf",
+    "32",
+    "--lr",
+    "1e-3",
+    "--val-every",
+    "0",
+    "--sample-every",
+    "0",
+    "--select-by",
+    "",
+    "--no-tensorboard",
+    "--no-html",
+]
 
 
 def run_once(src: Path, data: Path, steps: int, out: Path) -> dict[str, float]:
@@ -54,7 +67,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name, src in versions.items():
-                runs[name].append(run_once(src, args.data.resolve(), args.steps, Path(tmp) / f"{r}-{len(runs[name])}"))
+                runs[name].append(
+                    run_once(src, args.data.resolve(), args.steps, Path(tmp) / f"{r}-{name.replace(' ', '-')}")
+                )
                 print(f"round {r + 1} {name:14s} {runs[name][-1]}", flush=True)
     med = {name: {k: statistics.median(x[k] for x in v) for k in v[0]} for name, v in runs.items()}
     ratio = med["this checkout"]["img_per_s"] / med["baseline"]["img_per_s"]

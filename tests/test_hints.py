@@ -1,6 +1,7 @@
 """Colour hints: simulation, encoding, user hint files, the pipeline, CLI, export and resume."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -287,13 +288,14 @@ def test_cli_translate_with_a_hints_file_agrees_with_the_api(hints_run: Path, tm
         assert r.exit_code == 0, r.output
         assert np.array_equal(np.asarray(Image.open(tmp_path / name[:-4] / "sketch.png")), want)
     # A hints file for several inputs, and a bad file: one-line errors.
+    shutil.copy(tmp_path / "sketch.png", tmp_path / "second.png")
     r = CliRunner().invoke(
         main,
         [
             "translate",
             str(hints_run),
             str(tmp_path / "sketch.png"),
-            str(tmp_path / "sketch.png"),
+            str(tmp_path / "second.png"),
             "--hints",
             str(tmp_path / "hints.png"),
             "--out",

@@ -72,6 +72,8 @@ def test_translate_never_writes_two_inputs_to_one_file(tmp_path: Path, hints_run
     with pytest.raises(ValueError, match="tree.png would both be written to tree.png"):
         translate_paths(pipe, [tmp_path / "tree.png", tmp_path / "other" / "tree.png"], tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
+    once = translate_paths(pipe, [tmp_path / "tree.png", tmp_path / "tree.png"], tmp_path / "out3")
+    assert [p.name for p in once.written] == ["tree.png"]  # one file given twice: translated once
 
 
 def test_train_help_is_grouped() -> None:

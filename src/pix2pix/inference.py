@@ -325,7 +325,12 @@ class Translated:
 def _distinct_outputs(files: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     """Output names that never overwrite one another: inputs whose names differ only in their extension
     (house.png, house.jpg) keep it in the output's name (house.png.png, house.jpg.png); two inputs that
-    would still write one file (the same name in two folders given) are refused, both named."""
+    would still write one file (the same name in two folders given) are refused, both named; a file given
+    twice is translated once."""
+    unique: dict[Path, tuple[Path, Path]] = {}
+    for src, rel in files:  # one file given twice is translated once
+        unique.setdefault(src.resolve(), (src, rel))
+    files = list(unique.values())
     stems: dict[Path, int] = {}
     for _, rel in files:
         stems[rel] = stems.get(rel, 0) + 1
