@@ -88,6 +88,13 @@ class PairedDataset(Dataset):
         return PairSide(self, 1)
 
     @property
+    def decoded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole cache, (A, B) uint8 (N, C, L, L), without a copy; an error when not cached."""
+        if self._cache is None:
+            raise ValueError(f"{self.folder} is not cached (data.cache false): its images are decoded per batch")
+        return self._cache
+
+    @property
     def nbytes(self) -> int:
         """The cache's size in bytes (0 when not cached)."""
         return sum(t.nbytes for t in self._cache) if self._cache is not None else 0

@@ -195,7 +195,7 @@ def _hint_regions(dataset: Any, config: Config, *, progress: bool) -> torch.Tens
     mc = config.model
     if not (mc.hints and dataset.cached and dataset.paired):
         return None
-    a_u8, b_u8 = dataset.batch(list(range(len(dataset))))
+    a_u8, b_u8 = dataset.decoded  # the cache itself: label_images reads it a chunk at a time, copying nothing
     return label_images(a_u8, b_u8, mc.hint_regions if mc.hint_fill else "closed", progress=progress)
 
 
