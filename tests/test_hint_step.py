@@ -161,6 +161,30 @@ def assert_nearest_in_region(filled: torch.Tensor, hints: torch.Tensor, regions:
         assert match.any(1).all(), f"image {i}: a painted pixel is not its nearest in-region hint's colour"
 
 
+def test_the_nearest_fill_keeps_exact_keys_where_int32_would_overflow() -> None:
+    """The nearest fill ranks sources by (squared distance in px², slot) packed in one integer key: int32
+    while every key fits, int64 above that (here 200 slots on a 1,700 px image). Either way each cell takes
+    its nearest source's colour (brute force over the grid's cell centres) and unused slots are ignored."""
+    from pix2pix.hints.fill import Sources, _centres, field_stride, paint_fields
+
+    size, k = 1700, 200
+    gen = torch.Generator().manual_seed(3)
+    mass = torch.zeros(1, k)
+    mass[0, :5] = 1  # five sources used, 195 empty slots
+    yx = torch.rand(1, k, 2, generator=gen) * (size - 1)
+    colour = torch.rand(1, k, 3, generator=gen) * 2 - 1
+    sources = Sources(yx, colour, mass, torch.ones(1, k, dtype=torch.long))
+    regions = torch.ones(1, size, size, dtype=torch.int32)
+    out = paint_fields(regions, torch.ones(1, size, size, dtype=torch.bool), sources, blend=False, channels=3)
+    stride = field_stride(size, size)
+    ys, xs = _centres(size, size, stride, torch.device("cpu"))
+    for gy, gx in ((0, 0), (10, 50), (63, 63), (31, 7)):
+        d2 = (ys[gy] - yx[0, :5, 0]) ** 2 + (xs[gx] - yx[0, :5, 1]) ** 2
+        expected = colour[0, int(d2.round().argmin())]
+        torch.testing.assert_close(out[0, :3, gy * stride, gx * stride], expected)
+    assert torch.all(out[0, 3] == FILLED)
+
+
 def test_regions_are_labelled_once_on_the_whole_image_and_cropped_with_it() -> None:
     """The U's two arms are one region of the whole picture. A crop that cuts off the bottom that joins
     them keeps them one region (its label came from the whole image), and a region the crop pushes

@@ -155,8 +155,12 @@ def _rows(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def _columns(x: torch.Tensor, stride: int, w: int) -> torch.Tensor:
-    """(..., Gh, Gw) per cell -> (..., Gh, 1, W) per column: each cell's value on each of its columns."""
-    return x.repeat_interleave(stride, dim=-1)[..., :w].unsqueeze(-2)
+    """(..., Gh, Gw) per cell -> (..., Gh, 1, W) per column: each cell's value on each of its columns
+    (a broadcast copy: repeat_interleave gathers by index, several times slower on a CPU)."""
+    if stride == 1:
+        return x.unsqueeze(-2)
+    wide = x.unsqueeze(-1).expand(*x.shape, stride).reshape(*x.shape[:-1], x.shape[-1] * stride)
+    return wide[..., :w].unsqueeze(-2)
 
 
 def _cell_labels(regions: torch.Tensor, stride: int) -> list[torch.Tensor]:
@@ -169,7 +173,8 @@ def _cell_labels(regions: torch.Tensor, stride: int) -> list[torch.Tensor]:
     gh, gw = -(-h // stride), -(-w // stride)
     pad = (0, gw * stride - w, 0, gh * stride - h)
     blocks = torch.nn.functional.pad(regions, pad) if any(pad) else regions
-    high = blocks.reshape(b, gh, stride, gw, stride).amax((2, 4))
+    # The largest label per cell in two reductions, each over a dimension with a long one inside it.
+    high = blocks.reshape(b, gh, stride, gw * stride).amax(2).reshape(b, gh, gw, stride).amax(3)
     middle = blocks[:, stride // 2 :: stride, stride // 2 :: stride]
     return [high, middle]
 
@@ -204,60 +209,87 @@ def paint_fields(
 ) -> torch.Tensor:
     """The fill's map (B, C + 1, H, W): `base` (a hint map; None: zeros of `channels` + 1 channels) with
     the pixels of `free` (B, H, W) bool in a region of `regions` holding one of `sources` painted
-    (see `fill_from_sources`). Each pixel is written once or twice: memory traffic, not arithmetic,
-    is what a fill costs on a CPU."""
+    (see `fill_from_sources`).
+
+    On a CPU the fill's cost is passes over memory, so every large tensor is laid out with its long
+    dimension innermost (sources x cells, cells inside; pixels by grid row, columns inside), the label
+    tests write 0/1 floats that multiply (`torch.where` and bool masks run several times slower), and each
+    output pixel is written once per cell label."""
     b, h, w = regions.shape
     c = base.shape[1] - 1 if base is not None else int(channels)  # type: ignore[arg-type]
-    k = sources.mass.shape[1]
     stride = field_stride(h, w)
-    ys, xs = _centres(h, w, stride, regions.device)
-    gh, gw = len(ys), len(xs)
-    used = (sources.mass > 0) & (sources.label > 0)
-    label = torch.where(used, sources.label, -1).to(regions.dtype)[:, None, :]  # (B, 1, K); -1 matches no cell
-    # Every cell's squared distance to every source: (B, cells, K), the sources innermost.
-    dy = (ys[None, :, None] - sources.yx[:, None, :, 0]) ** 2  # (B, Gh, K)
-    dx = (xs[None, :, None] - sources.yx[:, None, :, 1]) ** 2  # (B, Gw, K)
-    d2 = (dy[:, :, None] + dx[:, None, :]).reshape(b, gh * gw, k)
-    if blend:  # mass / distance², in place: the (B, cells, K) tensors are most of the fill's memory traffic
-        weight = torch.div(sources.mass[:, None, :], d2.clamp_(min=NEAR), out=d2)
-    else:  # int32 keys: amin over them is several times faster than min with indices
-        key = d2.round_().to(torch.int32).mul_(k).add_(torch.arange(k, dtype=torch.int32, device=d2.device))
-    # Colours with a column of ones: one matrix product gives a field's numerator and its denominator.
-    colour1 = torch.cat([sources.colour, torch.ones_like(sources.colour[..., :1])], 2).to(d2.dtype)
-    colour_t = colour1.transpose(1, 2)  # (B, C + 1, K)
+    fields = _cell_fields(regions, sources, stride, blend)
     # The pixels by grid row: (B, [C,] Gh, s, W), a view of the image where the grid divides its height.
     dtype = base.dtype if base is not None else sources.colour.dtype
+    gh = -(-h // stride)
     out = torch.empty(b, c + 1, gh * stride, w, dtype=dtype, device=regions.device)
     rows = out.reshape(b, c + 1, gh, stride, w)
-    region, free = _rows(regions, stride), _rows(free, stride)
-    out_colour, mask = rows[:, :c], rows[:, c]
-    zero = torch.zeros((), dtype=dtype, device=regions.device)
-    old = _rows(base[:, :c], stride) if base is not None else zero
-    painted = torch.zeros_like(free)
+    # Labels as floats (exact below 2**24): a test of floats into floats is one vectorised pass.
+    region, free = _rows(regions, stride).to(dtype), _rows(free, stride).to(dtype)
+    left, mine = free.clone(), torch.empty_like(free)  # left: 1 where a pixel may still be painted
+    for i, (cell, field) in enumerate(fields):
+        # A pixel takes the field if its region is the one its cell holds, with a source, and it is free.
+        torch.eq(region, _columns(cell.to(dtype), stride, w), out=mine).mul_(left)
+        left.sub_(mine)
+        field = _columns(field.to(dtype), stride, w)  # (B, C, Gh, 1, W)
+        if i == 0:
+            torch.mul(field, mine[:, None], out=rows[:, :c])
+        else:
+            rows[:, :c].addcmul_(field, mine[:, None])
+    painted = free.sub_(left)  # 1 where a field was written
+    torch.mul(painted, FILLED, out=rows[:, c])
+    if base is not None:  # the base where nothing was painted (x 1 and x 0 are exact)
+        kept = painted.neg_().add_(1)[:, None]
+        rows.addcmul_(_rows(base, stride), kept)
+    return out if gh * stride == h else out[:, :, :h].contiguous()
+
+
+def _cell_fields(
+    regions: torch.Tensor, sources: Sources, stride: int, blend: bool
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per cell label of `_cell_labels`: (the label, -1 where its region holds no source: (B, Gh, Gw);
+    the colour field there: (B, C, Gh, Gw)), from every source's weight on every cell."""
+    b = regions.shape[0]
+    k, c = sources.mass.shape[1], sources.colour.shape[2]
+    ys, xs = _centres(*regions.shape[1:], stride, regions.device)
+    gh, gw = len(ys), len(xs)
+    used = (sources.mass > 0) & (sources.label > 0)
+    label = torch.where(used, sources.label, -1)[:, :, None]  # (B, K, 1); -1 matches no cell
+    # Every source's squared distance to every cell: (B, K, cells).
+    dy = (ys[None, None, :] - sources.yx[:, :, 0, None]) ** 2  # (B, K, Gh)
+    dx = (xs[None, None, :] - sources.yx[:, :, 1, None]) ** 2  # (B, K, Gw)
+    d2 = (dy[..., None] + dx[:, :, None, :]).reshape(b, k, gh * gw)
+    if blend:  # mass / distance², in place
+        weight = torch.div(sources.mass[:, :, None].to(d2.dtype), d2.clamp_(min=NEAR), out=d2)
+        # Colours with a column of ones: one matrix product gives a field's numerator and its denominator.
+        colour1 = torch.cat([sources.colour, torch.ones_like(sources.colour[..., :1])], 2).to(d2.dtype)
+        colour_t = colour1.transpose(1, 2)  # (B, C + 1, K)
+    else:  # the nearest source: the smallest key, the squared distance rounded to 1 px² then the slot
+        h, w = regions.shape[1:]
+        far = 2**30 if (h * h + w * w + 1) * k < 2**30 else 2**62  # past every key: int32 keys where they fit
+        dt = torch.int32 if far == 2**30 else torch.int64
+        key = d2.round_().to(dt).mul_(k).add_(torch.arange(k, dtype=dt, device=d2.device)[:, None])
+        colour_t = sources.colour.transpose(1, 2)  # (B, C, K)
+    # The label tests in the dtype they write (floats for the blend, keys for the nearest): one fast pass.
+    label = label.to(d2.dtype if blend else dt)
+    scratch = torch.empty_like(d2 if blend else key)  # (B, K, cells), written by each label's test
+    out = []
     for cell_label in _cell_labels(regions, stride):
-        match = label == cell_label.reshape(b, -1, 1)  # (B, cells, K): the sources of the cell's region
-        if blend:
-            sums = torch.bmm(colour_t, torch.where(match, weight, 0).transpose(1, 2))  # (B, C + 1, cells)
+        flat = cell_label.reshape(b, 1, -1).to(label.dtype)
+        if blend:  # the weights of the sources in the cell's region; 0 elsewhere
+            match = torch.eq(label, flat, out=scratch).mul_(weight)
+            sums = torch.bmm(colour_t, match)  # (B, C + 1, cells)
             den = sums[:, c]
             field = sums[:, :c] / den.clamp_min(1e-30)[:, None]  # (B, C, cells)
             held = den > 0
-        else:
-            # The smallest key (squared distance rounded to 1 px², then slot) is the nearest source.
-            best = torch.where(match, key, torch.iinfo(key.dtype).max).amin(2)  # (B, cells)
-            held = best < torch.iinfo(key.dtype).max
+        else:  # keys of sources in other regions pushed past `far`
+            best = torch.ne(label, flat, out=scratch).mul_(far).add_(key).amin(1)  # (B, cells)
+            held = best < far
             winner = (best % k).long()
-            field = torch.gather(colour_t[:, :c], 2, winner[:, None].expand(-1, c, -1))  # (B, C, cells)
-        # A pixel takes the field if its region is the one its cell holds, with a source, and it is free.
+            field = torch.gather(colour_t, 2, winner[:, None].expand(-1, c, -1))
         cell = torch.where(held.reshape(b, gh, gw), cell_label, -1)  # -1: the region holds no source
-        mine = (region == _columns(cell, stride, w)).logical_and_(free)  # (B, Gh, s, W)
-        field = _columns(field.reshape(b, c, gh, gw).to(dtype), stride, w)  # (B, C, Gh, 1, W)
-        torch.where(mine[:, None], field, old, out=out_colour)
-        old = out_colour
-        painted |= mine
-        free = free & ~mine
-    base_mask = _rows(base[:, c], stride) if base is not None else zero
-    torch.where(painted, zero + FILLED, base_mask, out=mask)
-    return out if gh * stride == h else out[:, :, :h].contiguous()
+        out.append((cell, field.reshape(b, c, gh, gw)))
+    return out
 
 
 def map_sources(hints: torch.Tensor, regions: torch.Tensor) -> Sources:
