@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageColor, ImageDraw
 
 from pix2pix.io import atomic_path, atomic_write_text
 from pix2pix.training.loop import train
@@ -116,3 +119,58 @@ def test_packaged_configs_are_found_by_name_from_any_folder(tmp_path: Path, monk
     assert config_path("own_art_128") == Path("own_art_128")
     with pytest.raises(FileNotFoundError, match="config file not found: mine.yaml .packaged configs: openmoji_cpu"):
         read_config_file("mine.yaml")
+
+
+def house_drawing(width: int = 350, height: int = 250) -> Image.Image:
+    """The issue's drawing, at half size: a ground line from edge to edge (so the sky and the ground both touch
+    the border: the page for a `closed` model), a house, a sun and a tree whose trunk is a narrow box."""
+    im = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(im)
+    d.line([(0, 190), (width, 190)], fill="black", width=3)
+    d.rectangle([100, 110, 210, 190], outline="black", width=3)  # walls
+    d.ellipse([280, 20, 330, 70], outline="black", width=3)  # sun
+    d.rectangle([250, 140, 262, 190], outline="black", width=3)  # trunk: 6 px inside
+    return im
+
+
+HOUSE_HINTS = {
+    "sky": (50, 50, "#60a0f0"),
+    "ground": (50, 225, "#40a040"),
+    "trunk": (256, 165, "#804020"),
+    "walls": (150, 150, "#f0d040"),
+}
+
+
+def test_hints_on_the_sky_the_ground_and_a_thin_trunk_colour_their_regions(hints_run: Path) -> None:
+    """Issue 42, item 1: the generator never saw a hint on the page (regions touching the border) and cannot
+    colour a region thinner than its working size's cells, so those regions take their hint's colour at the
+    input's size (fullsize.carry_hints); the rest of the picture is the model's, and nothing is warned."""
+    from pix2pix import Pix2Pix
+
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    points = [{"x": x, "y": y, "color": c, "size": 3} for x, y, c in HOUSE_HINTS.values()]
+    drawing = house_drawing()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = np.asarray(pipe(drawing, hints=points).convert("RGB")).astype(int)
+        plain = np.asarray(pipe(drawing).convert("RGB")).astype(int)
+    assert out.shape == (250, 350, 3)
+    for name in ("sky", "ground", "trunk"):  # the walls are the model's to colour (a tiny model here)
+        x, y, colour = HOUSE_HINTS[name]
+        want = np.array(ImageColor.getrgb(colour))
+        for dx, dy in ((0, 0), (20, 10), (-30, -5)) if name in ("sky", "ground") else ((0, 0), (0, 12), (0, -12)):
+            assert np.abs(out[y + dy, x + dx] - want).max() <= 1, (
+                f"{name} at ({x + dx}, {y + dy}): {out[y + dy, x + dx]}"
+            )
+    assert (plain[50, 50] >= 240).all(), "without hints the sky stays the model's (near white)"
+    # Strokes stay the input's own.
+    assert (out[190, 10] <= 40).all() and (out[190, 340] <= 40).all()
+
+
+def test_a_hint_that_colours_nothing_is_named_in_a_warning(hints_run: Path) -> None:
+    from pix2pix import Pix2Pix
+    from pix2pix.fullsize import UnhonouredHint
+
+    pipe = Pix2Pix.from_pretrained(hints_run)
+    with pytest.warns(UnhonouredHint, match=r"x=120, y=190 lies on a stroke"):
+        pipe(house_drawing(), hints=[{"x": 120, "y": 190, "color": "#ff0000", "size": 1}])

@@ -197,7 +197,9 @@ class _Scores:
         hint_maps = {c: eval_hints(real_a, real_b, names, c) for c in sorted(set(self.counts) | {hints}) if c}
         outputs = {MODEL: to_unit(pipe.translate_full(real_a, scale=scale))}
         if hints:
-            outputs[hinted(hints)] = to_unit(pipe.translate_full(real_a, hints=hint_maps[hints], scale=scale))
+            outputs[hinted(hints)] = to_unit(
+                pipe.translate_full(real_a, hints=hint_maps[hints], scale=scale, carry=False)
+            )
         if COPY in self.entries:
             outputs[COPY] = to_unit(real_a)
         if untrained is not None:
@@ -213,7 +215,7 @@ class _Scores:
         for c in self.counts:
             out = outputs[MODEL] if c == 0 else outputs.get(hinted(c))
             if out is None:
-                out = to_unit(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale))
+                out = to_unit(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale, carry=False))
             for k, v in image_metrics(out, target).items():
                 self.curve[c][k] += v.tolist()
         if self.inception is not None:

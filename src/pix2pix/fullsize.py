@@ -15,6 +15,13 @@ generator runs at the scale it was trained for, and its colours come back to the
       a region that owns none (thinner than a cell) takes the mean of plain bilinear upsampling over it;
    c. multiplied by the input's lightness: every stroke is the input's own, as sharp as drawn.
    Anything else (a photo, a label map) is upsampled bicubically.
+3. `carry_hints`, for a user's hints on line art: a hinted region that the generator cannot colour by
+   construction takes the hints' colour itself (the fill's, at the input's size, times the input's
+   lightness): the page in the model's region mode (closed: a region touching the border, such as a sky
+   or a ground; open: the largest one), which no training hint ever fell on, and a region too thin to
+   exist at the working size (it owns no clean cell: a narrow tree trunk). A hint that still colours
+   nothing (it lies on a stroke; or on the page of an input that is not line art) is named in an
+   `UnhonouredHint` warning.
 
 All of it is NumPy / SciPy on the CPU (`fullsize_steps` writes the same recipe into an export's
 sidecar), and it is the one path that `translate`, the Python API and the server take.
@@ -22,11 +29,14 @@ sidecar), and it is the one path that `translate`, the Python API and the server
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .hints import REGION_LINE, regions
+from .hints import FILLED, REGION_LINE, fill_labels, map_sources, paint_fields, regions
 from .images import from_unit, to_unit
 from .options import MAX_PIXELS
 
@@ -99,20 +109,8 @@ def _compose_one(light: np.ndarray, colour: np.ndarray) -> np.ndarray:
     # owner of its nearest clean cell instead.
     labels, n, _ = regions(light[None] >= LINE)
     labels = labels[0]  # (H, W), 0 on strokes
-    cell = (np.arange(big_h) * h // big_h)[:, None] * w + (np.arange(big_w) * w // big_w)[None, :]  # (H, W)
-    size = np.bincount(cell.ravel(), minlength=h * w)
-    owner = np.zeros(h * w, dtype=np.int64)
-    share = np.zeros(h * w)
+    owner, clean = _cell_owners(labels, n, (h, w))
     on = labels > 0
-    if on.any():
-        key = cell[on].astype(np.int64) * (n + 1) + labels[on]
-        uniq, counts = np.unique(key, return_counts=True)
-        u_cell, u_label = uniq // (n + 1), uniq % (n + 1)
-        order = np.lexsort((-counts, u_cell))  # by cell, the largest count first
-        first = order[np.r_[True, u_cell[order][1:] != u_cell[order][:-1]]]
-        owner[u_cell[first]] = u_label[first]
-        share[u_cell[first]] = counts[first] / size[u_cell[first]]
-    clean = (share >= CLEAN).reshape(h, w)
     if clean.any() and not clean.all():
         _, (iy, ix) = distance_transform_edt(~clean, return_indices=True)
         colour = colour[:, iy, ix]
@@ -177,3 +175,85 @@ def fullsize_steps(train_size: int) -> dict[str, object]:
         "max_pixels": MAX_PIXELS,
         "reference": "pix2pix.fullsize.compose",
     }
+
+
+def _cell_owners(labels: np.ndarray, n: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each working-size cell's owner (h * w,): the region of `labels` (H, W; n regions, 0 on strokes)
+    covering most of the input pixels under it, and whether the cell is clean (h, w): one region covers
+    CLEAN of them."""
+    (big_h, big_w), (h, w) = labels.shape, size
+    cell = (np.arange(big_h) * h // big_h)[:, None] * w + (np.arange(big_w) * w // big_w)[None, :]  # (H, W)
+    count = np.bincount(cell.ravel(), minlength=h * w)
+    owner = np.zeros(h * w, dtype=np.int64)
+    share = np.zeros(h * w)
+    on = labels > 0
+    if on.any():
+        key = cell[on].astype(np.int64) * (n + 1) + labels[on]
+        uniq, counts = np.unique(key, return_counts=True)
+        u_cell, u_label = uniq // (n + 1), uniq % (n + 1)
+        order = np.lexsort((-counts, u_cell))  # by cell, the largest count first
+        first = order[np.r_[True, u_cell[order][1:] != u_cell[order][:-1]]]
+        owner[u_cell[first]] = u_label[first]
+        share[u_cell[first]] = counts[first] / count[u_cell[first]]
+    return owner, (share >= CLEAN).reshape(h, w)
+
+
+class UnhonouredHint(UserWarning):
+    """A user's hint that colours nothing: it lies on a stroke, or on the page of an input that is not line art."""
+
+
+def carry_hints(
+    line_art: torch.Tensor, hints: torch.Tensor | None, colour: torch.Tensor, model: Any, work: tuple[int, int] | None
+) -> torch.Tensor:
+    """`colour` (B, C_out, H, W), the result for `line_art` (B, C_in, H, W), both in [-1, 1], with the user's
+    `hints` (B, C_out + 1, H, W) carried into the regions the generator cannot colour (step 3 of the module's
+    docstring). `model` is the run's ModelConfig (its hint regions and blend); `work` the working size the
+    generator ran at (None: the input's own size, where no region is too thin)."""
+    if hints is None or not bool((hints[:, -1] == 1).any()):
+        return colour
+    out = colour.clone()
+    for i, (x, h_map) in enumerate(zip(line_art.detach().float().cpu(), hints.detach().float().cpu())):
+        hint = h_map[-1].numpy() == 1
+        labels, n, page = fill_labels(x.mean(0, keepdim=True).numpy(), model.hint_regions)
+        labels = labels[0]
+        _warn_on_strokes(hint, labels)
+        held = np.unique(labels[hint & (labels > 0)])
+        carried = page[held]
+        if work is not None:  # too thin to own a clean working-size cell
+            owner, clean = _cell_owners(labels, n, work)
+            carried |= ~np.isin(held, owner[clean.ravel()])
+        carried = held[carried]
+        if not len(carried):
+            continue
+        if not is_line_art(x):
+            _warn_points(hint & np.isin(labels, carried), "lies on the page of an input that is not line art")
+            continue
+        keep = torch.from_numpy(np.where(np.isin(labels, carried), labels, 0).astype(np.int32))[None]
+        c = h_map.shape[0] - 1
+        field = paint_fields(keep, keep > 0, map_sources(h_map[None], keep), blend=model.hint_blend, channels=c)[0]
+        painted = field[c] == FILLED
+        carried_colour = from_unit(to_unit(field[:c]) * torch.from_numpy(lightness(x)))
+        out[i][:, painted.to(out.device)] = carried_colour[:, painted].to(out)
+    return out
+
+
+def _warn_on_strokes(hint: np.ndarray, labels: np.ndarray) -> None:
+    from scipy.ndimage import label
+
+    spots, n = label(hint)
+    if n:
+        in_region = np.bincount(spots.ravel(), weights=(labels > 0).ravel(), minlength=n + 1)
+        _warn_points(np.isin(spots, np.flatnonzero(in_region == 0)) & (spots > 0), "lies on a stroke")
+
+
+def _warn_points(where: np.ndarray, why: str) -> None:
+    """One UnhonouredHint per connected spot of `where` (H, W), named by its centre."""
+    from scipy.ndimage import center_of_mass, label
+
+    spots, n = label(where)
+    for y, x in center_of_mass(where, spots, range(1, n + 1)) if n else []:
+        warnings.warn(
+            f"the hint at x={x:.0f}, y={y:.0f} {why}, so it colours nothing; place it inside a shape",
+            UnhonouredHint,
+            stacklevel=3,
+        )

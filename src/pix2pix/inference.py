@@ -24,7 +24,7 @@ from PIL import Image
 
 from .config import Config
 from .devices import resolve_device
-from .fullsize import check_pixels, compose, to_size, working_size
+from .fullsize import carry_hints, check_pixels, compose, to_size, working_size
 from .hints import as_hint_map, fill_as_trained, resize_hints
 from .images import from_uint8, load_image, pil_to_uint8, to_mode, to_uint8
 from .models import size_multiple
@@ -161,21 +161,32 @@ class Pix2Pix:
 
     @torch.inference_mode()
     def translate_full(
-        self, x: torch.Tensor, *, hints: torch.Tensor | None = None, scale: str = "auto", dropout: bool = False
+        self,
+        x: torch.Tensor,
+        *,
+        hints: torch.Tensor | None = None,
+        scale: str = "auto",
+        dropout: bool = False,
+        carry: bool = True,
     ) -> torch.Tensor:
         """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W): the generator at the scale it was trained for
         (the longer side at the training size), its result back at H x W (fullsize.py); `hints` a
-        (B, C_out + 1, H, W) hint map in the input's own coordinates. `scale` is one of SCALES."""
+        (B, C_out + 1, H, W) hint map in the input's own coordinates. `scale` is one of SCALES.
+
+        `carry`: a hinted region the generator cannot colour (the page, a region too thin for the working
+        size) takes its hints' colour (fullsize.carry_hints). Evaluation turns it off: it judges the model."""
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
         h, w = x.shape[-2:]
         work = working_size(h, w, self.config.data.crop_size)
         if scale == "native" or work == (h, w):
-            return self.translate_tensor(x, dropout=dropout, hints=hints)
-        check_pixels(h, w)
-        small_hints = None if hints is None else resize_hints(hints.float(), work)
-        out = self.translate_tensor(to_size(x, work), dropout=dropout, hints=small_hints)  # (B, out_nc, h', w')
-        return to_size(out.cpu(), (h, w)).to(out.device) if scale == "bicubic" else compose(x, out)
+            out, work = self.translate_tensor(x, dropout=dropout, hints=hints), None
+        else:
+            check_pixels(h, w)
+            small_hints = None if hints is None else resize_hints(hints.float(), work)
+            small = self.translate_tensor(to_size(x, work), dropout=dropout, hints=small_hints)  # (B, out_nc, h', w')
+            out = to_size(small.cpu(), (h, w)).to(small.device) if scale == "bicubic" else compose(x, small)
+        return carry_hints(x, hints, out, self.config.model, work) if carry and self.takes_hints else out
 
     def __call__(
         self,

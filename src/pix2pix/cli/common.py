@@ -68,7 +68,7 @@ backend_option = click.option(
     type=click.Choice(BACKENDS),
     default="torch",
     show_default=True,
-    help="Run the generator in PyTorch or ONNX Runtime (exported on first use, cached in the run).",
+    help="Run the generator in PyTorch or ONNX Runtime (exported once into the cache folder, by weights hash).",
 )
 direction_option = click.option(
     "--direction",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -68,24 +69,29 @@ def translate(
     skip_bad: bool,
 ) -> None:
     """Translate image files and folders with a trained run."""
+    from ..fullsize import UnhonouredHint
     from ..inference import Pix2Pix, translate_paths
 
     pipe = Pix2Pix.from_pretrained(
         run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device, direction=direction
     )
-    done = translate_paths(
-        pipe,
-        inputs,
-        out,
-        size=size,
-        scale=scale,
-        dropout=dropout,
-        batch_size=batch_size,
-        progress=ctx.obj["progress"],
-        hints=hints_file,
-        skip_bad=skip_bad,
-    )
+    with warnings.catch_warnings(record=True) as unhonoured:
+        warnings.simplefilter("always", UnhonouredHint)
+        done = translate_paths(
+            pipe,
+            inputs,
+            out,
+            size=size,
+            scale=scale,
+            dropout=dropout,
+            batch_size=batch_size,
+            progress=ctx.obj["progress"],
+            hints=hints_file,
+            skip_bad=skip_bad,
+        )
     click.echo(f"translated {len(done.written)} image(s) into {out}")
+    for w in unhonoured:
+        click.echo(f"warning: {w.message}", err=True)
     if done.skipped:
         click.echo(f"skipped {len(done.skipped)} file(s) that could not be read:")
         for path, why in done.skipped:
