@@ -89,50 +89,104 @@ def server(run_with_report):
         yield url
 
 
+def canvas_pixel(page, x: int, y: int, layer: str = "canvas") -> list[int]:
+    return page.evaluate(
+        f"Array.from(document.getElementById('{layer}').getContext('2d').getImageData({x}, {y}, 1, 1).data)"
+    )
+
+
 def test_page_uploads_and_draws(page, server, tiny_data: Path, tmp_path: Path) -> None:
+    """Issue 42, item 6: before the first result the pane says where it will appear (no broken image); an
+    upload keeps its own size (700 x 500 here, shown scaled) and the result and its download come back at it;
+    a stroke updates the result shortly after it ends, without pressing "Colour it"."""
     page.goto(server + "/")
     result = page.locator("#result")
     assert result.get_attribute("data-count") == "0"
-    # Upload real line art: a result image appears.
+    assert result.is_hidden() and page.locator("#placeholder").is_visible()
+    assert page.evaluate("Array.from(document.images).filter(i => !i.hidden && !(i.naturalWidth > 0)).length") == 0
+    # Upload real line art, not square: the result comes back at the upload's size.
     sketch = tmp_path / "sketch.png"
     from PIL import Image
 
     with Image.open(sorted((tiny_data / "test").glob("*.png"))[0]) as pair:
-        pair.crop((0, 0, 32, 32)).resize((128, 128)).save(sketch)
+        pair.crop((0, 0, 32, 32)).resize((700, 500)).save(sketch)
     page.set_input_files("#upload", str(sketch))
-    page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=20_000)
-    assert (
-        page.evaluate("document.getElementById('result').naturalWidth") == 256
-    )  # the drawing's own size (the page's 256 px canvas), not the 32 px training size
-    first = page.evaluate("document.getElementById('result').src")
+    page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=30_000)
+    assert page.evaluate("[canvas.width, canvas.height]") == [700, 500]
+    size = "[document.getElementById('result').naturalWidth, document.getElementById('result').naturalHeight]"
+    assert page.evaluate(size) == [700, 500]
+    assert result.is_visible() and page.locator("#placeholder").is_hidden()
+    shown = result.bounding_box()
+    assert shown["width"] <= 321 and abs(shown["width"] / shown["height"] - 1.4) < 0.02  # scaled, aspect kept
     assert page.get_attribute("#download", "aria-disabled") == "false"
-    # Draw strokes with the pen, then erase a bit: each stroke is translated.
+    downloaded = page.evaluate(
+        "fetch(document.getElementById('download').href).then(r => r.blob()).then(createImageBitmap)"
+        ".then(b => [b.width, b.height])"
+    )
+    assert downloaded == [700, 500]
+    first = page.evaluate("document.getElementById('result').src")
+    # Draw a stroke with the pen: the result updates by itself once the stroke ends.
     box = page.locator("#canvas").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 80, cy - 80)
+    page.mouse.move(cx - 80, cy - 60)
     page.mouse.down()
     for i in range(1, 9):
-        page.mouse.move(cx - 80 + 20 * i, cy - 80 + 20 * i)
+        page.mouse.move(cx - 80 + 20 * i, cy - 60 + 15 * i)
     page.mouse.up()
-    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 2", timeout=20_000)
-    drawn = page.evaluate(
-        "(() => { const c = document.getElementById('canvas').getContext('2d');"
-        " const d = c.getImageData(128, 128, 1, 1).data; return [d[0], d[1], d[2]]; })()"
-    )
-    assert drawn == [0, 0, 0]  # the stroke went through the canvas centre
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 2", timeout=30_000)
+    assert canvas_pixel(page, 350, 250) == [0, 0, 0, 255]  # the stroke went through the drawing's centre
     assert page.evaluate("document.getElementById('result').src") != first
+    assert page.evaluate(size) == [700, 500]
     page.click("#eraser")
     page.mouse.move(cx, cy)
     page.mouse.down()
     page.mouse.move(cx + 5, cy + 5)
     page.mouse.up()
-    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 3", timeout=20_000)
-    erased = page.evaluate(
-        "(() => { const d = document.getElementById('canvas').getContext('2d').getImageData(128, 128, 1, 1).data;"
-        " return [d[0], d[1], d[2]]; })()"
-    )
-    assert erased == [255, 255, 255]
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 3", timeout=30_000)
+    assert canvas_pixel(page, 350, 250) == [255, 255, 255, 255]
     assert "Error" not in page.locator("#status").inner_text()
+
+
+def test_strokes_in_a_burst_ask_for_one_result(page, server) -> None:
+    """Debounced: three quick strokes, one request, shortly after the last."""
+    page.goto(server + "/")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if r.url.endswith("/v1/translate") else None)
+    box = page.locator("#canvas").bounding_box()
+    for k in range(3):
+        page.mouse.move(box["x"] + 40, box["y"] + 40 + 30 * k)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 200, box["y"] + 40 + 30 * k)
+        page.mouse.up()
+    page.wait_for_function("document.getElementById('result').dataset.count === '1'", timeout=30_000)
+    page.wait_for_timeout(600)
+    assert len(requests) == 1
+
+
+def test_the_api_docs_work_offline(page, server) -> None:
+    """/docs is served by the server itself (FastAPI's loads Swagger UI from a CDN): with every request to
+    another host blocked it lists the endpoints from openapi.json."""
+    from urllib.parse import urlparse
+
+    here = urlparse(server).netloc
+    outside: list[str] = []
+
+    def only_here(route) -> None:
+        if urlparse(route.request.url).netloc == here:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    try:
+        page.goto(server + "/docs")
+        page.wait_for_selector(".op[data-path='/v1/translate']", timeout=20_000)
+        assert page.locator(".op[data-path='/v1/model']").count() == 1
+        assert "multipart" in page.locator(".op[data-path='/v1/translate'] .desc").inner_text()
+    finally:
+        page.unroute("**/*")
+    assert outside == []
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +253,22 @@ def test_a_red_hint_dropped_in_a_drawn_shape_turns_it_red(page, hints_server) ->
     page.wait_for_function("document.getElementById('result').dataset.hints === '0'", timeout=20_000)
     assert redness_at_centre(result_pixels(page)) < 20
     assert "Error" not in page.locator("#status").inner_text()
+
+
+def test_the_hint_brush_size_sets_the_dots_width(page, hints_server) -> None:
+    """The brush is in screen pixels: at 10 a dot on the 256 px canvas shown at 320 px is 8 px wide, at 30 it is 24."""
+    page.goto(hints_server + "/")
+    page.wait_for_function("!document.getElementById('hint-tools').hidden", timeout=20_000)
+    page.click("#hint")
+    box = page.locator("#canvas").bounding_box()
+    widths = []
+    for value, (fx, fy) in (("10", (0.25, 0.25)), ("30", (0.7, 0.7))):
+        page.eval_on_selector("#brush", f"el => {{ el.value = '{value}'; el.dispatchEvent(new Event('input')); }}")
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        y = round(256 * fy)
+        row = page.evaluate(
+            f"Array.from(document.getElementById('hints').getContext('2d').getImageData(0, {y}, 256, 1).data)"
+        )
+        widths.append(sum(1 for i in range(3, len(row), 4) if row[i] > 0))
+    assert widths == [8, 24]  # each row crosses one dot
+    page.wait_for_function("document.getElementById('result').dataset.hints === '2'", timeout=30_000)

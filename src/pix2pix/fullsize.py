@@ -213,11 +213,10 @@ def carry_hints(
         return colour
     out = colour.clone()
     for i, (x, h_map) in enumerate(zip(line_art.detach().float().cpu(), hints.detach().float().cpu())):
-        hint = h_map[-1].numpy() == 1
         labels, n, page = fill_labels(x.mean(0, keepdim=True).numpy(), model.hint_regions)
         labels = labels[0]
-        _warn_on_strokes(hint, labels)
-        held = np.unique(labels[hint & (labels > 0)])
+        hint = _one_region_each(h_map[-1].numpy() == 1, labels)
+        held = np.unique(labels[hint])
         carried = page[held]
         if work is not None:  # too thin to own a clean working-size cell
             owner, clean = _cell_owners(labels, n, work)
@@ -230,20 +229,40 @@ def carry_hints(
             continue
         keep = torch.from_numpy(np.where(np.isin(labels, carried), labels, 0).astype(np.int32))[None]
         c = h_map.shape[0] - 1
-        field = paint_fields(keep, keep > 0, map_sources(h_map[None], keep), blend=model.hint_blend, channels=c)[0]
+        dots = h_map[None] * torch.from_numpy(hint)  # each spot's pixels in its own region only
+        field = paint_fields(keep, keep > 0, map_sources(dots, keep), blend=model.hint_blend, channels=c)[0]
         painted = field[c] == FILLED
         carried_colour = from_unit(to_unit(field[:c]) * torch.from_numpy(lightness(x)))
         out[i][:, painted.to(out.device)] = carried_colour[:, painted].to(out)
     return out
 
 
-def _warn_on_strokes(hint: np.ndarray, labels: np.ndarray) -> None:
-    from scipy.ndimage import label
+def _one_region_each(hint: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The pixels of `hint` (H, W) bool that lie in their spot's region. A spot (a connected dot or stroke of
+    hint pixels) belongs to the region under its centre, as a simulated patch does (or, where its centre is
+    not one of its pixels in a region, the region holding most of it), so a dot wider than a thin shape does
+    not colour the shape's surroundings with the part that spilt over its outline. A spot wholly on strokes is
+    named in a warning."""
+    from scipy.ndimage import center_of_mass, label
 
     spots, n = label(hint)
-    if n:
-        in_region = np.bincount(spots.ravel(), weights=(labels > 0).ravel(), minlength=n + 1)
-        _warn_points(np.isin(spots, np.flatnonzero(in_region == 0)) & (spots > 0), "lies on a stroke")
+    if not n:
+        return hint
+    home = np.zeros(n + 1, dtype=labels.dtype)
+    on = (spots > 0) & (labels > 0)
+    if on.any():  # the majority region of each spot
+        width = int(labels.max()) + 1
+        uniq, counts = np.unique(spots[on].astype(np.int64) * width + labels[on], return_counts=True)
+        spot, region = uniq // width, uniq % width
+        order = np.lexsort((-counts, spot))  # by spot, the largest count first
+        first = order[np.r_[True, spot[order][1:] != spot[order][:-1]]]
+        home[spot[first]] = region[first]
+    centres = np.rint(np.array(center_of_mass(hint, spots, range(1, n + 1)))).astype(np.int64).reshape(-1, 2)
+    at = spots[centres[:, 0], centres[:, 1]] == np.arange(1, n + 1)  # the centre is one of the spot's pixels
+    under = labels[centres[:, 0], centres[:, 1]]
+    home[1:] = np.where(at & (under > 0), under, home[1:])
+    _warn_points(hint & (home[spots] == 0), "lies on a stroke")
+    return hint & (labels == home[spots]) & (labels > 0)
 
 
 def _warn_points(where: np.ndarray, why: str) -> None:

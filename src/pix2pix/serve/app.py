@@ -123,8 +123,9 @@ class Translator:
             self.pending -= 1
 
 
-def page_html() -> str:
-    return resources.files("pix2pix.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+def page_html(name: str = "index.html") -> str:
+    """A page shipped in serve/static: the drawing page, or the API's docs (no asset from another site)."""
+    return resources.files("pix2pix.serve").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def create_app(
@@ -154,10 +155,12 @@ def create_app(
             run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction
         )
     translator = Translator(pipe, settings)
-    app = FastAPI(
+    app = FastAPI(  # FastAPI's own /docs loads Swagger UI from a CDN: blank offline, so the page below instead
         title="pix2pix",
         version=__version__,
         description="Paired image-to-image translation: POST an image to /v1/translate, get a PNG back.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.translator = translator
 
@@ -167,6 +170,10 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page_html())
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(page_html("docs.html"))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
