@@ -154,25 +154,44 @@ def _compose_one(light: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 
 def fullsize_steps(train_size: int) -> dict[str, object]:
-    """The recipe as an export's sidecar states it (the module docstring, with its numbers)."""
-    light = "lightness = the mean of the image channels on [0, 1]"
+    """The recipe as an export's sidecar states it, every step as the code does it (tests/sidecar_only.py
+    follows this text alone with onnxruntime, NumPy and SciPy and matches the library)."""
+    light = "lightness L = the mean of the image channels on [0, 1] ((x + 1) / 2)"
     return {
-        "working_size": f"scale the input so its longer side is {train_size} px, aspect kept (area-average to shrink, "
-        "bicubic to enlarge); pad and run the network there; resize a hint map to it as the sidecar's "
-        "hints.resize says",
-        "line_art": f"{light}; line art is grey (channels within {GREY_SPREAD} of each other on 99% of pixels) with at "
-        f"least {LIGHT_SHARE:.0%} of pixels at lightness >= {LINE}",
+        "working_size": f"(H', W') = (max(1, round(H * s)), max(1, round(W * s))), s = {train_size} / max(H, W), "
+        "round halving to even (Python's round); the longer side is "
+        f"{train_size} px. If (H', W') == (H, W) the network runs on the input as it is and none of the steps "
+        "below apply (nor with scale 'native')",
+        "shrink": "when H' <= H and W' <= W: adaptive average pooling (torch's 'area' mode), separable: "
+        "out[i, j] = mean of x[floor(i * H / H') : ceil((i + 1) * H / H'), floor(j * W / W') : ceil((j + 1) * W / "
+        "W')], whole pixels each weighing 1 (not Pillow's fractional box filter); then clip to [-1, 1]",
+        "enlarge": "otherwise bicubic (a = -0.75, half-pixel centres, source indices clamped at the border: "
+        "torch's 'bicubic' with align_corners=False), then clip to [-1, 1]",
+        "network": "pad, run and crop at the working size as 'padding' says; a hints model takes the hint map "
+        "resized as hints.resize says and filled as hints.fill says, at the working size",
+        "line_art": f"{light}; line art when (1) the channels' spread (max - min, on [0, 1]) has its 0.99 quantile "
+        f"(linear interpolation, over every k-th pixel in row-major order, k = max(1, H * W // 200000)) at most "
+        f"{GREY_SPREAD} (one channel: always) and (2) at least {LIGHT_SHARE} of pixels have L >= {LINE}",
         "compose_line_art": [
-            f"label the input's regions: 4-connected pixels with lightness >= {LINE}",
-            "a working-size cell is clean where one region covers all its input pixels (no stroke); it is owned by "
-            "that region; every other cell takes the colour and owner of its nearest clean cell (Euclidean)",
-            "upsample bilinearly (half-pixel centres) with only the taps whose owner is the pixel's region, "
-            "renormalised; a region with no such tap anywhere takes the mean of plain bilinear upsampling over it; "
-            "stroke pixels take plain bilinear",
-            "multiply by the input's lightness",
+            f"regions: 4-connected components of the pixels with L >= {LINE} (scipy.ndimage.label with a cross), "
+            "numbered in scan order; strokes 0. Pixel (Y, X) lies in working-size cell (Y * h // H, X * w // W), "
+            "h x w the network output's size",
+            "a cell's owner is the region with the most pixels in it (ties: the lower label); the cell is clean when "
+            f"that region covers {CLEAN:.0%} of its pixels. If some but not all cells are clean, every cell takes "
+            "the colour (network output on [0, 1]) and the owner of the clean cell scipy.ndimage."
+            "distance_transform_edt(~clean, return_indices=True) names (a clean cell names itself)",
+            "bilinear taps with half-pixel centres: sy = clip((Y + 0.5) * h / H - 0.5, 0, h - 1), y0 = floor(sy), "
+            "y1 = min(y0 + 1, h - 1), fy = sy - y0 (x alike), weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx. "
+            "plain = the weighted sum of the four taps; own = the same sum over the taps whose owner is the pixel's "
+            "region, divided by their weight. A region pixel whose own weight is > 1e-6 takes own; a region pixel "
+            "without (unmatched) takes, if its region has matched pixels, the mean of own over them, else the mean "
+            "of plain over the region's unmatched pixels; stroke pixels take plain",
+            "multiply by L; on [-1, 1]: 2 * value - 1",
         ],
-        "otherwise": "bicubic upsampling of the network's output to the input's size",
+        "otherwise": "the network's output brought to H x W as 'shrink' / 'enlarge' say (bicubic when growing)",
+        "to_uint8": "round((y + 1) * 127.5), clipped to 0..255 (round halves to even)",
         "max_pixels": MAX_PIXELS,
+        "constants": {"line": LINE, "clean": CLEAN, "grey_spread": GREY_SPREAD, "light_share": LIGHT_SHARE},
         "reference": "pix2pix.fullsize.compose",
     }
 

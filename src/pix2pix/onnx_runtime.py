@@ -25,18 +25,21 @@ OPSET = 18
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """Hide the exporter's internal noise: FutureWarnings from torch's own pytree code and log lines
-    about torchvision operators a pix2pix model never uses."""
-    noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
+    """Hide the exporter's internal noise: FutureWarnings from torch's own pytree code, log lines about
+    torchvision operators a pix2pix model never uses, and the graph optimizer's INFO lines (onnx_ir,
+    onnxscript: "Removed 151 unused nodes"), which the CLI's INFO logging would otherwise print."""
+    noisy = [logging.getLogger(n) for n in ("torch.onnx._internal.exporter._registration", "onnx_ir", "onnxscript")]
+    levels = [log.level for log in noisy]
+    for log in noisy:
+        log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             yield
     finally:
-        noisy.setLevel(level)
+        for log, level in zip(noisy, levels):
+            log.setLevel(level)
 
 
 def export_onnx(

@@ -151,12 +151,10 @@ def export(
                 )
         except ImportError as err:
             raise click.ClickException(str(err)) from None
-        click.echo(f"exported {fmt} ({d}): {r.path}")
-        click.echo(
-            f"parity vs PyTorch on {r.n_images} {r.source} (and a padded size): max |diff| {r.max_abs_diff:.2e} "
-            f"(tolerance {PARITY_TOLERANCE:.0e})"
+        click.echo(  # one line per file: what was written, and how close it is to PyTorch
+            f"exported {fmt} ({d}): {r.path} + {r.sidecar.name}; parity vs PyTorch on {r.n_images} {r.source} "
+            f"(and a padded size): max |diff| {r.max_abs_diff:.2e} (tolerance {PARITY_TOLERANCE:.0e})"
         )
-        click.echo(f"sidecar: {r.sidecar}")
     if fmt == "torchscript":
         click.echo("note: PyTorch deprecates TorchScript; prefer ONNX for new deployments")
 

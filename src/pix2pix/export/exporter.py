@@ -242,8 +242,9 @@ def export_run(
 
 
 def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
-    """How a hints model's hint channels are made, every step as the library does it."""
+    """How a hints model's hint channels are made and its hints carried, every step as the library does it."""
     cfg, c = pipe.config, pipe.out_nc
+    mode, blend = cfg.model.hint_regions, cfg.model.hint_blend
     out = {
         "channels": list(range(pipe.in_nc, pipe.net_in_nc)),
         "layout": f"input channels {pipe.in_nc}..{pipe.in_nc + c - 1}: hint colours, {pipe.in_nc + c}: mask",
@@ -251,38 +252,66 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
         "mask": "1 where a hint is, 0 elsewhere",
         "no_hints": "all hint channels 0",
         "from_rgba": "alpha > 0 marks a hint pixel; its RGB is the colour",
+        "points": "a point {x, y, color, size} is a size x size square of hint pixels from (int(y) - (size - 1) // 2, "
+        "int(x) - (size - 1) // 2), size rounded (default 2 * max(1, min(H, W) // 64) + 1), clipped to the image; "
+        "a later point over an earlier one",
         "padding": "pad the hint channels with zeros (not by replicating the border)",
-        "resize": "to shrink a hint map, average the colours over the hint pixels under each new pixel and "
-        "mark it a hint where any was",
+        "resize": "to the working size: when both sides grow, nearest (source index floor(i * H / H')); else "
+        "m = area(mask) and s = area(colours * mask) with full_size.shrink's pooling, mask' = 1 where m > 0, "
+        "colours' = s / m there and 0 elsewhere",
+        "regions": _regions_text(mode),
+        "constants": {"region_line": REGION_LINE, "field": FIELD, "near": NEAR, "filled": FILLED, "gap": GAP},
     }
     if cfg.model.hint_fill:
         out["fill"] = (
-            "before the network, spread each hint over its region (this model was trained so): regions are "
-            "4-connected pixels whose mean over the image channels is lighter than "
-            f"{REGION_LINE} (on the -1..1 scale); "
+            "at the working size, before the network, when some pixel has mask 1 (else the map is unchanged): "
+            "the sources are the hint pixels (mask 1) in a region, pooled per cell of a grid of stride s = max(1, "
+            f"max(h, w) // {FIELD}) (cell (y // s, x // s)) and per region: centroid (mean y, mean x of pixel "
+            "indices), mean colour, pixel count m. The grid's cell centres are s * i + (s - 1) / 2, clipped to the "
+            "image. At s = 1 a cell is a pixel and holds its own region; at s > 1 a cell holds two: the largest "
+            "label among its pixels and the label of its pixel (s * i + s // 2, s * j + s // 2) (cells past the "
+            "image padded with 0). For each of the two, in that order, a cell whose label's region holds a source "
+            "has a field: "
             + (
-                "in each region that holds a hint and does not touch the image border, "
-                if cfg.model.hint_regions == "closed"
-                else f"gaps up to {GAP} px are closed first (strokes dilated by a 3x3 cross {GAP // 2} time(s), "
-                "the "
-                "regions labelled, then grown back over the dilated band, 4-connected, never across a stroke; what "
-                "the band swallowed whole becomes regions of its own); in each region that holds a hint and is not "
-                "the largest region touching the image border (the page), "
+                f"sum(m * colour / max(d2, {NEAR})) / sum(m / max(d2, {NEAR})) over the region's sources, d2 the "
+                "squared distance from the cell centre to the centroid"
+                if blend
+                else "the colour of the region's source at the least round(d2) (d2 the squared distance from the "
+                "cell centre to the centroid; ties to the first source in order of (cell, region))"
             )
-            + "the hint pixels (mask 1) are pooled per cell of a grid of stride s = max(1, longer side // "
-            + f"{FIELD}) and per region into sources (centroid, mean colour, pixel count); every pixel that is "
-            + "not a hint takes, measured from the centre of its grid cell (s * i + (s - 1) / 2, clipped to the "
-            + "image), "
-            + (
-                f"the mean of its region's source colours weighted by count / max(squared distance, {NEAR})"
-                if cfg.model.hint_blend
-                else "the colour of the nearest source of its region (squared distances rounded to whole px²; "
-                "ties to the first source, ordered by cell then region)"
-            )
-            + f" and mask {FILLED}; pix2pix.hints.fill_regions (blend={cfg.model.hint_blend}, "
-            f"mode={cfg.model.hint_regions!r}) is the reference"
+            + f". A pixel with mask 0 whose region is the label of one of its cell's fields (the first that is) "
+            f"takes that field's colour and mask {FILLED}; every other pixel is unchanged. "
+            f"pix2pix.hints.fill_regions (blend={blend}, mode={mode!r}) is the reference"
         )
+    out["carry"] = (
+        "after full_size (or the network at the input's size), for line art only: regions as hints.regions says, "
+        "on the input at its own size. Spots are the 4-connected components of hint pixels; a spot belongs to the "
+        "region under its centre of mass (rounded) when that pixel is the spot's and in a region, else to the "
+        "region holding most of its pixels (ties: the lower label); only its pixels in that region count. A "
+        "region holding a spot is carried when it is the page (see hints.regions) or, when the network ran at a "
+        "working size, when it owns no clean cell (full_size.compose_line_art, with these regions). A carried "
+        "region's pixels, hint pixels included, take the colour hints.fill gives them with these regions (only the "
+        "carried ones kept, sources from the spots' counted pixels), times L (compose's step 4), on -1..1. "
+        "pix2pix.fullsize.carry_hints is the reference"
+    )
     return out
+
+
+def _regions_text(mode: str) -> str:
+    """The fill's and the carry's regions, as fill.fill_labels makes them."""
+    base = (
+        "4-connected components (scipy.ndimage.label with a cross, numbered in scan order) of the pixels whose "
+        f"mean over the image channels (on -1..1) is >= {REGION_LINE}; darker pixels are strokes (label 0). "
+    )
+    if mode == "closed":
+        return base + "The page: every region with a pixel on the image's border; the fill never paints it."
+    return base + (
+        f"Mode open: first strokes are dilated by a 3x3 cross {GAP // 2} time(s) and the rest labelled, then, "
+        f"{GAP // 2 + 1} time(s), every unlabelled non-stroke pixel next to a labelled one (grey dilation of the "
+        "labels with the cross: the largest neighbouring label) takes it; non-stroke pixels still unlabelled are "
+        "labelled as regions of their own after the others. The page: the largest region with a pixel on the "
+        "border (ties: the lower label); the fill never paints it."
+    )
 
 
 def sidecar_dict(
