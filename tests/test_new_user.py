@@ -79,6 +79,28 @@ def test_translate_never_writes_two_inputs_to_one_file(tmp_path: Path, hints_run
     assert [p.name for p in once.written] == ["tree.png"]  # one file given twice: translated once
 
 
+def test_evaluate_keeps_two_test_images_that_share_a_stem(tmp_path: Path, hints_run: Path, shapes_data: Path) -> None:
+    """Item 3 in evaluate's image folders: a test split holding house.png and house.jpg writes both, under
+    names that keep the extension (a name that no other file shares keeps its stem, so seeds are unchanged)."""
+    import shutil
+
+    from pix2pix.data.paired import PairedDataset
+    from pix2pix.evaluation import evaluate
+
+    data = tmp_path / "data"
+    shutil.copytree(shapes_data, data)
+    first = sorted((data / "test").glob("*.png"))[0]
+    Image.open(first).save(data / "test" / "house.jpg", quality=95)
+    first.rename(data / "test" / "house.png")
+    ds = PairedDataset(data, "test", load_size=32, cache=False)
+    names = [ds.name(i) for i in range(len(ds))]
+    assert "house.png" in names and "house.jpg" in names and len(set(names)) == len(names)
+    assert all("." not in n for n in names if not n.startswith("house"))
+    evaluate(hints_run, split="test", data_root=data, image_dir=tmp_path / "report")
+    outputs = sorted(p.name for p in (tmp_path / "report" / "outputs").iterdir())
+    assert len(outputs) == len(ds) and "house.png.png" in outputs and "house.jpg.png" in outputs
+
+
 def test_train_help_is_grouped() -> None:
     """Issue 42, item 8: `train --help` lists its options under headings, each option under its own."""
     from click.testing import CliRunner

@@ -30,3 +30,13 @@ def split_dir(root: str | Path, split: str) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"split {split!r} not found: {folder} does not exist")
     return folder
+
+
+def distinct_names(files: list[Path], base: Path) -> list[str]:
+    """Each file's name for outputs and evaluation seeds: its path under `base` without the extension, or
+    with it where two files share that stem (house.png and house.jpg), so no two names collide."""
+    stems = [str(f.relative_to(base).with_suffix("")) for f in files]
+    seen: dict[str, int] = {}
+    for s in stems:
+        seen[s] = seen.get(s, 0) + 1
+    return [s if seen[s] == 1 else str(f.relative_to(base)) for s, f in zip(stems, files)]

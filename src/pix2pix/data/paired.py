@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..devices import to_device
 from ..images import load_image, pil_to_uint8
-from .files import list_images, split_dir
+from .files import distinct_names, list_images, split_dir
 
 if TYPE_CHECKING:
     pass
@@ -59,6 +59,7 @@ class PairedDataset(Dataset):
         if not self.pairs:
             raise ValueError(f"no images in {folder}: the {split!r} split is empty")
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._names: list[str] | None = None
         if cache:
             self._cache = self._decode_all(progress)
 
@@ -70,9 +71,10 @@ class PairedDataset(Dataset):
         return self._cache is not None
 
     def name(self, index: int) -> str:
-        path = self.pairs[index][0]
-        base = self.folder / "A" if self.mode == "folders" else self.folder
-        return str(path.relative_to(base).with_suffix(""))
+        if self._names is None:
+            base = self.folder / "A" if self.mode == "folders" else self.folder
+            self._names = distinct_names([a for a, _ in self.pairs], base)
+        return self._names[index]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is not None:

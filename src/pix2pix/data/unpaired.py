@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..images import load_image, pil_to_uint8
-from .files import list_images
+from .files import distinct_names, list_images
 from .paired import PairedDataset
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class ImageFolder:
         self.files = list_images(folder)
         if not self.files:
             raise ValueError(f"no images in {folder}")
+        self.names = distinct_names(self.files, folder)
         self.channels, self.load_size = channels, load_size
         self._cache: torch.Tensor | None = None
         if cache:
@@ -64,7 +65,7 @@ class ImageFolder:
         return len(self.files)
 
     def name(self, index: int) -> str:
-        return str(self.files[index].relative_to(self.folder).with_suffix(""))
+        return self.names[index]
 
     def decode(self, index: int) -> torch.Tensor:
         img = load_image(self.files[index], channels=self.channels)
