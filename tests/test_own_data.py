@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from pix2pix.cli import main
 from pix2pix.data.paired import PairedDataset
-from pix2pix.data.sketch import canny, xdog
+from pix2pix.data.sketch import canny, strokes, xdog
 from pix2pix.data.splits import split_of_name
 from pix2pix.images import load_image
 from pix2pix.training.loop import train
@@ -365,6 +365,62 @@ def test_line_width_follows_the_picture_size() -> None:
     assert 0.6 < shares[0] / shares[1] < 1.6, shares
     fixed = float((np.asarray(xdog(big).convert("L"), dtype=float) < 128).mean())  # sigma for 256 px at 512 px
     assert fixed < shares[1] * 0.8  # unscaled, lines at 512 px are thinner relative to the picture
+
+
+def cloaked_figure(size: int = 128) -> Image.Image:
+    """A painted figure's kind of picture: a large dark cloak (value 0.1, below xdog's ink) with a lighter
+    shaded band inside it, a head, a fine dark speckled texture on its right half, on white."""
+    rng = np.random.default_rng(0)
+    img = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(img)
+    s = size / 128
+    d.polygon([(64 * s, 20 * s), (110 * s, 118 * s), (18 * s, 118 * s)], fill=(25, 20, 30))  # the cloak
+    d.rectangle((50 * s, 80 * s, 60 * s, 110 * s), fill=(60, 50, 70))  # a fold, a little lighter
+    d.ellipse((52 * s, 6 * s, 76 * s, 30 * s), fill=(230, 190, 160), outline=(20, 20, 20), width=max(1, round(s)))
+    a = np.asarray(img).astype(int)
+    cloak = a.max(2) < 40
+    noise = rng.integers(-12, 13, a.shape[:2])
+    right = np.zeros_like(cloak)
+    right[:, int(70 * s) :] = True
+    a[cloak & right] = np.clip(a[cloak & right] + noise[cloak & right, None], 0, 255)  # fine texture
+    return Image.fromarray(a.astype(np.uint8))
+
+
+def test_strokes_outline_a_dark_area_instead_of_filling_it() -> None:
+    """Issue 40, item 1: `strokes` draws the cloak's outline and leaves its inside white (paper a hint can be
+    put on and the fill can reach), where `xdog` with solid ink draws a silhouette; the speckle of the
+    cloak's textured half does not come out as ink; the fold inside is outlined."""
+    pic = cloaked_figure()
+    line = np.asarray(strokes(pic, scale=0.5).convert("L"), dtype=int)
+    ink = np.asarray(xdog(pic, scale=0.5).convert("L"), dtype=int)
+    inside = (slice(95, 105), slice(35, 45))  # the cloak's plain inside, away from its edges and the fold
+    textured = (slice(95, 110), slice(80, 95))
+    assert ink[inside].max() < 60  # the silhouette today
+    assert line[inside].min() > 230 and (line[textured] > 200).mean() > 0.9  # paper, plain and textured
+    assert line[114:120, 30:100].min() < 80 and line[60, 35:50].min() < 80  # the outline: bottom, left side
+    assert line[95, 45:50].min() < 200  # the fold's edge
+    light = np.asarray(pic.convert("L"), dtype=int)
+    assert (line < 128).mean() < 0.1 and (light < 128).mean() > 0.25  # a quarter of it dark, a tenth drawn
+
+
+def test_strokes_keep_their_width_across_sizes_and_the_cli_records_them(tmp_path: Path) -> None:
+    shares = []
+    for size in (128, 256):
+        line = np.asarray(strokes(cloaked_figure(size), scale=size / 256).convert("L"), dtype=float)
+        shares.append(float((line < 128).mean()))
+    assert 0.6 < shares[0] / shares[1] < 1.6, shares
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        cloaked_figure().save(src / f"c{i}.png")
+    r = CliRunner().invoke(main, ["data", "sketch", str(src), "--out", str(tmp_path / "out"), "--method", "strokes"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert meta["method"] == "strokes" and meta["ink"] == 0 and meta["strokes"]["sigma_at_size"] == 1.6
+    r = CliRunner().invoke(
+        main, ["data", "sketch", str(src), "--out", str(tmp_path / "bad"), "--method", "strokes", "--stroke-sigma", "0"]
+    )
+    assert r.exit_code != 0 and "strokes sigma must be > 0, got 0.0" in r.output
 
 
 def test_an_unreadable_file_leaves_no_output_and_is_named(colour_folder: Path, tmp_path: Path) -> None:

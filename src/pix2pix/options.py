@@ -25,7 +25,7 @@ SCALES = ("auto", "bicubic", "native")
 EXPORT_FORMATS = ("onnx", "torchscript", "tflite")
 
 # Making line art from pictures (data/sketch.py).
-SKETCH_METHODS = ("xdog", "canny")
+SKETCH_METHODS = ("xdog", "canny", "strokes")
 SKETCH_FITS = ("pad", "crop")
 
 # Limits on what one input may be: the full-size path refuses larger images (memory stays bounded,

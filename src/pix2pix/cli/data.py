@@ -83,7 +83,8 @@ def _fractions(val: float, test: float) -> dict[str, float]:
     type=click.Choice(SKETCH_METHODS),
     default="xdog",
     show_default=True,
-    help="xdog: extended difference of Gaussians (clean lines); canny: edges (cheaper, harder).",
+    help="xdog: extended difference of Gaussians (clean lines, solid ink: clip art); canny: edges (cheaper, "
+    "harder); strokes: edges only, dark areas outlined, not filled (painted pictures).",
 )
 @click.option("--size", default=256, show_default=True, help="Square size of the pairs.")
 @click.option(
@@ -100,11 +101,13 @@ def _fractions(val: float, test: float) -> dict[str, float]:
 @click.option("--epsilon", default=0.0, show_default=True, help="xdog: threshold on the difference.")
 @click.option("--phi", default=200.0, show_default=True, help="xdog: sharpness of the threshold.")
 @click.option("--canny-sigma", default=1.5, show_default=True, help="canny: smoothing before edges.")
+@click.option("--stroke-sigma", default=1.6, show_default=True, help="strokes: the edges' scale at 256 px (width).")
 @click.option(
     "--ink",
-    default=0.2,
-    show_default=True,
-    help="Near-black pixels (all channels below this) stay solid black: thick strokes, spot blacks; 0: edges only.",
+    default=None,
+    type=float,
+    help="Near-black pixels (all channels below this) stay solid black: thick strokes, spot blacks; 0: edges "
+    "only. Default: 0.2 for xdog and canny, 0 for strokes.",
 )
 @click.option("--val", "val_fraction", default=0.05, show_default=True, help="Fraction of images for val.")
 @click.option("--test", "test_fraction", default=0.05, show_default=True, help="Fraction of images for test.")
@@ -124,12 +127,13 @@ def data_sketch(
     epsilon: float,
     phi: float,
     canny_sigma: float,
-    ink: float,
+    stroke_sigma: float,
+    ink: float | None,
     val_fraction: float,
     test_fraction: float,
 ) -> None:
     """Line art from colour images in SRC: aligned (line art | colour) pairs in OUT/train, val, test."""
-    from ..data.sketch import XDoG, make_sketch_dataset
+    from ..data.sketch import Strokes, XDoG, make_sketch_dataset
 
     s = make_sketch_dataset(
         src,
@@ -140,6 +144,7 @@ def data_sketch(
         params=XDoG(sigma=sigma, k=k_ratio, tau=tau, epsilon=epsilon, phi=phi),
         canny_sigma=canny_sigma,
         ink=ink,
+        stroke_params=Strokes(sigma=stroke_sigma),
         fractions=_fractions(val_fraction, test_fraction),
         preview=preview,
         progress=ctx.obj["progress"],

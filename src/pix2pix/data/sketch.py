@@ -12,9 +12,17 @@ draw it, both on scikit-image's filters:
   fewer details, lower tau for more fill in dark areas.
 - `canny`: Canny's edge detector (sigma 1.5), a cheaper, harder-edged line: one-pixel edges
   dilated to two. Faster, but it also outlines soft shading.
+- `strokes`, for painted pictures (shading, dark garments, texture): the difference of Gaussians
+  without XDoG's tone term (tau 1: D = G_sigma(I) - G_{k sigma}(I), a band-pass that is 0 on any flat
+  area, light or dark) on the luminance after a median filter (which flattens speckle: fur, mail,
+  foliage), drawn where D < -epsilon, on the dark side of each edge, as 1 + tanh(phi * (D + epsilon)),
+  and no solid ink by default. A dark cloak comes out as its outline, not a silhouette, so its inside
+  can take a hint and be filled; a flat clip-art black (a flag's stripe) is outlined too, where `xdog`
+  with ink keeps it black (docs/images/sketch_methods.png shows both kinds of art side by side).
 
-Both are given for 256 px pictures and scale with `size` (sigma, and canny's dilation, times
-size / 256), so a line is as wide, relative to the picture, at every size. Solid ink stays solid:
+All are given for 256 px pictures and scale with `size` (sigma, the median filter's size and canny's
+dilation, times size / 256), so a line is as wide, relative to the picture, at every size. Solid ink stays solid
+(`xdog` and `canny`; `strokes` turns it off unless `ink` is given):
 an edge filter draws a thick black stroke or a black area as its two outlines, so near-black pixels
 (all three channels below `ink`, 0.2 by default: the HSV value; 0 turns it off) are drawn black as
 they are, with the soft edge XDoG draws (1 + tanh(INK_PHI * (V - ink)) below it). The value, not
@@ -71,6 +79,26 @@ class XDoG:
             raise ValueError(f"xdog tau must be in (0, 1], got {self.tau}")
 
 
+@dataclass(frozen=True)
+class Strokes:
+    """Parameters of the `strokes` filter at 256 px (see the module docstring)."""
+
+    sigma: float = 1.6
+    k: float = 1.6
+    epsilon: float = 0.01  # a step of about 0.15 in luminance draws; speckle of +-0.05 does not
+    phi: float = 300.0
+    median: int = 5  # the median filter's side (px) before the edges: speckle this small is flattened
+
+    def __post_init__(self) -> None:
+        for name in ("sigma", "phi"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"strokes {name} must be > 0, got {getattr(self, name)}")
+        if not self.k > 1:
+            raise ValueError(f"strokes k must be > 1, got {self.k}")
+        if self.epsilon < 0 or self.median < 1:
+            raise ValueError(f"strokes epsilon must be >= 0 and median >= 1, got {self.epsilon}, {self.median}")
+
+
 def luminance(img: Image.Image) -> np.ndarray:
     """(H, W) float in [0, 1] from an RGB image (ITU-R 601, as PIL's 'L')."""
     return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
@@ -85,6 +113,23 @@ def xdog(img: Image.Image, params: XDoG | None = None, *, scale: float = 1.0, in
     sigma = p.sigma * scale
     d = gaussian(lum, sigma=sigma) - p.tau * gaussian(lum, sigma=p.k * sigma)
     out = np.where(d >= p.epsilon, 1.0, 1.0 + np.tanh(p.phi * (d - p.epsilon)))
+    return _to_rgb(with_ink(out, img, ink))
+
+
+def strokes(img: Image.Image, params: Strokes | None = None, *, scale: float = 1.0, ink: float = 0.0) -> Image.Image:
+    """Line art by edges only: dark strokes on white, greyscale as RGB, flat areas (dark ones too) white;
+    `scale` (size / 256) multiplies sigma and the median filter's side."""
+    from scipy.ndimage import median_filter
+    from skimage.filters import gaussian
+
+    p = params or Strokes()
+    lum = luminance(img)
+    side = max(1, int(p.median * scale + 0.5))
+    if side > 1:
+        lum = median_filter(lum, size=side, mode="nearest")
+    sigma = p.sigma * scale
+    d = gaussian(lum, sigma=sigma) - gaussian(lum, sigma=p.k * sigma)
+    out = np.where(d >= -p.epsilon, 1.0, 1.0 + np.tanh(p.phi * (d + p.epsilon)))
     return _to_rgb(with_ink(out, img, ink))
 
 
@@ -156,26 +201,30 @@ def make_sketch_dataset(
     fit: str = "pad",
     params: XDoG | None = None,
     canny_sigma: float = 1.5,
-    ink: float = INK,
+    ink: float | None = None,
+    stroke_params: Strokes | None = None,
     fractions: dict[str, float] | None = None,
     preview: int = 16,
     workers: int | None = None,
     progress: bool = False,
 ) -> SketchSummary:
-    """Write aligned (line art | colour) pairs of every image under `src` into out/{train,val,test}."""
+    """Write aligned (line art | colour) pairs of every image under `src` into out/{train,val,test}.
+    `ink` None: INK for xdog and canny, 0 (off) for strokes."""
     if method not in SKETCH_METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(SKETCH_METHODS)}")
     if fit not in SKETCH_FITS:
         raise ValueError(f"unknown fit {fit!r}; valid: {', '.join(SKETCH_FITS)}")
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
+    if ink is None:
+        ink = 0.0 if method == "strokes" else INK
     if not 0 <= ink < 1:
         raise ValueError(f"ink must be in [0, 1), got {ink}")
     src, out = Path(src), Path(out)
     files = find_images(src)
     fr = {**DEFAULT_FRACTIONS, **(fractions or {})}
     check_fractions(fr)
-    params = params or XDoG()
+    params, stroke_params = params or XDoG(), stroke_params or Strokes()
     scale = size / REFERENCE_SIZE
 
     def one(path: Path, stage: Path) -> tuple[str, Path]:
@@ -183,6 +232,8 @@ def make_sketch_dataset(
         colour = fit_square(load_image(path, channels=3), size, fit)
         if method == "xdog":
             line = xdog(colour, params, scale=scale, ink=ink)
+        elif method == "strokes":
+            line = strokes(colour, stroke_params, scale=scale, ink=ink)
         else:
             line = canny(colour, sigma=canny_sigma, scale=scale, ink=ink)
         pair = side_by_side(line, colour)
@@ -212,6 +263,9 @@ def make_sketch_dataset(
         "ink": ink,
         "xdog": {**vars(params), "sigma_at_size": params.sigma * scale} if method == "xdog" else None,
         "canny_sigma": canny_sigma * scale if method == "canny" else None,
+        "strokes": {**vars(stroke_params), "sigma_at_size": stroke_params.sigma * scale}
+        if method == "strokes"
+        else None,
         "fractions": fr,
         "direction": "AtoB: A = line art, B = colour",
     }
