@@ -140,7 +140,14 @@ for i, (cy, cx) in enumerate(ndi.center_of_mass(hm[3] == 1, spots, range(1, n + 
     home[i] = lab_f[cy, cx] if spots[cy, cx] == i and lab_f[cy, cx] > 0 else (labs[cnt.argmax()] if len(labs) else 0)
 counted = np.isin(spots, list(home)) & (lab_f == np.vectorize(lambda v: home.get(v, -1))(spots)) & (lab_f > 0)
 owner, clean = owners(lab_f, h, w)
-carried = [r for r in set(home.values()) if r and (page_f[r] or r not in owner[clean])]
+diff = np.abs(2 * res - 1 - hm[:3]).mean(0)  # the output (on -1..1) against the hints under each region's spots
+
+
+def followed(r):
+    return diff[counted & (lab_f == r)].mean() < S["hints"]["constants"]["followed"]
+
+
+carried = [r for r in set(home.values()) if r and (page_f[r] or r not in owner[clean]) and not followed(r)]
 keep = np.where(np.isin(lab_f, carried), lab_f, 0)
 filled = fill(hm * counted, keep, keep > 0)
 res[:, keep > 0] = ((filled[:3] + 1) / 2 * light)[:, keep > 0]

@@ -43,6 +43,7 @@ from .options import MAX_PIXELS
 GREY_SPREAD = 0.08  # line art: channels within this of each other ([0, 1] units) on 99% of pixels
 LIGHT_SHARE = 0.5  # line art: at least this share of pixels at least as light as LINE
 CLEAN = 1.0  # a working-size cell keeps its colour where one region covers this share of its pixels (all)
+FOLLOWED = 0.15  # a hinted region is the generator's where its output under the hints is this close to them
 LINE = (REGION_LINE + 1) / 2  # hints.REGION_LINE on the [0, 1] lightness scale (204 of 255)
 
 
@@ -240,7 +241,7 @@ def carry_hints(
         if work is not None:  # too thin to own a clean working-size cell
             owner, clean = _cell_owners(labels, n, work)
             carried |= ~np.isin(held, owner[clean.ravel()])
-        carried = held[carried]
+        carried = held[carried & ~_followed(out[i], h_map, hint, labels, held)]
         if not len(carried):
             continue
         if not is_line_art(x):
@@ -254,6 +255,20 @@ def carry_hints(
         carried_colour = from_unit(to_unit(field[:c]) * torch.from_numpy(lightness(x)))
         out[i][:, painted.to(out.device)] = carried_colour[:, painted].to(out)
     return out
+
+
+def _followed(
+    colour: torch.Tensor, h_map: torch.Tensor, hint: np.ndarray, labels: np.ndarray, held: np.ndarray
+) -> np.ndarray:
+    """(len(held),) bool: whether the output `colour` (C, H, W) already shows, under the hint pixels of each
+    region in `held`, the hints' colours (mean absolute difference below FOLLOWED on [-1, 1]): the generator
+    followed them there, so the region is its to colour (an element drawn without an outline is the page to
+    the line art but may be coloured by the model)."""
+    diff = (colour.detach().float().cpu() - h_map[:-1]).abs().mean(0).numpy()  # (H, W)
+    width = int(labels.max()) + 1
+    total = np.bincount(labels[hint], weights=diff[hint], minlength=width)
+    count = np.bincount(labels[hint], minlength=width)
+    return (total[held] / np.maximum(count[held], 1)) < FOLLOWED
 
 
 def _one_region_each(hint: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -173,8 +173,9 @@ class Pix2Pix:
         (the longer side at the training size), its result back at H x W (fullsize.py); `hints` a
         (B, C_out + 1, H, W) hint map in the input's own coordinates. `scale` is one of SCALES.
 
-        `carry`: a hinted region the generator cannot colour (the page, a region too thin for the working
-        size) takes its hints' colour (fullsize.carry_hints). Evaluation turns it off: it judges the model."""
+        `carry`: a hinted region the generator cannot colour (the page, a region too thin for the working size)
+        takes its hints' colour (fullsize.carry_hints). Evaluation turns it off: it judges the model
+        (benchmarks/finishing.py scores both on a test split)."""
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
         h, w = x.shape[-2:]

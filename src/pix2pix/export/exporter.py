@@ -20,7 +20,7 @@ import torch
 from .. import __version__
 from ..config import apply_overrides
 from ..data.layouts import dataset_for
-from ..fullsize import fullsize_steps
+from ..fullsize import FOLLOWED, fullsize_steps
 from ..hints import FIELD, FILLED, GAP, REGION_LINE, fill_as_trained
 from ..hints.fill import NEAR
 from ..images import from_uint8, from_unit
@@ -260,7 +260,14 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
         "m = area(mask) and s = area(colours * mask) with full_size.shrink's pooling, mask' = 1 where m > 0, "
         "colours' = s / m there and 0 elsewhere",
         "regions": _regions_text(mode),
-        "constants": {"region_line": REGION_LINE, "field": FIELD, "near": NEAR, "filled": FILLED, "gap": GAP},
+        "constants": {
+            "region_line": REGION_LINE,
+            "field": FIELD,
+            "near": NEAR,
+            "filled": FILLED,
+            "gap": GAP,
+            "followed": FOLLOWED,
+        },
     }
     if cfg.model.hint_fill:
         out["fill"] = (
@@ -289,7 +296,9 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
         "region under its centre of mass (rounded) when that pixel is the spot's and in a region, else to the "
         "region holding most of its pixels (ties: the lower label); only its pixels in that region count. A "
         "region holding a spot is carried when it is the page (see hints.regions) or, when the network ran at a "
-        "working size, when it owns no clean cell (full_size.compose_line_art, with these regions). A carried "
+        "working size, when it owns no clean cell (full_size.compose_line_art, with these regions), unless the "
+        f"output already follows it: the mean over its counted hint pixels of the mean over channels of |output - "
+        f"hint colour| (on -1..1) is below {FOLLOWED}. A carried "
         "region's pixels, hint pixels included, take the colour hints.fill gives them with these regions (only the "
         "carried ones kept, sources from the spots' counted pixels), times L (compose's step 4), on -1..1. "
         "pix2pix.fullsize.carry_hints is the reference"
