@@ -2,6 +2,7 @@
 
     python benchmarks/own_art.py --base demo/run                 # data, both trainings, evaluations, JSON
     python benchmarks/own_art.py --deb openclipart-png_*.deb    # a .deb fetched elsewhere (no apt here)
+    python benchmarks/own_art.py --kind shaded --method strokes --base demo/run   # shaded pictures (issue 40)
 
 1. Data: Debian's public-domain `openclipart-png` package (`apt-get download openclipart-png`, cached
    in --work). Its PNGs are composited on white and kept where they are colourful (at least
@@ -9,6 +10,10 @@
    several flat colours, not grey drawings or one-colour logos), in a fixed order (a hash of each
    name, so every category is drawn from), up to --images pictures. `data sketch` makes line art at
    128 px (XDoG, solid ink) and splits them by name: about 300 train / 40 val / 60 test.
+   `--kind shaded` (issue 40) keeps the colourful pictures that are shaded instead of flat: at least
+   MIN_SHADED of their drawn pixels sit in a smooth gradient (every neighbour within SMOOTH levels, some
+   differing at all), as painted pictures are; flat clip art changes colour only at its outlines.
+   `--method` picks `data sketch`'s line art (xdog, the default; strokes for painted pictures).
 2. Training: configs/own_art_128.yaml from scratch, and the same from the main job's model
    (`--init-from BASE`, where --base is given), the same number of steps each.
 3. Evaluation: `pix2pix evaluate RUN --split test --checkpoint best --hints 10` (the hints curve),
@@ -36,6 +41,8 @@ PACKAGE = "openclipart-png"
 MIN_COLOURED = 0.15  # share of the picture in saturated colour (HSV saturation >= 0.3, value >= 0.2)
 MIN_HUES = 3  # distinct hues (of 12 bins of 30 degrees) that each cover at least 1% of the picture
 MIN_SIDE = 96  # smaller pictures are icons
+MIN_SHADED = 0.35  # --kind shaded: share of drawn (not white) pixels in a smooth gradient
+SMOOTH = 10  # a smooth gradient: neighbours differ by 1..SMOOTH levels (of 255) in their most changed channel
 MAX_PIXELS = 4096 * 4096  # a few posters are far larger; skipped
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "own_art_128.yaml"
 
@@ -92,8 +99,21 @@ def colourful(img: Image.Image) -> bool:
     return int((bins >= 0.01).sum()) >= MIN_HUES
 
 
-def select(pngs: list[Path], dest: Path, limit: int) -> list[Path]:
-    """Composite up to `limit` colourful pictures on white into `dest` (flat names), in a fixed order."""
+def shaded(img: Image.Image) -> bool:
+    """Whether an RGB picture is shaded: at least MIN_SHADED of its drawn pixels in a smooth gradient."""
+    small = img.copy()
+    small.thumbnail((128, 128))
+    a = np.asarray(small, dtype=np.int64)
+    dx = np.abs(np.diff(a, axis=1)).max(2)[:-1, :]  # (H - 1, W - 1): the change to the right and below
+    dy = np.abs(np.diff(a, axis=0)).max(2)[:, :-1]
+    smooth = (dx <= SMOOTH) & (dy <= SMOOTH) & ((dx > 0) | (dy > 0))
+    drawn = a.min(2)[:-1, :-1] < 240
+    return bool(drawn.any()) and float((smooth & drawn).sum() / drawn.sum()) >= MIN_SHADED
+
+
+def select(pngs: list[Path], dest: Path, limit: int, kind: str = "flat") -> list[Path]:
+    """Composite up to `limit` colourful pictures (`kind` shaded: shaded ones only) on white into `dest` (flat
+    names), in a fixed order."""
     dest.mkdir(parents=True, exist_ok=True)
     order = sorted(pngs, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
     kept: list[Path] = []
@@ -109,27 +129,29 @@ def select(pngs: list[Path], dest: Path, limit: int) -> list[Path]:
                 rgb = on_white(img)
         except (OSError, ValueError, Image.DecompressionBombError):
             continue  # the package has a few unreadable files; the benchmark skips them
-        if colourful(rgb):
+        if colourful(rgb) and (kind == "flat" or shaded(rgb)):
             out = dest / f"{path.parent.name}_{path.stem}.png"  # names repeat across folders
             rgb.save(out)
             kept.append(out)
     return kept
 
 
-def build_data(work: Path, deb: Path | None, images: int) -> Path:
-    """The benchmark's dataset (line art | colour at 128 px) in work/data, built once."""
+def build_data(work: Path, deb: Path | None, images: int, kind: str = "flat", method: str = "xdog") -> Path:
+    """The benchmark's dataset (line art | colour at 128 px) in work/data (the flat pictures' XDoG line art;
+    others in work/data_KIND_METHOD), built once."""
     from pix2pix.data.sketch import make_sketch_dataset
 
-    data = work / "data"
+    suffix = "" if (kind, method) == ("flat", "xdog") else f"_{kind}_{method}"
+    data = work / f"data{suffix}"
     if (data / "dataset.json").is_file():
         return data
     root = extract_pngs(deb or fetch_deb(work), work)
     pngs = sorted((root / "usr" / "share" / "openclipart" / "png").rglob("*.png"))
-    pictures = work / "pictures"
-    shutil.rmtree(pictures, ignore_errors=True)
-    kept = select(pngs, pictures, images)
-    print(f"{len(kept)} colourful pictures of {len(pngs)}", file=sys.stderr)
-    make_sketch_dataset(pictures, data, size=128, fractions={"val": 0.1, "test": 0.15}, progress=True)
+    pictures = work / ("pictures" if kind == "flat" else f"pictures_{kind}")
+    if not pictures.is_dir() or not any(pictures.iterdir()):
+        kept = select(pngs, pictures, images, kind)
+        print(f"{len(kept)} colourful {kind} pictures of {len(pngs)}", file=sys.stderr)
+    make_sketch_dataset(pictures, data, method=method, size=128, fractions={"val": 0.1, "test": 0.15}, progress=True)
     return data
 
 
@@ -182,6 +204,8 @@ def main() -> None:
     )
     parser.add_argument("--deb", type=Path, default=None, help=f"{PACKAGE}'s .deb (default: apt-get download)")
     parser.add_argument("--images", type=int, default=420, help="colourful pictures to keep")
+    parser.add_argument("--kind", choices=("flat", "shaded"), default="flat", help="flat clip art or shaded pictures")
+    parser.add_argument("--method", default="xdog", help="data sketch's line art (xdog, strokes, canny)")
     parser.add_argument("--base", type=Path, default=None, help="the main job's run, to fine-tune from (--init-from)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     parser.add_argument(
@@ -192,7 +216,7 @@ def main() -> None:
     parser.add_argument("--data-only", action="store_true", help="build the dataset and stop")
     parser.add_argument("train_args", nargs="*", help="more `pix2pix train` options for both runs (after --)")
     args = parser.parse_args()
-    data = build_data(args.work, args.deb, args.images)
+    data = build_data(args.work, args.deb, args.images, args.kind, args.method)
     counts = json.loads((data / "dataset.json").read_text())["counts"]
     if args.data_only:
         print(json.dumps({"data": str(data), "counts": counts}))
@@ -200,15 +224,16 @@ def main() -> None:
     from pix2pix.config import Config
 
     steps = args.steps or Config.load(CONFIG).train.max_steps
-    result: dict[str, Any] = {"data": str(data), "counts": counts, "config": str(CONFIG)}
+    result: dict[str, Any] = {"data": str(data), "counts": counts, "config": str(CONFIG), "kind": args.kind}
     if args.only != "fine_tuned":
-        result["scratch"] = train_and_evaluate(data, args.work / "runs", f"scratch{args.tag}", steps, args.train_args)
+        name = f"scratch{'' if args.kind == 'flat' else '_' + args.kind}{args.tag}"
+        result["scratch"] = train_and_evaluate(data, args.work / "runs", name, steps, args.train_args)
     if args.base is not None and args.only != "scratch":
         lr = [] if args.fine_tune_lr is None else ["--lr", str(args.fine_tune_lr)]
         result["fine_tuned"] = train_and_evaluate(
             data,
             args.work / "runs",
-            f"fine_tuned{args.tag}",
+            f"fine_tuned{'' if args.kind == 'flat' else '_' + args.kind}{args.tag}",
             steps,
             ["--init-from", str(args.base), *lr, *args.train_args],
         )
