@@ -43,6 +43,7 @@ class Evaluation:
     scale: str = "native"  # how the model met `size` (Pix2Pix.translate_full); native at the training size
     paired: bool = True  # scored against targets; False: an unpaired split (cycle errors, FID / KID)
     hints: int = 0  # simulated hints per image of the hinted model's entry (0: none)
+    spread: str = "fill"  # how the hints were spread (options.HINT_SPREADS; Pix2Pix.from_pretrained)
     # Hints models: metric means of the model against the number of simulated hints.
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
     curve_per_image: dict[int, dict[str, list[float]]] = field(default_factory=dict)
@@ -64,6 +65,8 @@ class Evaluation:
             "mean": self.mean,
             "per_image": rows,
         }
+        if self.hints or self.curve:
+            out["spread"] = self.spread
         if self.curve:
             out["hints"] = self.hints
             out["hint_curve"] = {
@@ -98,6 +101,7 @@ def evaluate(
     direction: str = "AtoB",
     size: int | None = None,
     scale: str = "auto",
+    spread: str = "fill",
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
@@ -106,8 +110,8 @@ def evaluate(
     `image_dir`, each image's input, output and target go under it in inputs/, outputs/, targets/.
     A hints model is scored without hints and, with `hints` N > 0, with N hints per image simulated
     from the target (seeded by the image's name); `curve` adds the metrics against the number of
-    hints (hints.EVAL_COUNTS). A CycleGAN run is scored in `direction`; an unpaired split by
-    `evaluate_unpaired`."""
+    hints (hints.EVAL_COUNTS), spread as `spread` says (Pix2Pix.from_pretrained). A CycleGAN run is
+    scored in `direction`; an unpaired split by `evaluate_unpaired`."""
     from .hints import EVAL_COUNTS
     from .run_folder import checkpoint_dir, load_config, resolve_data_root
 
@@ -120,7 +124,7 @@ def evaluate(
         raise ValueError(f"--hints {hints}: this model was trained without hints")
 
     # The model and the split, at the size it is scored at.
-    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction)
+    pipe = Pix2Pix.from_pretrained(run_dir, checkpoint=checkpoint, weights=weights, direction=direction, spread=spread)
     cfg = pipe.config
     root = data_root if data_root is not None else resolve_data_root(pipe.meta["checkpoint_dir"], cfg)
     load = cfg.data.crop_size if size is None else size
@@ -152,7 +156,9 @@ def evaluate(
             saved.write(batch_names, real_a, real_b, outputs, hint_maps)
 
     scale = scale if load != cfg.data.crop_size else "native"
-    return scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints)
+    ev = scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints)
+    ev.spread = spread
+    return ev
 
 
 def _untrained(cfg: Any, direction: str) -> Pix2Pix:

@@ -25,11 +25,11 @@ from PIL import Image
 from .config import Config
 from .devices import resolve_device
 from .fullsize import carry_hints, check_pixels, compose, to_size, working_size
-from .hints import as_hint_map, fill_as_trained, resize_hints
+from .hints import as_hint_map, fill_as_trained, propagate_hints, resize_hints
 from .images import from_uint8, load_image, pil_to_uint8, to_mode, to_uint8
 from .models import size_multiple
 from .networks import family_for
-from .options import BACKENDS, SCALES, WEIGHTS
+from .options import BACKENDS, HINT_SPREADS, SCALES, WEIGHTS
 from .run_folder import checkpoint_dir, load_config, load_weights, read_meta, weights_file
 
 
@@ -56,8 +56,14 @@ class Pix2Pix:
         device: str | torch.device = "cpu",
         onnx: Any = None,
         direction: str = "AtoB",
+        spread: str = "fill",
     ) -> None:
+        if spread not in HINT_SPREADS:
+            raise ValueError(f"unknown spread {spread!r}; valid: {', '.join(HINT_SPREADS)}")
+        if spread == "propagate" and not config.model.hint_fill:
+            raise ValueError("spread 'propagate' needs a hints model trained with hint_fill (it adds to the fill)")
         self.config = config
+        self.spread = spread
         self.direction = direction
         # Image channels in, hint-map channels (0 without hints), channels out.
         self.in_nc, self.hint_nc, self.out_nc = family_for(config).generator_channels(config.model, direction)
@@ -86,6 +92,7 @@ class Pix2Pix:
         device: str | torch.device = "auto",
         backend: str = "torch",
         direction: str = "AtoB",
+        spread: str = "fill",
     ) -> Pix2Pix:
         """Load the generator of `run_dir/checkpoints/<checkpoint>` (or of a checkpoint folder) with its saved config.
 
@@ -96,6 +103,9 @@ class Pix2Pix:
         EMA where the run kept one, else raw. `backend`: 'torch', or 'onnx' to run the generator in
         ONNX Runtime; the export happens on first use and is cached in the checkpoint folder.
         `direction`: which way a CycleGAN run translates (AtoB or BtoA); pix2pix runs go AtoB only.
+        `spread` (hints models): 'fill', each hint over its region as the model was trained, or 'propagate',
+        each hint propagated over the line art first, across texture and gaps but not strokes, then the fill
+        (hints.propagate_hints; for models trained with hint_fill; a SciPy solve per image on the host).
         """
         if weights not in WEIGHTS:
             raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
@@ -115,7 +125,7 @@ class Pix2Pix:
         if not use_ema and not raw_file.is_file():
             raise FileNotFoundError(f"{folder}: no weights for {direction} ({raw_file.name} is missing)")
         load_weights(generator, ema_file if use_ema else raw_file)
-        pipe = cls(generator, config, device=device, direction=direction)
+        pipe = cls(generator, config, device=device, direction=direction, spread=spread)
         if backend == "onnx":
             from .onnx_runtime import OnnxGenerator, cached_onnx
 
@@ -124,6 +134,7 @@ class Pix2Pix:
             **read_meta(folder),
             "weights": "ema" if use_ema else "raw",
             "backend": backend,
+            "spread": spread,
             "checkpoint_dir": str(folder),
         }
         return pipe
@@ -135,7 +146,8 @@ class Pix2Pix:
         """(B, C, H, W) in [-1, 1] -> (B, out_nc, H, W) in [-1, 1], any H and W.
 
         `hints`: a hint map (B, C_out + 1, H, W) for a hints model; None means no hints. A model
-        trained with `hint_fill` spreads each hint over its region of `x` first (hints.fill_regions).
+        trained with `hint_fill` spreads each hint over its region of `x` first (hints.fill_regions),
+        after propagating it where the pipeline's `spread` is 'propagate' (hints.propagate_hints).
         """
         if x.ndim != 4 or x.shape[1] != self.in_nc:
             raise ValueError(f"expected a (B, {self.in_nc}, H, W) tensor, got shape {tuple(x.shape)}")
@@ -149,6 +161,8 @@ class Pix2Pix:
                     f"expected a ({x.shape[0]}, {self.hint_nc}, {h}, {w}) hint map, got {tuple(hints.shape)}"
                 )
             else:
+                if self.spread == "propagate":
+                    hints = propagate_hints(hints, x)
                 hints = fill_as_trained(hints, x, self.config.model)  # each hint over its region, if trained so
             hint_map, _ = pad_to_multiple(hints.to(self.device, torch.float32), self.size_multiple, mode="constant")
             padded = torch.cat([padded, hint_map], dim=1)  # (B, in_nc + C_out + 1, H', W')

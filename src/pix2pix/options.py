@@ -22,6 +22,9 @@ BACKENDS = ("torch", "onnx")
 # auto: the generator at its training scale, the result at the input's size with the input's strokes;
 # bicubic: the same, upsampled plainly (to compare); native: the generator on the input as it is.
 SCALES = ("auto", "bicubic", "native")
+# How a hints model's hints are spread before it sees them: fill, as it was trained (hints/fill.py); propagate,
+# across texture too and then the fill (hints/propagate.py; models trained with hint_fill).
+HINT_SPREADS = ("fill", "propagate")
 EXPORT_FORMATS = ("onnx", "torchscript", "tflite")
 
 # Making line art from pictures (data/sketch.py).

@@ -13,7 +13,7 @@ import click
 
 from .. import __version__
 from ..io import RunWriteError
-from ..options import BACKENDS, DIRECTIONS, SCALES, WEIGHTS
+from ..options import BACKENDS, DIRECTIONS, HINT_SPREADS, SCALES, WEIGHTS
 
 # What a user can act on: a bad value or file, or a run folder that could not be written (a full disk).
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RunWriteError)
@@ -85,6 +85,15 @@ scale_option = click.option(
     show_default=True,
     help="auto: the generator at its training scale, the result at the input's size with the input's own "
     "strokes; bicubic: that result upsampled plainly; native: the generator on the input as it is.",
+)
+# How a hints model's hints are spread (options.HINT_SPREADS; Pix2Pix.from_pretrained): translate, evaluate, serve.
+spread_option = click.option(
+    "--spread",
+    type=click.Choice(HINT_SPREADS),
+    default="fill",
+    show_default=True,
+    help="Hints models: fill, each hint over its region as the model was trained; propagate, each hint "
+    "propagated across texture and gaps but not strokes first (models trained with hint_fill; slower).",
 )
 
 

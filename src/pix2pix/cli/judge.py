@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import checkpoint_option, direction_option, main, scale_option, user_errors, weights_option
+from .common import checkpoint_option, direction_option, main, scale_option, spread_option, user_errors, weights_option
 
 # --- evaluate --------------------------------------------------------------------------------
 
@@ -69,6 +69,7 @@ from .common import checkpoint_option, direction_option, main, scale_option, use
     "(default: the training size).",
 )
 @scale_option
+@spread_option
 @click.pass_context
 @user_errors
 def evaluate(ctx: click.Context, run_dir: Path, split: str, out: Path | None, **options: Any) -> None:
@@ -97,6 +98,7 @@ def _evaluate(
     direction: str,
     size: int | None,
     scale: str,
+    spread: str,
 ) -> None:
     """The evaluate command's work, with its run locked where it writes into it."""
     from ..evaluation import evaluate as run_evaluation
@@ -117,6 +119,7 @@ def _evaluate(
         direction=direction,
         size=size,
         scale=scale,
+        spread=spread,
     )
     ev = run_evaluation(
         run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve, **common
@@ -150,6 +153,7 @@ def _print_evaluation(ev: Any, compare: Any, compare_dir: Path | None) -> None:
     metrics = [k for k in METRIC_LABELS if k in ev.mean["model"]]
     kind = "per-image means, RGB in [0, 1]" if ev.paired else "unpaired: no targets; cycle errors are L1 in [0, 1]"
     how = f", scale {ev.scale}" if ev.scale != "native" else ""
+    how += f", hints spread by {ev.spread}" if ev.spread != "fill" else ""
     click.echo(f"{ev.split}: {len(ev.names)} images at {ev.size}px{how} ({kind})")
     click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
     rows = [

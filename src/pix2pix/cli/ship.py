@@ -15,6 +15,7 @@ from .common import (
     direction_option,
     main,
     scale_option,
+    spread_option,
     user_errors,
     weights_option,
 )
@@ -47,6 +48,7 @@ from .common import (
     help="Colour hints for one input (hints models): an RGBA image of its size (alpha > 0 marks a hint, "
     'RGB its colour) or a JSON list of {"x", "y", "color": "#rrggbb", "size"}.',
 )
+@spread_option
 @direction_option
 @click.option("--skip-bad", is_flag=True, help="Go past files that cannot be read and list them at the end.")
 @click.pass_context
@@ -65,6 +67,7 @@ def translate(
     backend: str,
     device: str,
     hints_file: Path | None,
+    spread: str,
     direction: str,
     skip_bad: bool,
 ) -> None:
@@ -73,7 +76,13 @@ def translate(
     from ..inference import Pix2Pix, translate_paths
 
     pipe = Pix2Pix.from_pretrained(
-        run_dir, checkpoint=checkpoint, weights=weights, backend=backend, device=device, direction=direction
+        run_dir,
+        checkpoint=checkpoint,
+        weights=weights,
+        backend=backend,
+        device=device,
+        direction=direction,
+        spread=spread,
     )
     with warnings.catch_warnings(record=True) as unhonoured:
         warnings.simplefilter("always", UnhonouredHint)
@@ -179,6 +188,7 @@ def export(
 @click.option("--max-queue", default=MAX_QUEUE, show_default=True, help="Requests waiting or running before 503.")
 @device_option
 @direction_option
+@spread_option
 @user_errors
 def serve(
     run_dir: Path,
@@ -193,6 +203,7 @@ def serve(
     max_queue: int,
     device: str,
     direction: str,
+    spread: str,
 ) -> None:
     """Serve the model over HTTP with a drawing page at / and the API at /v1/translate (docs at /docs)."""
     from ..serve.app import ServeSettings
@@ -209,6 +220,7 @@ def serve(
             backend=backend,
             device=device,
             direction=direction,
+            spread=spread,
         )
     except ImportError as err:
         raise click.ClickException(str(err)) from None

@@ -7,8 +7,9 @@ see the hints (they are the user's, not part of the condition it judges).
 
 One module per role: format.py (the map, boxes, resizing), simulation.py (hints drawn from a
 target for training and evaluation), fill.py (regions labelled once per image; spreading hints over
-them), step.py (a training step's hints on its device), user.py (a user's points or RGBA image) and
-drawing.py (hints shown on the line art).
+them), propagate.py (hints propagated across texture but not strokes, at inference), step.py (a
+training step's hints on its device), user.py (a user's points or RGBA image) and drawing.py (hints
+shown on the line art).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .fill import (
     regions,
 )
 from .format import empty_hints, hint_channels, paint_boxes, resize_hints, square_boxes
+from .propagate import propagate, propagate_hints
 from .simulation import (
     EVAL_COUNTS,
     EVAL_DRAWS,
@@ -93,6 +95,8 @@ __all__ = [
     "paint_fields",
     "paint_patches",
     "parse_points",
+    "propagate",
+    "propagate_hints",
     "patch_sources",
     "region_map",
     "regions",

@@ -137,8 +137,9 @@ def create_app(
     backend: str = "torch",
     device: str = "auto",
     direction: str = "AtoB",
+    spread: str = "fill",
 ) -> Any:
-    """The FastAPI app for `run_dir` (or an already loaded `pipe`)."""
+    """The FastAPI app for `run_dir` (or an already loaded `pipe`, whose own spread holds)."""
     # Check the arguments, then load what the app needs.
     if pipe is None and run_dir is None:
         raise ValueError("create_app needs a run_dir or a pipe")
@@ -152,7 +153,7 @@ def create_app(
         raise ImportError("serving needs FastAPI and uvicorn: pip install 'pix2pix[serve]'") from None
     if pipe is None:
         pipe = Pix2Pix.from_pretrained(
-            run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction
+            run_dir, checkpoint=checkpoint, backend=backend, device=device, direction=direction, spread=spread
         )
     translator = Translator(pipe, settings)
     app = FastAPI(  # FastAPI's own /docs loads Swagger UI from a CDN: blank offline, so the page below instead
@@ -352,10 +353,17 @@ def serve(
     backend: str = "torch",
     device: str = "auto",
     direction: str = "AtoB",
+    spread: str = "fill",
 ) -> None:
     """Run the app with uvicorn until interrupted."""
     uvicorn = _uvicorn()
     app = create_app(
-        run_dir, settings=settings, checkpoint=checkpoint, backend=backend, device=device, direction=direction
+        run_dir,
+        settings=settings,
+        checkpoint=checkpoint,
+        backend=backend,
+        device=device,
+        direction=direction,
+        spread=spread,
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
