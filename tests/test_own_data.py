@@ -543,3 +543,27 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     assert (
         saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4
     )
+
+
+def test_hints_land_in_a_dark_area_of_strokes_line_art() -> None:
+    """Issue 40, item 2: with `strokes` line art a dark cloak's inside is paper, so simulated hints are
+    placed on it and carry its dark colour (with `xdog`'s silhouette almost none can be: it is line)."""
+    import torch
+
+    from pix2pix.hints import hint_worth, simulate_hints
+    from pix2pix.images import from_uint8, pil_to_uint8
+
+    pic = cloaked_figure()
+    target = from_uint8(pil_to_uint8(pic))[None]
+    cloak = torch.from_numpy(np.asarray(pic).max(2) < 80)
+    for method, want in ((strokes, True), (xdog, False)):
+        line = from_uint8(pil_to_uint8(method(pic, scale=0.5).convert("RGB")))[None]
+        worth = hint_worth(line, target)[0]
+        share = (worth & cloak).sum() / cloak.sum()
+        assert (share > 0.8) if want else (share < 0.15), (method.__name__, float(share))
+        if want:
+            hints = simulate_hints(target, line, [7], count=20, worth=worth[None])
+            mask = hints[0, 3] == 1
+            assert (mask & cloak).sum() > 0.3 * mask.sum()  # the cloak is much of the drawn area
+            dark = hints[0, :3][:, mask & cloak]
+            assert dark.max() < -0.5  # the hints carry the cloak's own dark colour
