@@ -225,18 +225,19 @@ def paint_fields(
     out = torch.empty(b, c + 1, gh * stride, w, dtype=dtype, device=regions.device)
     rows = out.reshape(b, c + 1, gh, stride, w)
     # Labels as floats (exact below 2**24): a test of floats into floats is one vectorised pass.
-    region, free = _rows(regions, stride).to(dtype), _rows(free, stride).to(dtype)
-    left, mine = free.clone(), torch.empty_like(free)  # left: 1 where a pixel may still be painted
-    for i, (cell, field) in enumerate(fields):
+    region, left = _rows(regions, stride).to(dtype), _rows(free, stride).to(dtype)  # left: 1 where still free
+    taken = [torch.empty_like(left) for _ in fields]  # 1 where each field was written
+    for i, ((cell, field), mine) in enumerate(zip(fields, taken)):
         # A pixel takes the field if its region is the one its cell holds, with a source, and it is free.
         torch.eq(region, _columns(cell.to(dtype), stride, w), out=mine).mul_(left)
-        left.sub_(mine)
+        if i + 1 < len(fields):
+            left.sub_(mine)
         field = _columns(field.to(dtype), stride, w)  # (B, C, Gh, 1, W)
         if i == 0:
             torch.mul(field, mine[:, None], out=rows[:, :c])
         else:
             rows[:, :c].addcmul_(field, mine[:, None])
-    painted = free.sub_(left)  # 1 where a field was written
+    painted = taken[0] if len(taken) == 1 else taken[0].add_(taken[1])  # 1 where a field was written
     torch.mul(painted, FILLED, out=rows[:, c])
     if base is not None:  # the base where nothing was painted (x 1 and x 0 are exact)
         kept = painted.neg_().add_(1)[:, None]

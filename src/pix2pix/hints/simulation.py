@@ -221,10 +221,11 @@ def patch_sources(patches: Patches, regions: torch.Tensor) -> Sources:
     """The fill's sources of simulated patches: one per patch, at its centre, weighing its pixel count,
     in the region under its centre (where the centre is on a line: the highest region it covers)."""
     b = regions.shape[0]
-    flat = regions.reshape(b, -1).long()
-    covered = torch.gather(flat, 1, patches.pixels.reshape(b, -1)).reshape(patches.pixels.shape) * patches.inside
+    flat = regions.reshape(b, -1)  # gathered in its own dtype: only the few gathered labels become long
+    covered = torch.gather(flat, 1, patches.pixels.reshape(b, -1)).reshape(patches.pixels.shape).long()
+    covered = covered * patches.inside
     cy, cx = patches.centre.unbind(2)
-    centre = torch.gather(flat, 1, cy * regions.shape[2] + cx)
+    centre = torch.gather(flat, 1, cy * regions.shape[2] + cx).long()
     label = torch.where(centre > 0, centre, covered.amax(2)) * patches.used
     mass = patches.inside.sum(2).to(patches.colour.dtype)
     return Sources(patches.centre.to(patches.colour.dtype), patches.colour, mass, label)
