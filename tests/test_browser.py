@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from pix2pix.cli import main
+from pix2pix.config import apply_overrides
 from pix2pix.training.loop import train
 
 from .conftest import tiny_config
@@ -272,3 +273,43 @@ def test_the_hint_brush_size_sets_the_dots_width(page, hints_server) -> None:
         widths.append(sum(1 for i in range(3, len(row), 4) if row[i] > 0))
     assert widths == [8, 24]  # each row crosses one dot
     page.wait_for_function("document.getElementById('result').dataset.hints === '2'", timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def fill_server(tmp_path_factory: pytest.TempPathFactory, shapes_data: Path):
+    """A (2-step) hints model with the fill, served: the page offers propagation for it."""
+    from pix2pix.serve.app import create_app, serving_in_background
+
+    run = tmp_path_factory.mktemp("fill_page") / "run"
+    cfg = tiny_config(shapes_data, hints=True, hint_fill=True, max_steps=2, load_size=32)
+    train(apply_overrides(cfg, {"val_every": 0, "sample_every": 0, "tensorboard": False, "html": False}), run)
+    with serving_in_background(create_app(run)) as url:
+        yield url
+
+
+def test_the_across_texture_box_asks_for_propagation(page, fill_server, hints_server) -> None:
+    """The page shows "Across texture" for a model trained with the fill (not for a dots-only one); ticked,
+    the hints request carries spread=propagate and the result updates without "Colour it"."""
+    page.goto(hints_server + "/")
+    page.wait_for_function("!document.getElementById('hint-tools').hidden", timeout=20_000)
+    assert page.locator("#spread-tool").is_hidden()
+    page.goto(fill_server + "/")
+    page.wait_for_function("!document.getElementById('spread-tool').hidden", timeout=20_000)
+    # Record each form the page posts (its fields' names, and text values).
+    page.evaluate(
+        "(() => { const fetch0 = window.fetch; window.sentForms = []; window.fetch = (url, opts) => {"
+        " if (opts && opts.body instanceof FormData) window.sentForms.push(Object.fromEntries("
+        " Array.from(opts.body.entries(), ([k, v]) => [k, typeof v === 'string' ? v : 'file'])));"
+        " return fetch0(url, opts); }; })()"
+    )
+    box = page.locator("#canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.click("#hint")
+    page.mouse.click(cx, cy)
+    page.wait_for_function("document.getElementById('result').dataset.hints === '1'", timeout=20_000)
+    count = int(page.get_attribute("#result", "data-count"))
+    assert page.evaluate("window.sentForms.at(-1)") == {"image": "file", "hints": "file"}
+    page.check("#spread")
+    page.wait_for_function(f"Number(document.getElementById('result').dataset.count) > {count}", timeout=20_000)
+    assert page.evaluate("window.sentForms.at(-1)") == {"image": "file", "hints": "file", "spread": "propagate"}
+    assert "Error" not in page.locator("#status").inner_text()

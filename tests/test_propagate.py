@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -192,3 +193,40 @@ def test_the_server_spreads_as_told(fill_run: Path) -> None:
     app = create_app(fill_run / "fill", device="cpu", spread="propagate")
     assert app.state.translator.pipe.spread == "propagate"
     assert create_app(fill_run / "fill", device="cpu").state.translator.pipe.spread == "fill"
+
+
+def test_the_api_takes_a_spread_per_request(fill_run: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from pix2pix.serve.app import create_app
+
+    art, _, _ = hatched_figure(32 * 3)
+    art = torch.nn.functional.interpolate(art, size=(32, 32), mode="area")
+    sketch = Image.fromarray(((art[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())
+    buf = io.BytesIO()
+    sketch.save(buf, format="PNG")
+    points = [{"x": 7, "y": 15, "color": "#e03030", "size": 3}]
+    with TestClient(create_app(fill_run / "fill", device="cpu"), raise_server_exceptions=False) as client:
+        info = client.get("/v1/model").json()
+        assert info["spread"] == "fill" and info["spreads"] == ["fill", "propagate"]
+        image = {"image": ("s.png", buf.getvalue(), "image/png")}
+        for spread in ("fill", "propagate"):
+            r = client.post("/v1/translate", data={"hints": json.dumps(points), "spread": spread}, files=image)
+            assert r.status_code == 200, r.text
+            want = Pix2Pix.from_pretrained(fill_run / "fill", device="cpu", spread=spread)(sketch, hints=points)
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))), np.asarray(want))
+        r = client.post("/v1/translate", data={"hints": json.dumps(points), "spread": "flood"}, files=image)
+        assert r.status_code == 400 and "spread 'flood' is not one this model takes (fill, propagate)" in r.text
+    with TestClient(create_app(fill_run / "dots", device="cpu"), raise_server_exceptions=False) as client:
+        assert client.get("/v1/model").json()["spreads"] == ["fill"]
+        r = client.post("/v1/translate", data={"hints": json.dumps(points), "spread": "propagate"}, files=image)
+        assert r.status_code == 400 and "(fill)" in r.text
+
+
+def test_with_spread_shares_the_generator_and_leaves_the_pipeline_alone(fill_run: Path) -> None:
+    pipe = Pix2Pix.from_pretrained(fill_run / "fill", device="cpu")
+    other = pipe.with_spread("propagate")
+    assert other.spread == "propagate" and pipe.spread == "fill" and other.generator is pipe.generator
+    assert pipe.meta["spread"] == "fill" and other.meta["spread"] == "propagate"
+    assert pipe.with_spread("fill") is pipe

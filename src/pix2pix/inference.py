@@ -11,6 +11,7 @@ A CycleGAN run translates either way (`direction=`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,12 +59,8 @@ class Pix2Pix:
         direction: str = "AtoB",
         spread: str = "fill",
     ) -> None:
-        if spread not in HINT_SPREADS:
-            raise ValueError(f"unknown spread {spread!r}; valid: {', '.join(HINT_SPREADS)}")
-        if spread == "propagate" and not config.model.hint_fill:
-            raise ValueError("spread 'propagate' needs a hints model trained with hint_fill (it adds to the fill)")
         self.config = config
-        self.spread = spread
+        self._set_spread(spread)
         self.direction = direction
         # Image channels in, hint-map channels (0 without hints), channels out.
         self.in_nc, self.hint_nc, self.out_nc = family_for(config).generator_channels(config.model, direction)
@@ -76,6 +73,29 @@ class Pix2Pix:
     @property
     def takes_hints(self) -> bool:
         return self.hint_nc > 0
+
+    @property
+    def spreads(self) -> tuple[str, ...]:
+        """The hint spreads this model takes (options.HINT_SPREADS): propagate only after a fill it was trained with."""
+        if not self.takes_hints:
+            return ()
+        return HINT_SPREADS if self.config.model.hint_fill else ("fill",)
+
+    def with_spread(self, spread: str) -> Pix2Pix:
+        """This pipeline spreading hints by `spread` (the same generator, shared; this one unchanged)."""
+        if spread == self.spread:
+            return self
+        other = copy.copy(self)
+        other.meta = {**self.meta, "spread": spread}
+        other._set_spread(spread)
+        return other
+
+    def _set_spread(self, spread: str) -> None:
+        if spread not in HINT_SPREADS:
+            raise ValueError(f"unknown spread {spread!r}; valid: {', '.join(HINT_SPREADS)}")
+        if spread == "propagate" and not self.config.model.hint_fill:
+            raise ValueError("spread 'propagate' needs a hints model trained with hint_fill (it adds to the fill)")
+        self.spread = spread
 
     @property
     def net_in_nc(self) -> int:

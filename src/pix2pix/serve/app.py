@@ -107,18 +107,19 @@ class Translator:
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pix2pix-infer")
         self.pending = 0  # touched only on the event loop thread
 
-    def run(self, img: Image.Image, hints: Any = None) -> bytes:
-        out = self.pipe(img, size=self.size or None, scale=self.settings.scale, hints=hints)
+    def run(self, img: Image.Image, hints: Any = None, spread: str | None = None) -> bytes:
+        pipe = self.pipe if spread is None else self.pipe.with_spread(spread)
+        out = pipe(img, size=self.size or None, scale=self.settings.scale, hints=hints)
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         return buf.getvalue()
 
-    async def translate(self, img: Image.Image, hints: Any = None) -> bytes:
+    async def translate(self, img: Image.Image, hints: Any = None, spread: str | None = None) -> bytes:
         if self.pending >= self.settings.max_queue:
             raise BadInput(503, f"busy: {self.pending} requests in the queue; retry shortly")
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, img, hints)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, img, hints, spread)
         finally:
             self.pending -= 1
 
@@ -195,11 +196,15 @@ def create_app(
         image/png, image/jpeg or image/webp content type. A hints model also takes colour hints
         in the multipart field `hints`: a PNG (or WebP) of the image's size whose alpha > 0 marks a
         hint and whose RGB is its colour, or points as JSON (a text field, or a file sent as
-        application/json or named *.json): [{"x": 30, "y": 22, "color": "#d02020", "size": 3}]."""
-        data, hints_data, hints_json = await read_request(request, settings)
+        application/json or named *.json): [{"x": 30, "y": 22, "color": "#d02020", "size": 3}]. The
+        text field `spread` ("fill" or "propagate", as /v1/model's `spreads` lists) chooses how the hints
+        are spread (default: the server's, `serve --spread`)."""
+        data, hints_data, hints_json, spread = await read_request(request, settings)
         img = decode_upload(data, settings)
         hints = decode_hints(hints_data, hints_json, img, pipe, settings)
-        png = await translator.translate(img, hints)
+        if spread is not None and spread not in pipe.spreads:
+            raise BadInput(400, f"spread {spread!r} is not one this model takes ({', '.join(pipe.spreads) or 'none'})")
+        png = await translator.translate(img, hints, spread)
         return Response(content=png, media_type="image/png")
 
     return app
@@ -244,6 +249,8 @@ def model_info(pipe: Pix2Pix, settings: ServeSettings) -> dict[str, Any]:
         "train_size": cfg.data.crop_size,
         "serve_size": settings.size or None,
         "serve_scale": settings.scale,
+        "spread": pipe.spread if pipe.takes_hints else None,
+        "spreads": list(pipe.spreads),
         "size_multiple": pipe.size_multiple,
         "direction": cfg.data.direction,
         "step": pipe.meta.get("step"),
@@ -254,16 +261,16 @@ def model_info(pipe: Pix2Pix, settings: ServeSettings) -> dict[str, Any]:
     }
 
 
-async def read_request(request: Any, settings: ServeSettings) -> tuple[bytes, bytes | None, str | None]:
-    """A translate request's parts: (image bytes, hints image bytes, hints JSON text), either part
-    of the hints None; BadInput for what cannot be read (too large, no image, another content type)."""
+async def read_request(request: Any, settings: ServeSettings) -> tuple[bytes, bytes | None, str | None, str | None]:
+    """A translate request's parts: (image bytes, hints image bytes, hints JSON text, spread), either part
+    of the hints and the spread None; BadInput for what cannot be read (too large, no image, another content type)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     length = int(request.headers.get("content-length") or 0)
     limit = settings.max_bytes * 2 if ctype == "multipart/form-data" else settings.max_bytes
     if length > limit + 1024 * 64:  # refuse early, before reading a huge body
         raise BadInput(413, f"request of {length} bytes is over the limit of {limit} bytes")
     if ctype in ACCEPTED_TYPES:
-        return await request.body(), None, None
+        return await request.body(), None, None, None
     if ctype != "multipart/form-data":
         raise BadInput(
             415,
@@ -272,6 +279,7 @@ async def read_request(request: Any, settings: ServeSettings) -> tuple[bytes, by
         )
     hints_data: bytes | None = None
     hints_json: str | None = None
+    spread: str | None = None
     async with request.form() as form:  # closes the spooled upload files
         upload = form.get("image") or form.get("file")
         if upload is None or isinstance(upload, str):
@@ -284,7 +292,12 @@ async def read_request(request: Any, settings: ServeSettings) -> tuple[bytes, by
             hints_data = await hints_upload.read()
             if is_json_upload(hints_upload.content_type, hints_upload.filename):
                 hints_json, hints_data = hints_data.decode("utf-8", errors="replace"), None
-    return data, hints_data, hints_json
+        field = form.get("spread")
+        if field is not None:
+            if not isinstance(field, str):
+                raise BadInput(400, "the 'spread' field is text: fill or propagate")
+            spread = field.strip()
+    return data, hints_data, hints_json, spread
 
 
 def decode_hints(
