@@ -290,6 +290,11 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
             f"takes that field's colour and mask {FILLED}; every other pixel is unchanged. "
             f"pix2pix.hints.fill_regions (blend={blend}, mode={mode!r}) is the reference"
         )
+        out["propagate"] = (
+            "optional and not part of this recipe: pix2pix's spread 'propagate' (hints.propagate_hints, a sparse "
+            "solve per image) spreads the hints over the line art before this fill; the library's default, and "
+            "what this recipe reproduces, is the fill alone"
+        )
     out["carry"] = (
         "after full_size (or the network at the input's size), for line art only: regions as hints.regions says, "
         "on the input at its own size. Spots are the 4-connected components of hint pixels; a spot belongs to the "
