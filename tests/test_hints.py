@@ -749,3 +749,25 @@ def test_best_checkpoint_by_hinted_val_ssim(shapes_data: Path, tmp_path: Path) -
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     scores = [e["val_h10_ssim"] for e in log if "val_h10_ssim" in e]
     assert len(scores) == 2 and meta["value"] == pytest.approx(max(scores), abs=1e-5)
+
+
+def test_simulated_strokes_are_seeded_nest_and_keep_to_one_colour_area() -> None:
+    """Strokes (evaluate --hint-shape strokes): rows of squares through the dots' centres, the same for a name
+    in every run, the first N of a larger count, each inside one colour area of the target, in its colour."""
+    size = 64
+    target = torch.full((2, 3, size, size), -1.0)
+    target[:, 0, :, : size // 2] = 0.8  # left half red-ish, right half green-ish: two colour areas
+    target[:, 1, :, size // 2 :] = 0.6
+    line = torch.ones(2, 3, size, size)
+    names = ["a.png", "b.png"]
+    strokes = eval_hints(line, target, names, 10, shape="strokes")
+    assert torch.equal(strokes, eval_hints(line, target, names, 10, shape="strokes"))
+    fewer = eval_hints(line, target, names, 4, shape="strokes")
+    assert bool(((fewer[:, 3] > 0) <= (strokes[:, 3] > 0)).all())
+    dots = eval_hints(line, target, names, 10)
+    assert (strokes[:, 3] > 0).sum() > 2 * (dots[:, 3] > 0).sum()  # longer than dots through the same centres
+    hinted = strokes[:, 3] > 0
+    # Every hinted pixel holds the target's own colour there: no stroke crosses from one half into the other.
+    torch.testing.assert_close(strokes[:, :3].permute(0, 2, 3, 1)[hinted], target.permute(0, 2, 3, 1)[hinted])
+    with pytest.raises(ValueError, match="unknown hint shape 'blobs'; valid: dots, strokes"):
+        eval_hints(line, target, names, 2, shape="blobs")

@@ -167,6 +167,19 @@ def test_translate_and_evaluate_take_spread(fill_run: Path, tiny_data: Path, tmp
     assert r.exit_code == 0, r.output
     assert "hints spread by propagate" in r.output
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["spread"] == "propagate"
+    # Strokes instead of dots: said in the table's header and metrics.json, and scored differently.
+    r = CliRunner().invoke(
+        main,
+        ["--no-progress", "evaluate", str(run), "--hints", "5", "--no-curve", "--hint-shape", "strokes"]
+        + ["--spread", "propagate"]
+        + ["--out", str(tmp_path / "ev_strokes")],
+    )
+    assert r.exit_code == 0, r.output
+    assert "hints as strokes" in r.output
+    strokes = json.loads((tmp_path / "ev_strokes" / "metrics.json").read_text())
+    dots = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert strokes["hint_shape"] == "strokes" and dots["hint_shape"] == "dots"
+    assert strokes["mean"]["model_h5"] != dots["mean"]["model_h5"]
     sketch = next((tmp_path / "ev" / "inputs").glob("*.png"))
     points = tmp_path / "points.json"
     points.write_text(json.dumps([{"x": 10, "y": 10, "color": "#e03030", "size": 3}]))

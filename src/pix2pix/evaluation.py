@@ -19,6 +19,7 @@ from .images import from_uint8, from_unit, tensor_to_pil, to_unit
 from .inference import Pix2Pix
 from .io import atomic_write_text
 from .metrics.image import METRICS, image_metrics
+from .options import HINT_SHAPES
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Evaluation:
     paired: bool = True  # scored against targets; False: an unpaired split (cycle errors, FID / KID)
     hints: int = 0  # simulated hints per image of the hinted model's entry (0: none)
     spread: str = "fill"  # how the hints were spread (options.HINT_SPREADS; Pix2Pix.from_pretrained)
+    hint_shape: str = "dots"  # the simulated hints' shape (options.HINT_SHAPES): dots, the standard protocol
     # Hints models: metric means of the model against the number of simulated hints.
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
     curve_per_image: dict[int, dict[str, list[float]]] = field(default_factory=dict)
@@ -67,6 +69,7 @@ class Evaluation:
         }
         if self.hints or self.curve:
             out["spread"] = self.spread
+            out["hint_shape"] = self.hint_shape
         if self.curve:
             out["hints"] = self.hints
             out["hint_curve"] = {
@@ -102,6 +105,7 @@ def evaluate(
     size: int | None = None,
     scale: str = "auto",
     spread: str = "fill",
+    hint_shape: str = "dots",
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
@@ -110,7 +114,8 @@ def evaluate(
     `image_dir`, each image's input, output and target go under it in inputs/, outputs/, targets/.
     A hints model is scored without hints and, with `hints` N > 0, with N hints per image simulated
     from the target (seeded by the image's name); `curve` adds the metrics against the number of
-    hints (hints.EVAL_COUNTS), spread as `spread` says (Pix2Pix.from_pretrained). A CycleGAN run is
+    hints (hints.EVAL_COUNTS), spread as `spread` says (Pix2Pix.from_pretrained), shaped as `hint_shape`
+    says (dots, the standard protocol, or strokes through the same centres). A CycleGAN run is
     scored in `direction`; an unpaired split by `evaluate_unpaired`."""
     from .hints import EVAL_COUNTS
     from .run_folder import checkpoint_dir, load_config, resolve_data_root
@@ -120,6 +125,8 @@ def evaluate(
         raise ValueError(f"hints must be >= 0, got {hints}")
     if size is not None and size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
+    if hint_shape not in HINT_SHAPES:
+        raise ValueError(f"unknown hint shape {hint_shape!r}; valid: {', '.join(HINT_SHAPES)}")
     if hints and not load_config(checkpoint_dir(run_dir, checkpoint)).model.hints:
         raise ValueError(f"--hints {hints}: this model was trained without hints")
 
@@ -140,7 +147,7 @@ def evaluate(
     untrained = _untrained(cfg, direction) if with_untrained else None
     entries += [UNTRAINED] if untrained is not None else []
     counts = sorted(set(EVAL_COUNTS) | {hints}) if pipe.takes_hints and curve else []
-    scores = _Scores(entries, counts, lpips=lpips, inception=inception)
+    scores = _Scores(entries, counts, lpips=lpips, inception=inception, shape=hint_shape)
     names, saved = [ds.name(i) for i in range(len(ds))], image_dir and _ImageFolders(image_dir, output_subdir, hints)
 
     # Score the split batch by batch (and keep each image's pictures where asked).
@@ -157,7 +164,7 @@ def evaluate(
 
     scale = scale if load != cfg.data.crop_size else "native"
     ev = scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints)
-    ev.spread = spread
+    ev.spread, ev.hint_shape = spread, hint_shape
     return ev
 
 
@@ -177,9 +184,16 @@ class _Scores:
     """Per-image metrics of every entry, the hints curve, and Inception features for FID."""
 
     def __init__(
-        self, entries: list[str], counts: list[int], *, lpips: torch.nn.Module | None, inception: torch.nn.Module | None
+        self,
+        entries: list[str],
+        counts: list[int],
+        *,
+        lpips: torch.nn.Module | None,
+        inception: torch.nn.Module | None,
+        shape: str = "dots",
     ) -> None:
         self.entries, self.counts, self.lpips, self.inception = entries, counts, lpips, inception
+        self.shape = shape
         keys = METRICS + (("lpips",) if lpips is not None else ())
         self.per_image: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in entries}
         self.curve: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts}
@@ -200,7 +214,8 @@ class _Scores:
         from .hints import eval_hints
 
         target = to_unit(real_b)
-        hint_maps = {c: eval_hints(real_a, real_b, names, c) for c in sorted(set(self.counts) | {hints}) if c}
+        counts = sorted(set(self.counts) | {hints})
+        hint_maps = {c: eval_hints(real_a, real_b, names, c, shape=self.shape) for c in counts if c}
         outputs = {MODEL: to_unit(pipe.translate_full(real_a, scale=scale))}
         if hints:
             outputs[hinted(hints)] = to_unit(

@@ -25,6 +25,8 @@ SCALES = ("auto", "bicubic", "native")
 # How a hints model's hints are spread before it sees them: fill, as it was trained (hints/fill.py); propagate,
 # across texture too and then the fill (hints/propagate.py; models trained with hint_fill).
 HINT_SPREADS = ("fill", "propagate")
+# The evaluation's simulated hints (hints/simulation.py): square dots (the standard protocol), or strokes.
+HINT_SHAPES = ("dots", "strokes")
 EXPORT_FORMATS = ("onnx", "torchscript", "tflite")
 
 # Making line art from pictures (data/sketch.py).

@@ -35,7 +35,8 @@ _FORMULAS: dict[str, Callable[[int, int, int], int]] = {
     "hints": lambda seed, n, i: (seed * 0x9E3779B1 + n * 0x85EBCA77 + i * 0xC2B2AE3D + 1) % _MAX,
 }
 PURPOSES = tuple(_FORMULAS)
-HINT_STREAM, JITTER_STREAM = 1, 2  # `uniforms` streams of an image's hints seed: its hints, its colour jitter
+# `uniforms` streams of an image's hints seed: its hints, its colour jitter, the angles of its simulated strokes
+HINT_STREAM, JITTER_STREAM, STROKE_STREAM = 1, 2, 3
 
 
 def derive(purpose: str, seed: int, n: int = 0, i: int = 0) -> int:

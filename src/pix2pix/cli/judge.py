@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..options import HINT_SHAPES
 from .common import checkpoint_option, direction_option, main, scale_option, spread_option, user_errors, weights_option
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -60,6 +61,14 @@ from .common import checkpoint_option, direction_option, main, scale_option, spr
     show_default=True,
     help="Hints models: score 0, 1, 2, 5, 10 and 20 hints for the report's curve.",
 )
+@click.option(
+    "--hint-shape",
+    type=click.Choice(HINT_SHAPES),
+    default="dots",
+    show_default=True,
+    help="Hints models: the simulated hints as square dots (the standard protocol) or as short strokes through "
+    "the same centres, each kept inside one colour area.",
+)
 @direction_option
 @click.option(
     "--size",
@@ -95,6 +104,7 @@ def _evaluate(
     inception_weights: Path | None,
     hints: int,
     curve: bool,
+    hint_shape: str,
     direction: str,
     size: int | None,
     scale: str,
@@ -120,6 +130,7 @@ def _evaluate(
         size=size,
         scale=scale,
         spread=spread,
+        hint_shape=hint_shape,
     )
     ev = run_evaluation(
         run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve, **common
@@ -154,6 +165,7 @@ def _print_evaluation(ev: Any, compare: Any, compare_dir: Path | None) -> None:
     kind = "per-image means, RGB in [0, 1]" if ev.paired else "unpaired: no targets; cycle errors are L1 in [0, 1]"
     how = f", scale {ev.scale}" if ev.scale != "native" else ""
     how += f", hints spread by {ev.spread}" if ev.spread != "fill" else ""
+    how += f", hints as {ev.hint_shape}" if ev.hint_shape != "dots" else ""
     click.echo(f"{ev.split}: {len(ev.names)} images at {ev.size}px{how} ({kind})")
     click.echo(f"  {'':26s}" + "".join(f"{k.upper():>9s}" for k in metrics))
     rows = [

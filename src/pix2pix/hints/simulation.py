@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import seeding
+from ..options import HINT_SHAPES
 from .fill import Sources, regions
 
 # A target pixel brighter than this in every channel ([-1, 1] scale; 0.94 is 247 of 255) is white
@@ -38,6 +39,12 @@ EVAL_DRAWS = 32  # evaluation draws at most this many hints per image; the first
 
 
 EVAL_COUNTS = (0, 1, 2, 5, 10, 20)  # the evaluation curve's hint counts
+
+
+STROKE_SQUARES = 5  # a simulated stroke: this many squares of the evaluation's side in a row, one side apart
+
+
+STROKE_MATCH = 0.1  # a stroke keeps a square whose mean colour is this close (mean |diff|, [-1, 1]) to its middle's
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,16 @@ def simulate_patches(
         side = torch.full((b, k), s_max, device=dev)
     used = torch.arange(k, device=dev)[None, :] < n[:, None]  # (B, K)
     cy, cx = _positions(worth, u_pos)  # (B, K) each
+    return _squares(target, cy, cx, side, used, s_max)
+
+
+def _squares(
+    target: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, side: torch.Tensor, used: torch.Tensor, s_max: int
+) -> Patches:
+    """Squares of `side` (B, K) centred on (cy, cx) (B, K), clipped to the image, each in the target's mean
+    colour over it; `used` (B, K) says which slots count; `s_max` bounds the sides."""
+    b, c, h, w = target.shape
+    k, dev = cy.shape[1], target.device
     # Clipped squares centred on (cy, cx), and every pixel of each: (B, K, S*S) offsets from its corner.
     before = (side - 1) // 2
     y0, x0 = (cy - before).clamp_min(0), (cx - before).clamp_min(0)
@@ -286,9 +303,63 @@ def eval_seeds(names: list[str], device: torch.device | str = "cpu") -> torch.Te
 
 
 def eval_hints(
-    real_a: torch.Tensor, real_b: torch.Tensor, names: list[str], count: int, *, worth: torch.Tensor | None = None
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    names: list[str],
+    count: int,
+    *,
+    worth: torch.Tensor | None = None,
+    shape: str = "dots",
 ) -> torch.Tensor:
-    """`count` hints per image from its target, seeded by the image's name: the same for every run."""
+    """`count` hints per image from its target, seeded by the image's name: the same for every run. `shape`
+    (options.HINT_SHAPES): square dots, the standard protocol, or strokes through the same centres
+    (`stroke_patches`)."""
+    if shape not in HINT_SHAPES:
+        raise ValueError(f"unknown hint shape {shape!r}; valid: {', '.join(HINT_SHAPES)}")
     if count > EVAL_DRAWS:
         raise ValueError(f"at most {EVAL_DRAWS} simulated hints per image, got {count}")
-    return simulate_hints(real_b, real_a, eval_seeds(names, real_b.device), count=count, worth=worth)
+    seeds = eval_seeds(names, real_b.device)
+    if shape == "dots":
+        return simulate_hints(real_b, real_a, seeds, count=count, worth=worth)
+    if worth is None:
+        worth = hint_worth(real_a, real_b).to(real_b.device)
+    b, c, h, w = real_b.shape
+    return paint_patches(stroke_patches(real_b, worth, seeds, count=count), (b, c + 1, h, w)).to(real_b.dtype)
+
+
+def stroke_patches(
+    target: torch.Tensor, worth: torch.Tensor, seeds: torch.Tensor, *, count: int, size: int | None = None
+) -> Patches:
+    """`count` simulated strokes per image of `target` (B, C, H, W): stroke i is a row of STROKE_SQUARES
+    squares of the evaluation's side (`size`), one side apart, through the centre of the evaluation's dot i
+    (so strokes nest as dots do) at an angle drawn from the seed's STROKE_STREAM. A square is kept where its
+    centre is worth a hint (`worth` (B, H, W)) and its mean colour is within STROKE_MATCH of the middle
+    square's, as a user keeps a stroke inside one colour area; the stroke takes the mean colour of its kept
+    squares' pixels. Returned as patches, one slot per square (count x STROKE_SQUARES slots)."""
+    if not 0 <= count <= EVAL_DRAWS:
+        raise ValueError(f"hint count must be between 0 and {EVAL_DRAWS}, got {count}")
+    b, c, h, w = target.shape
+    if len(seeds) != b:
+        raise ValueError(f"{len(seeds)} seeds for a batch of {b}")
+    dev, n, side = target.device, STROKE_SQUARES, size or eval_patch_size(min(h, w))
+    cy, cx = _positions(worth, seeding.uniforms(seeds, seeding.HINT_STREAM, EVAL_DRAWS)[:, :count])  # (B, K)
+    angle = seeding.uniforms(seeds, seeding.STROKE_STREAM, EVAL_DRAWS)[:, :count, None] * (2 * math.pi)
+    step = (torch.arange(n, device=dev, dtype=torch.float64) - (n - 1) / 2) * side  # (J,) along the stroke
+    sy = (cy[..., None] + (step * torch.sin(angle)).round().long()).clamp(0, h - 1).reshape(b, -1)  # (B, K*J)
+    sx = (cx[..., None] + (step * torch.cos(angle)).round().long()).clamp(0, w - 1).reshape(b, -1)
+    anywhere = ~worth.reshape(b, -1).any(1, keepdim=True)  # nothing worth a hint: dots go anywhere, so do strokes
+    on = torch.gather(worth.reshape(b, -1), 1, sy * w + sx) | anywhere
+    squares = _squares(target, sy, sx, torch.full_like(sy, side), on, side)
+    colour = squares.colour.reshape(b, count, n, c)
+    keep = on.reshape(b, count, n) & ((colour - colour[:, :, n // 2 : n // 2 + 1]).abs().mean(3) <= STROKE_MATCH)
+    weight = (squares.inside.sum(2).reshape(b, count, n) * keep)[..., None].to(colour.dtype)
+    stroke = (colour * weight).sum(2, keepdim=True) / weight.sum(2, keepdim=True).clamp_min(1)  # (B, K, 1, C)
+    used = keep.reshape(b, -1)
+    return Patches(
+        squares.box,
+        squares.centre,
+        stroke.expand(-1, -1, n, -1).reshape(b, -1, c),
+        used,
+        squares.pixels,
+        squares.inside & used[..., None],
+    )
