@@ -163,9 +163,7 @@ def evaluate(
             saved.write(batch_names, real_a, real_b, outputs, hint_maps)
 
     scale = scale if load != cfg.data.crop_size else "native"
-    ev = scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints)
-    ev.spread, ev.hint_shape = spread, hint_shape
-    return ev
+    return scores.result(split, names, run_dir, checkpoint, pipe.meta.get("step"), load, scale, hints, pipe.spread)
 
 
 def _untrained(cfg: Any, direction: str) -> Pix2Pix:
@@ -253,8 +251,9 @@ class _Scores:
         size: int,
         scale: str,
         hints: int,
+        spread: str = "fill",
     ) -> Evaluation:
-        """The evaluation these scores make, of `split` (`names`) at `size`."""
+        """The evaluation these scores make, of `split` (`names`) at `size`, hints spread by `spread`."""
         return Evaluation(
             split=split,
             names=names,
@@ -266,6 +265,8 @@ class _Scores:
             size=size,
             scale=scale,
             hints=hints,
+            spread=spread,
+            hint_shape=self.shape,
             curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in self.curve.items()},
             curve_per_image=self.curve,
         )

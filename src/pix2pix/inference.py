@@ -60,10 +60,10 @@ class Pix2Pix:
         spread: str = "fill",
     ) -> None:
         self.config = config
-        self._set_spread(spread)
         self.direction = direction
         # Image channels in, hint-map channels (0 without hints), channels out.
         self.in_nc, self.hint_nc, self.out_nc = family_for(config).generator_channels(config.model, direction)
+        self._set_spread(spread)
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.size_multiple = size_multiple(config.model.generator)
@@ -93,7 +93,7 @@ class Pix2Pix:
     def _set_spread(self, spread: str) -> None:
         if spread not in HINT_SPREADS:
             raise ValueError(f"unknown spread {spread!r}; valid: {', '.join(HINT_SPREADS)}")
-        if spread == "propagate" and not self.config.model.hint_fill:
+        if spread != "fill" and spread not in self.spreads:  # "fill" is every model's: it leaves dots as they are
             raise ValueError("spread 'propagate' needs a hints model trained with hint_fill (it adds to the fill)")
         self.spread = spread
 

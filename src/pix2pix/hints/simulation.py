@@ -257,18 +257,23 @@ def simulate_hints(
     count: int | None = None,
     size: int | None = None,
     worth: torch.Tensor | None = None,
+    shape: str = "dots",
 ) -> torch.Tensor:
     """A hint map (B, C + 1, H, W) drawn from `target` (B, C, H, W) in [-1, 1], one seed per image (see
-    `simulate_patches`); `worth` (from `hint_worth`, labelled once per image) spares the labelling."""
-    patches = _simulate(target, line_art, seeds, recipe=recipe, count=count, size=size, worth=worth)
+    `simulate_patches`, or with `shape` "strokes" and a `count`, `stroke_patches`); `worth` (from
+    `hint_worth`, labelled once per image) spares the labelling."""
+    how = {"count": count, "size": size} if shape == "strokes" else {"recipe": recipe, "count": count, "size": size}
+    patches = _simulate(target, line_art, seeds, worth=worth, shape=shape, **how)
     return paint_patches(patches, (target.shape[0], target.shape[1] + 1, *target.shape[-2:])).to(target.dtype)
 
 
-def _simulate(target: torch.Tensor, line_art: torch.Tensor, seeds: Any, *, worth: Any, **how: Any) -> Patches:
+def _simulate(
+    target: torch.Tensor, line_art: torch.Tensor, seeds: Any, *, worth: Any, shape: str = "dots", **how: Any
+) -> Patches:
     if worth is None:
         worth = hint_worth(line_art, target).to(target.device)
     seeds = torch.as_tensor(seeds, dtype=torch.int64).to(target.device, non_blocking=True)
-    return simulate_patches(target, worth, seeds, **how)
+    return (stroke_patches if shape == "strokes" else simulate_patches)(target, worth, seeds, **how)
 
 
 JITTER_SATURATION = (0.6, 1.4)  # the saturation factor's range (PaintsTorch2's ColorJitter uses the same)
@@ -318,13 +323,7 @@ def eval_hints(
         raise ValueError(f"unknown hint shape {shape!r}; valid: {', '.join(HINT_SHAPES)}")
     if count > EVAL_DRAWS:
         raise ValueError(f"at most {EVAL_DRAWS} simulated hints per image, got {count}")
-    seeds = eval_seeds(names, real_b.device)
-    if shape == "dots":
-        return simulate_hints(real_b, real_a, seeds, count=count, worth=worth)
-    if worth is None:
-        worth = hint_worth(real_a, real_b).to(real_b.device)
-    b, c, h, w = real_b.shape
-    return paint_patches(stroke_patches(real_b, worth, seeds, count=count), (b, c + 1, h, w)).to(real_b.dtype)
+    return simulate_hints(real_b, real_a, eval_seeds(names, real_b.device), count=count, worth=worth, shape=shape)
 
 
 def stroke_patches(
