@@ -313,3 +313,23 @@ def test_the_across_texture_box_asks_for_propagation(page, fill_server, hints_se
     page.wait_for_function(f"Number(document.getElementById('result').dataset.count) > {count}", timeout=20_000)
     assert page.evaluate("window.sentForms.at(-1)") == {"image": "file", "hints": "file", "spread": "propagate"}
     assert "Error" not in page.locator("#status").inner_text()
+
+
+def test_a_small_upload_is_shown_as_large_as_the_drawing(page, server, tmp_path: Path) -> None:
+    """A 160 x 100 drawing fills the 320 px box on both sides: the result is scaled up like the canvas."""
+    from PIL import Image, ImageDraw
+
+    sketch = tmp_path / "small.png"
+    img = Image.new("RGB", (160, 100), "white")
+    ImageDraw.Draw(img).ellipse((40, 20, 120, 80), outline="black", width=2)
+    img.save(sketch)
+    page.goto(server + "/")
+    page.set_input_files("#upload", str(sketch))
+    page.wait_for_function("Number(document.getElementById('result').dataset.count) >= 1", timeout=30_000)
+    drawn, shown = page.locator("#stage").bounding_box(), page.locator("#result").bounding_box()
+    assert drawn["width"] > 300 and abs(drawn["width"] / drawn["height"] - 1.6) < 0.02  # scaled up, aspect kept
+    # The same on-screen size, less the result box's 1 px border on each side.
+    assert abs(shown["width"] - drawn["width"]) <= 2 and abs(shown["height"] - drawn["height"]) <= 2
+    assert page.evaluate(
+        "[document.getElementById('result').naturalWidth, document.getElementById('result').naturalHeight]"
+    ) == [160, 100]
