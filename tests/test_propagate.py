@@ -170,7 +170,7 @@ def test_translate_and_evaluate_take_spread(fill_run: Path, tiny_data: Path, tmp
     # Strokes instead of dots: said in the table's header and metrics.json, and scored differently.
     r = CliRunner().invoke(
         main,
-        ["--no-progress", "evaluate", str(run), "--hints", "5", "--no-curve", "--hint-shape", "strokes"]
+        ["--no-progress", "evaluate", str(run), "--hints", "5", "--hint-shape", "strokes"]
         + ["--spread", "propagate"]
         + ["--out", str(tmp_path / "ev_strokes")],
     )
@@ -179,6 +179,10 @@ def test_translate_and_evaluate_take_spread(fill_run: Path, tiny_data: Path, tmp
     strokes = json.loads((tmp_path / "ev_strokes" / "metrics.json").read_text())
     dots = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert strokes["hint_shape"] == "strokes" and dots["hint_shape"] == "dots"
+    page = (tmp_path / "ev_strokes" / "index.html").read_text()
+    assert "a short stroke" in page and "spread by propagate before the model" in page  # the curve's note
+    assert "trained model, 5 hints, as strokes, spread by propagate" in page  # the table's row
+    assert "a short stroke" not in (tmp_path / "ev" / "index.html").read_text()
     assert strokes["mean"]["model_h5"] != dots["mean"]["model_h5"]
     sketch = next((tmp_path / "ev" / "inputs").glob("*.png"))
     points = tmp_path / "points.json"

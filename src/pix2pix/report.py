@@ -50,7 +50,10 @@ def _table(ev: Evaluation, compare: Evaluation | None) -> tuple[Evaluation, dict
     labels = {m: entry_label(m) for m in means}
     if ev.hints:
         labels[MODEL] = "trained model, no hints"
-        labels[hinted(ev.hints)] = f"trained model, {ev.hints} hints"
+        how = (", as strokes" if ev.hint_shape == "strokes" else "") + (
+            f", spread by {ev.spread}" if ev.spread != "fill" else ""
+        )
+        labels[hinted(ev.hints)] = f"trained model, {ev.hints} hints{how}"
     if compare is not None:
         if compare.names != ev.names:
             raise ValueError(
@@ -73,6 +76,8 @@ def _table(ev: Evaluation, compare: Evaluation | None) -> tuple[Evaluation, dict
         step=ev.step,
         size=ev.size,
         hints=ev.hints,
+        spread=ev.spread,
+        hint_shape=ev.hint_shape,
     )
     entries = list(means)
     metrics = [k for k in METRIC_LABELS if k in means[MODEL]]
