@@ -54,7 +54,10 @@ def real(tiny_data: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 @pytest.mark.parametrize("size", [64, 256])
 @pytest.mark.parametrize("model", [Model(), Model(blend=False), Model(regions="open"), Model(fill=False)])
-def test_the_steps_hints_run_on_meta_tensors_so_they_never_wait_on_the_device(size: int, model: Model) -> None:
+@pytest.mark.parametrize("recipe", [HintRecipe(), HintRecipe(strokes=0.5, blobs=0.25)], ids=["dots", "shapes"])
+def test_the_steps_hints_run_on_meta_tensors_so_they_never_wait_on_the_device(
+    size: int, model: Model, recipe: HintRecipe
+) -> None:
     """Meta tensors have shapes and no data: an `.item()`, a `.cpu()` read, a `.tolist()`, a boolean mask
     or any shape that depends on the data fails on them. The whole of a step's hints (jitter, simulation,
     painting, fill) runs on them, at stride 1 (64 px) and on a grid (256 px)."""
@@ -63,7 +66,7 @@ def test_the_steps_hints_run_on_meta_tensors_so_they_never_wait_on_the_device(si
     target = torch.empty(b, 3, size, size, device="meta")
     regions = torch.empty(b, size, size, dtype=torch.int32, device="meta")
     seeds = seeding.hint_seeds(0, 3, 0, b, device="meta")
-    real_b, hints = training_hints(a, target, seeds, recipe=HintRecipe(), model=model, jitter=0.5, regions=regions)
+    real_b, hints = training_hints(a, target, seeds, recipe=recipe, model=model, jitter=0.5, regions=regions)
     assert hints.shape == (b, 4, size, size) and hints.device.type == "meta" and real_b.shape == target.shape
 
 

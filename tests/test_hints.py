@@ -722,10 +722,15 @@ def test_jitter_and_hint_selection_need_a_hints_model(tmp_path: Path) -> None:
         apply_overrides(Config(), {"select_by": "h10_ssim"})
     with pytest.raises(ValueError, match=r"hint_jitter must be a share in \[0, 1\], got 1.5"):
         apply_overrides(Config(), {"hints": True, "hint_jitter": 1.5})
+    with pytest.raises(ValueError, match=r"hint_strokes must be a share in \[0, 1\], got -0.1"):
+        apply_overrides(Config(), {"hints": True, "hint_strokes": -0.1})
+    with pytest.raises(ValueError, match=r"hint_strokes 0.75 \+ hint_blobs 0.5 is more than every hint"):
+        apply_overrides(Config(), {"hints": True, "hint_strokes": 0.75, "hint_blobs": 0.5})
 
 
 def test_best_checkpoint_by_hinted_val_ssim(shapes_data: Path, tmp_path: Path) -> None:
-    """select_by h10_ssim keeps checkpoints/best by val SSIM with 10 simulated hints, and jitter trains."""
+    """select_by h10_ssim keeps checkpoints/best by val SSIM with 10 simulated hints; jitter, strokes and blobs
+    train."""
     from pix2pix.run_folder import read_meta
     from pix2pix.training.loop import train
 
@@ -735,6 +740,8 @@ def test_best_checkpoint_by_hinted_val_ssim(shapes_data: Path, tmp_path: Path) -
         shapes_data,
         hints=True,
         hint_jitter=0.5,
+        hint_strokes=0.5,
+        hint_blobs=0.25,
         select_by="h10_ssim",
         max_steps=4,
         val_every=2,
@@ -771,3 +778,66 @@ def test_simulated_strokes_are_seeded_nest_and_keep_to_one_colour_area() -> None
     torch.testing.assert_close(strokes[:, :3].permute(0, 2, 3, 1)[hinted], target.permute(0, 2, 3, 1)[hinted])
     with pytest.raises(ValueError, match="unknown hint shape 'blobs'; valid: dots, strokes"):
         eval_hints(line, target, names, 2, shape="blobs")
+
+
+def _two_areas(size: int, b: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """A target of two flat colour areas (left red-ish, right green-ish) and blank line art."""
+    target = torch.full((b, 3, size, size), -1.0)
+    target[:, 0, :, : size // 2] = 0.8
+    target[:, 1, :, size // 2 :] = 0.6
+    return target, torch.ones(b, 3, size, size)
+
+
+def _spread(mask: torch.Tensor) -> float:
+    """The ratio of the hinted pixels' two principal spreads (large: a line; near 1: a round shape)."""
+    yx = mask.nonzero().double()
+    eig = torch.linalg.eigvalsh(torch.cov(yx.T))
+    return float(eig[1] / eig[0])
+
+
+def test_training_hints_take_strokes_and_blobs_through_the_dots_centres() -> None:
+    """hint_strokes / hint_blobs: a share of the recipe's hints grows from a square into a row (a stroke) or a
+    cross (a blob) of squares of its side, through the same centres, counts and sides as the dots: seeded,
+    kept inside one colour area and in its colour, and a stroke is long and thin where a blob is round."""
+    size = 64
+    target, line = _two_areas(size, 4)
+    seeds = torch.tensor([3, 4, 5, 6])
+    dots = HintRecipe(p_none=0.0, p=0.25, size_min=3, size_max=3)
+    strokes, blobs = (
+        HintRecipe(p_none=0.0, p=0.25, size_min=3, size_max=3, strokes=1.0),
+        HintRecipe(p_none=0.0, p=0.25, size_min=3, size_max=3, blobs=1.0),
+    )
+    maps = {r: simulate_hints(target, line, seeds, recipe=r) for r in (dots, strokes, blobs)}
+    assert torch.equal(maps[strokes], simulate_hints(target, line, seeds, recipe=strokes))
+    assert not torch.equal(maps[strokes], simulate_hints(target, line, seeds + 1, recipe=strokes))
+    for r in (strokes, blobs):
+        hinted = maps[r][:, 3] > 0
+        assert bool(((maps[dots][:, 3] > 0) <= hinted).all())  # every dot is the middle of its shape
+        assert hinted.sum() > 2.5 * (maps[dots][:, 3] > 0).sum()
+        torch.testing.assert_close(maps[r][:, :3].permute(0, 2, 3, 1)[hinted], target.permute(0, 2, 3, 1)[hinted])
+    # One hint alone in one colour: a stroke spreads along its angle, a blob about as much every way.
+    one = {"p_none": 0.0, "p": 1.0, "max_count": 1, "size_min": 3, "size_max": 3}
+    flat = torch.full((1, 3, size, size), 0.5)
+    stroke = simulate_hints(flat, line[:1], [11], recipe=HintRecipe(**one, strokes=1.0))[0, 3] > 0
+    blob = simulate_hints(flat, line[:1], [11], recipe=HintRecipe(**one, blobs=1.0))[0, 3] > 0
+    assert _spread(stroke) > 8 and _spread(blob) < 2
+    assert 36 <= int(blob.sum()) <= 45 and 36 <= int(stroke.sum()) <= 45  # five 3 px squares, little overlap
+
+
+def test_the_recipe_shares_hints_among_shapes_and_a_stroke_is_one_fill_source() -> None:
+    u = (torch.arange(10_000, dtype=torch.float64) + 0.5) / 10_000
+    shapes = HintRecipe(strokes=0.5, blobs=0.25).shapes(u)
+    assert [int((shapes == i).sum()) for i in range(3)] == [2_500, 5_000, 2_500]
+    assert HintRecipe().group == 1 and HintRecipe(blobs=0.1).group == 5
+    from pix2pix.hints.simulation import patch_sources, simulate_patches
+
+    size = 32
+    target, line = _two_areas(size, 1)
+    regions = torch.ones(1, size, size, dtype=torch.int32)
+    worth = torch.ones(1, size, size, dtype=torch.bool)
+    recipe = HintRecipe(p_none=0.0, p=1.0, max_count=2, size_min=3, size_max=3, strokes=1.0)
+    patches = simulate_patches(target, worth, torch.tensor([2]), recipe=recipe)
+    sources = patch_sources(patches, regions, recipe.group)
+    assert sources.label.shape == (1, 2)  # one source per hint, not per square
+    torch.testing.assert_close(sources.mass, patches.inside.sum(2).reshape(1, 2, 5).sum(2).double().to(sources.mass))
+    torch.testing.assert_close(sources.yx, patches.centre.reshape(1, 2, 5, 2)[:, :, 2].to(sources.yx))

@@ -186,6 +186,20 @@ class TrainConfig:
     hint_max: int = field(default=32, metadata=_help("hints: at most this many hints per image"))
     hint_size_min: int = field(default=1, metadata=_help("hints: smallest patch side in pixels"))
     hint_size_max: int = field(default=9, metadata=_help("hints: largest patch side in pixels"))
+    hint_strokes: float = field(
+        default=0.0,
+        metadata=_help(
+            "hints: share of simulated hints drawn as a stroke (a row of 5 patches, one side apart, kept inside one "
+            "colour area) instead of one patch, as people hint with a brush; 0 is off (the paper's patches)"
+        ),
+    )
+    hint_blobs: float = field(
+        default=0.0,
+        metadata=_help(
+            "hints: share of simulated hints drawn as a blob (a cross of 5 patches, one side apart, kept inside one "
+            "colour area); 0 is off"
+        ),
+    )
     hint_jitter: float = field(
         default=0.0,
         metadata=_help(
@@ -287,8 +301,13 @@ class TrainConfig:
             raise ValueError(f"hint_max must be >= 0, got {self.hint_max}")
         for name in ("hint_size_min", "hint_size_max"):
             _check_positive(name, getattr(self, name))
-        if not 0.0 <= self.hint_jitter <= 1.0:
-            raise ValueError(f"hint_jitter must be a share in [0, 1], got {self.hint_jitter}")
+        for name in ("hint_jitter", "hint_strokes", "hint_blobs"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)}")
+        if self.hint_strokes + self.hint_blobs > 1.0:
+            raise ValueError(
+                f"hint_strokes {self.hint_strokes} + hint_blobs {self.hint_blobs} is more than every hint (1.0)"
+            )
         if self.hint_size_min > self.hint_size_max:
             raise ValueError(f"hint_size_min {self.hint_size_min} is larger than hint_size_max {self.hint_size_max}")
 

@@ -47,6 +47,18 @@ STROKE_SQUARES = 5  # a simulated stroke: this many squares of the evaluation's 
 STROKE_MATCH = 0.1  # a stroke keeps a square whose mean colour is this close (mean |diff|, [-1, 1]) to its middle's
 
 
+# A hint's STROKE_SQUARES squares as offsets in sides (along its angle, across it), one row per shape: a dot
+# is its middle square alone, a stroke a row, a blob a cross; the middle square (index 2) is the drawn centre.
+SHAPES = torch.tensor(
+    [
+        [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]],  # dot
+        [[-2, 0], [-1, 0], [0, 0], [1, 0], [2, 0]],  # stroke
+        [[-1, 0], [0, -1], [0, 0], [0, 1], [1, 0]],  # blob
+    ],
+    dtype=torch.float64,
+)
+
+
 @dataclass(frozen=True)
 class HintRecipe:
     """How many hints, and how large, training simulates per image (TrainConfig's hint_* fields)."""
@@ -56,6 +68,8 @@ class HintRecipe:
     max_count: int = 32
     size_min: int = 1
     size_max: int = 9
+    strokes: float = 0.0  # the share of hints drawn as strokes (SHAPES), the rest as the paper's single patches
+    blobs: float = 0.0  # the share drawn as blobs
 
     @classmethod
     def from_config(cls, tc: Any) -> HintRecipe:
@@ -65,7 +79,18 @@ class HintRecipe:
             max_count=tc.hint_max,
             size_min=tc.hint_size_min,
             size_max=tc.hint_size_max,
+            strokes=tc.hint_strokes,
+            blobs=tc.hint_blobs,
         )
+
+    @property
+    def group(self) -> int:
+        """Patch slots per hint in `simulate_patches`' output: STROKE_SQUARES where hints take shapes, else 1."""
+        return STROKE_SQUARES if self.strokes or self.blobs else 1
+
+    def shapes(self, u: torch.Tensor) -> torch.Tensor:
+        """Each hint's shape (SHAPES' row: 0 dot, 1 stroke, 2 blob) from a uniform per hint."""
+        return (u >= 1 - self.strokes - self.blobs).long() + (u >= 1 - self.blobs).long()
 
     def counts(self, u_none: torch.Tensor, u_count: torch.Tensor) -> torch.Tensor:
         """(B,) long from two uniforms per image: 0 with probability p_none, else 1 + geometric(p)
@@ -126,7 +151,9 @@ def simulate_patches(
     """Hint patches drawn from `target` (B, C, H, W) in [-1, 1] where `worth` (B, H, W) holds, one seed
     per image (`seeds` (B,) int64 on the target's device).
 
-    Training passes `recipe` (a random count of K = max_count slots, random sides). Evaluation passes
+    Training passes `recipe` (a random count of K = max_count slots, random sides; where the recipe has
+    strokes or blobs, a share of the hints grown into those shapes by `_shaped` through the same centres,
+    STROKE_SQUARES slots per hint, with shape and angle from the seed's STROKE_STREAM). Evaluation passes
     `count` (and a fixed `size`): draw i of an image is the same whatever the count, so the hints of a
     smaller count are a subset of a larger one's.
     """
@@ -144,6 +171,12 @@ def simulate_patches(
         n = recipe.counts(u[:, 0], u[:, 1])
         side = recipe.size_min + (u[:, 2 : 2 + k] * (recipe.size_max - recipe.size_min + 1)).long()
         u_pos = u[:, 2 + k :]
+        if recipe.strokes or recipe.blobs:  # the same centres, sides and counts as dots, some grown into shapes
+            cy, cx = _positions(worth, u_pos)
+            u_shape = seeding.uniforms(seeds, seeding.STROKE_STREAM, 2 * k)  # (B, 2K): shape, angle
+            used = torch.arange(k, device=dev)[None, :] < n[:, None]
+            shape = recipe.shapes(u_shape[:, :k])
+            return _shaped(target, worth, cy, cx, side, shape, u_shape[:, k:] * (2 * math.pi), used, s_max)
     else:
         k, s_max = int(count), size or eval_patch_size(min(h, w))  # type: ignore[arg-type]
         u_pos = seeding.uniforms(seeds, seeding.HINT_STREAM, EVAL_DRAWS)[:, :k]
@@ -202,23 +235,24 @@ def paint_patches(patches: Patches, shape: tuple[int, int, int, int], onto: torc
     b, c1, h, w = shape
     dev = patches.colour.device
     out = torch.zeros(shape, dtype=patches.colour.dtype, device=dev) if onto is None else onto
-    # Each slot's pixels (B, K, S*S) against every used box (B, 1, 1, K): the last box over a pixel wins.
     k = patches.used.shape[1]
     if k == 0:
         return out
-    yy, xx = patches.pixels.div(w, rounding_mode="floor")[..., None], (patches.pixels % w)[..., None]
-    y0, y1, x0, x1 = (v[:, None, None, :] for v in patches.box.unbind(2))
-    cover = (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x1) & patches.used[:, None, None, :]  # (B, K, S*S, K)
-    winner = (cover * torch.arange(1, k + 1, device=dev)).amax(3)  # (B, K, S*S): 1 + the winning slot, 0: none
-    values = torch.cat([patches.colour, torch.ones_like(patches.colour[..., :1])], 2).to(out.dtype)  # (B, K, C + 1)
-    won = torch.gather(values, 1, (winner - 1).clamp_min(0).reshape(b, -1, 1).expand(-1, -1, c1))  # (B, K*S*S, C + 1)
-    # Every listed pixel is written with its winner's value, or (padding of a clipped or unused slot) with
-    # the value it holds: writes to one pixel agree, so the result is the same on any device, with fixed shapes.
+    # Each pixel's owner, 1 + the last slot over it (0: none), as a maximum scattered into one map per image:
+    # the same whatever order the writes land in, so the same on any device, with fixed shapes.
     image = torch.arange(b, device=dev)[:, None]
-    flat, pixels = out.view(-1), patches.pixels.reshape(b, -1)
+    pixels = patches.pixels.reshape(b, -1)  # (B, K*S*S)
+    slot = (torch.arange(1, k + 1, device=dev)[None, :, None] * patches.inside).reshape(b, -1)
+    owner = torch.zeros(b, h * w, dtype=slot.dtype, device=dev).scatter_reduce_(1, pixels, slot, "amax")
+    winner = torch.gather(owner, 1, pixels)  # (B, K*S*S)
+    values = torch.cat([patches.colour, torch.ones_like(patches.colour[..., :1])], 2).to(out.dtype)  # (B, K, C + 1)
+    won = torch.gather(values, 1, (winner - 1).clamp_min(0)[..., None].expand(-1, -1, c1))  # (B, K*S*S, C + 1)
+    # Every listed pixel is written with its owner's value, or (padding of a clipped or unused slot, a pixel no
+    # slot covers) with the value it holds: writes to one pixel agree.
+    flat = out.view(-1)
     for ch in range(c1):
         where = (image * c1 + ch) * h * w + pixels  # (B, K*S*S)
-        value = torch.where(winner.reshape(b, -1) > 0, won[..., ch], flat[where])
+        value = torch.where(winner > 0, won[..., ch], flat[where])
         flat.index_put_((where.reshape(-1),), value.reshape(-1))
     return out
 
@@ -234,17 +268,24 @@ def covered_pixels(patches: Patches, shape: tuple[int, int, int]) -> torch.Tenso
     return covered[:-1].reshape(b, h, w)
 
 
-def patch_sources(patches: Patches, regions: torch.Tensor) -> Sources:
+def patch_sources(patches: Patches, regions: torch.Tensor, group: int = 1) -> Sources:
     """The fill's sources of simulated patches: one per patch, at its centre, weighing its pixel count,
-    in the region under its centre (where the centre is on a line: the highest region it covers)."""
+    in the region under its centre (where the centre is on a line: the highest region it covers).
+
+    With `group` > 1 each run of `group` slots is one hint (`_shaped`'s squares, all in the hint's colour):
+    one source at its middle square, in that square's region, weighing every kept square's pixels, so a
+    stroke costs the fill what a dot does."""
     b = regions.shape[0]
+    mass = patches.inside.sum(2).to(patches.colour.dtype)
+    if group > 1:
+        mass = mass.reshape(b, -1, group).sum(2)
+        patches = Patches(*(t.reshape(b, -1, group, *t.shape[2:])[:, :, group // 2] for t in patches))
     flat = regions.reshape(b, -1)  # gathered in its own dtype: only the few gathered labels become long
     covered = torch.gather(flat, 1, patches.pixels.reshape(b, -1)).reshape(patches.pixels.shape).long()
     covered = covered * patches.inside
     cy, cx = patches.centre.unbind(2)
     centre = torch.gather(flat, 1, cy * regions.shape[2] + cx).long()
     label = torch.where(centre > 0, centre, covered.amax(2)) * patches.used
-    mass = patches.inside.sum(2).to(patches.colour.dtype)
     return Sources(patches.centre.to(patches.colour.dtype), patches.colour, mass, label)
 
 
@@ -331,34 +372,58 @@ def stroke_patches(
 ) -> Patches:
     """`count` simulated strokes per image of `target` (B, C, H, W): stroke i is a row of STROKE_SQUARES
     squares of the evaluation's side (`size`), one side apart, through the centre of the evaluation's dot i
-    (so strokes nest as dots do) at an angle drawn from the seed's STROKE_STREAM. A square is kept where its
-    centre is worth a hint (`worth` (B, H, W)) and its mean colour is within STROKE_MATCH of the middle
-    square's, as a user keeps a stroke inside one colour area; the stroke takes the mean colour of its kept
-    squares' pixels. Returned as patches, one slot per square (count x STROKE_SQUARES slots)."""
+    (so strokes nest as dots do) at an angle drawn from the seed's STROKE_STREAM, kept as `_shaped` says.
+    Returned as patches, one slot per square (count x STROKE_SQUARES slots)."""
     if not 0 <= count <= EVAL_DRAWS:
         raise ValueError(f"hint count must be between 0 and {EVAL_DRAWS}, got {count}")
     b, c, h, w = target.shape
     if len(seeds) != b:
         raise ValueError(f"{len(seeds)} seeds for a batch of {b}")
-    dev, n, side = target.device, STROKE_SQUARES, size or eval_patch_size(min(h, w))
+    side = size or eval_patch_size(min(h, w))
     cy, cx = _positions(worth, seeding.uniforms(seeds, seeding.HINT_STREAM, EVAL_DRAWS)[:, :count])  # (B, K)
-    angle = seeding.uniforms(seeds, seeding.STROKE_STREAM, EVAL_DRAWS)[:, :count, None] * (2 * math.pi)
-    step = (torch.arange(n, device=dev, dtype=torch.float64) - (n - 1) / 2) * side  # (J,) along the stroke
-    sy = (cy[..., None] + (step * torch.sin(angle)).round().long()).clamp(0, h - 1).reshape(b, -1)  # (B, K*J)
-    sx = (cx[..., None] + (step * torch.cos(angle)).round().long()).clamp(0, w - 1).reshape(b, -1)
-    anywhere = ~worth.reshape(b, -1).any(1, keepdim=True)  # nothing worth a hint: dots go anywhere, so do strokes
-    on = torch.gather(worth.reshape(b, -1), 1, sy * w + sx) | anywhere
-    squares = _squares(target, sy, sx, torch.full_like(sy, side), on, side)
-    colour = squares.colour.reshape(b, count, n, c)
-    keep = on.reshape(b, count, n) & ((colour - colour[:, :, n // 2 : n // 2 + 1]).abs().mean(3) <= STROKE_MATCH)
-    weight = (squares.inside.sum(2).reshape(b, count, n) * keep)[..., None].to(colour.dtype)
-    stroke = (colour * weight).sum(2, keepdim=True) / weight.sum(2, keepdim=True).clamp_min(1)  # (B, K, 1, C)
-    used = keep.reshape(b, -1)
+    angle = seeding.uniforms(seeds, seeding.STROKE_STREAM, EVAL_DRAWS)[:, :count] * (2 * math.pi)
+    every = torch.ones_like(cy, dtype=torch.bool)
+    return _shaped(target, worth, cy, cx, torch.full_like(cy, side), torch.ones_like(cy), angle, every, side)
+
+
+def _shaped(
+    target: torch.Tensor,
+    worth: torch.Tensor,
+    cy: torch.Tensor,
+    cx: torch.Tensor,
+    side: torch.Tensor,
+    shape: torch.Tensor,
+    angle: torch.Tensor,
+    used: torch.Tensor,
+    s_max: int,
+) -> Patches:
+    """Hints of STROKE_SQUARES squares each: hint k of an image (`used` (B, K)) is centred on (cy, cx), its
+    squares of `side` laid out by its row of SHAPES (`shape` (B, K)), turned by `angle` (B, K) radians. A
+    square is kept where its shape has it, its centre is worth a hint (`worth` (B, H, W)) and its mean colour
+    is within STROKE_MATCH of the middle square's, as a user keeps a stroke inside one colour area; the hint
+    takes the mean colour of its kept squares' pixels. One patch slot per square (K x STROKE_SQUARES)."""
+    b, c, h, w = target.shape
+    k, n = cy.shape[1], STROKE_SQUARES
+    layout = SHAPES.to(target.device)[shape]  # (B, K, J, 2)
+    along, across = (layout[..., 0] * side[..., None]), (layout[..., 1] * side[..., None])  # (B, K, J) float64
+    sin, cos = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
+    sy = (cy[..., None] + (along * sin + across * cos).round().long()).clamp(0, h - 1).reshape(b, -1)  # (B, K*J)
+    sx = (cx[..., None] + (along * cos - across * sin).round().long()).clamp(0, w - 1).reshape(b, -1)
+    anywhere = ~worth.reshape(b, -1).any(1, keepdim=True)  # nothing worth a hint: dots go anywhere, so do shapes
+    middle = torch.arange(n, device=target.device) == n // 2
+    has = (layout.abs().sum(3) > 0) | middle  # (B, K, J): the squares the shape has
+    on = (torch.gather(worth.reshape(b, -1), 1, sy * w + sx) | anywhere) & (has & used[..., None]).reshape(b, -1)
+    squares = _squares(target, sy, sx, side[..., None].expand(-1, -1, n).reshape(b, -1), on, s_max)
+    colour = squares.colour.reshape(b, k, n, c)
+    keep = on.reshape(b, k, n) & ((colour - colour[:, :, n // 2 : n // 2 + 1]).abs().mean(3) <= STROKE_MATCH)
+    weight = (squares.inside.sum(2).reshape(b, k, n) * keep)[..., None].to(colour.dtype)
+    mean = (colour * weight).sum(2, keepdim=True) / weight.sum(2, keepdim=True).clamp_min(1)  # (B, K, 1, C)
+    kept = keep.reshape(b, -1)
     return Patches(
         squares.box,
         squares.centre,
-        stroke.expand(-1, -1, n, -1).reshape(b, -1, c),
-        used,
+        mean.expand(-1, -1, n, -1).reshape(b, -1, c),
+        kept,
         squares.pixels,
-        squares.inside & used[..., None],
+        squares.inside & kept[..., None],
     )

@@ -74,5 +74,6 @@ def training_hints(
     filled = None
     if model.hint_fill:  # the fill first, the patches over it: every pixel of the map is written once
         free = ~covered_pixels(patches, (b, h, w))
-        filled = paint_fields(labels, free, patch_sources(patches, labels), blend=model.hint_blend, channels=c)
+        sources = patch_sources(patches, labels, recipe.group)  # a stroke or blob is one source, as a dot
+        filled = paint_fields(labels, free, sources, blend=model.hint_blend, channels=c)
     return real_b, paint_patches(patches, (b, c + 1, h, w), onto=filled).to(real_b.dtype)
