@@ -150,6 +150,29 @@ def test_a_pipeline_that_propagates_feeds_the_model_the_propagated_map(fill_run:
     torch.testing.assert_close(pipe.translate_tensor(art), plain.translate_tensor(art))  # no hints: the same
 
 
+def test_evaluate_scores_the_strokes_curve_beside_the_dots(fill_run: Path, tmp_path: Path) -> None:
+    """--stroke-curve (issue 40): the curve with strokes as well as with dots, in metrics.json, the printed table
+    and the report; the dots curve is the standard protocol's, the strokes curve what --hint-shape strokes gives."""
+    run = fill_run / "fill"
+
+    def evaluate(*args: str) -> dict:
+        out = tmp_path / "_".join(args).replace("-", "")
+        r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(run), "--hints", "5", *args, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        return {"json": json.loads((out / "metrics.json").read_text()), "text": r.output, "page": out / "index.html"}
+
+    both, dots, strokes = evaluate("--stroke-curve"), evaluate(), evaluate("--hint-shape", "strokes")
+    assert both["json"]["hint_curve"] == dots["json"]["hint_curve"]  # the standard protocol, unchanged
+    assert both["json"]["hint_curve_strokes"]["mean"] == strokes["json"]["hint_curve"]["mean"]
+    assert both["json"]["hint_curve_strokes"]["mean"]["5"] != both["json"]["hint_curve"]["mean"]["5"]
+    assert "hint_curve_strokes" not in dots["json"]
+    assert "strokes hints per image" in both["text"] and "strokes hints per image" not in dots["text"]
+    page = both["page"].read_text()
+    assert 'id="stroke-curve-table"' in page and 'id="stroke-curve-table"' not in dots["page"].read_text()
+    r = CliRunner().invoke(main, ["--no-progress", "evaluate", str(run), "--hint-shape", "strokes", "--stroke-curve"])
+    assert r.exit_code != 0 and "it needs hint_shape 'dots' and curve" in r.output
+
+
 def test_spread_is_checked_and_named(fill_run: Path) -> None:
     with pytest.raises(ValueError, match="unknown spread 'flood'; valid: fill, propagate"):
         Pix2Pix.from_pretrained(fill_run / "fill", device="cpu", spread="flood")

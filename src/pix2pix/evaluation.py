@@ -49,6 +49,9 @@ class Evaluation:
     # Hints models: metric means of the model against the number of simulated hints.
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
     curve_per_image: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    # With evaluate(stroke_curve=True): the same curve with strokes through the dots' centres.
+    stroke_curve: dict[int, dict[str, float]] = field(default_factory=dict)
+    stroke_curve_per_image: dict[int, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         rows = [
@@ -72,13 +75,19 @@ class Evaluation:
             out["hint_shape"] = self.hint_shape
         if self.curve:
             out["hints"] = self.hints
-            out["hint_curve"] = {
-                "counts": sorted(self.curve),
-                "mean": {str(c): self.curve[c] for c in sorted(self.curve)},
-                "per_image": {str(c): self.curve_per_image[c] for c in sorted(self.curve_per_image)},
-                "seeded_by": "image name (the same hints for every run)",
-            }
+            out["hint_curve"] = _curve_json(self.curve, self.curve_per_image)
+        if self.stroke_curve:
+            out["hint_curve_strokes"] = _curve_json(self.stroke_curve, self.stroke_curve_per_image)
         return out
+
+
+def _curve_json(curve: dict[int, dict[str, float]], per_image: dict[int, dict[str, list[float]]]) -> dict[str, Any]:
+    return {
+        "counts": sorted(curve),
+        "mean": {str(c): curve[c] for c in sorted(curve)},
+        "per_image": {str(c): per_image[c] for c in sorted(per_image)},
+        "seeded_by": "image name (the same hints for every run)",
+    }
 
 
 EVAL_PIXELS = 16 * 256 * 256  # at most this many pixels per evaluation batch (16 images at 256 px)
@@ -106,6 +115,7 @@ def evaluate(
     scale: str = "auto",
     spread: str = "fill",
     hint_shape: str = "dots",
+    stroke_curve: bool = False,
 ) -> Evaluation:
     """Metrics of the run's generator on `split`, beside the copy and untrained baselines.
 
@@ -115,7 +125,8 @@ def evaluate(
     A hints model is scored without hints and, with `hints` N > 0, with N hints per image simulated
     from the target (seeded by the image's name); `curve` adds the metrics against the number of
     hints (hints.EVAL_COUNTS), spread as `spread` says (Pix2Pix.from_pretrained), shaped as `hint_shape`
-    says (dots, the standard protocol, or strokes through the same centres). A CycleGAN run is
+    says (dots, the standard protocol, or strokes through the same centres); `stroke_curve` adds the
+    curve with strokes beside the dots' (`Evaluation.stroke_curve`). A CycleGAN run is
     scored in `direction`; an unpaired split by `evaluate_unpaired`."""
     from .hints import EVAL_COUNTS
     from .run_folder import checkpoint_dir, load_config, resolve_data_root
@@ -127,6 +138,10 @@ def evaluate(
         raise ValueError(f"size must be >= 1, got {size}")
     if hint_shape not in HINT_SHAPES:
         raise ValueError(f"unknown hint shape {hint_shape!r}; valid: {', '.join(HINT_SHAPES)}")
+    if stroke_curve and (hint_shape != "dots" or not curve):
+        raise ValueError(
+            "stroke_curve adds the strokes curve beside the dots' curve: it needs hint_shape 'dots' and curve"
+        )
     if hints and not load_config(checkpoint_dir(run_dir, checkpoint)).model.hints:
         raise ValueError(f"--hints {hints}: this model was trained without hints")
 
@@ -147,7 +162,7 @@ def evaluate(
     untrained = _untrained(cfg, direction) if with_untrained else None
     entries += [UNTRAINED] if untrained is not None else []
     counts = sorted(set(EVAL_COUNTS) | {hints}) if pipe.takes_hints and curve else []
-    scores = _Scores(entries, counts, lpips=lpips, inception=inception, shape=hint_shape)
+    scores = _Scores(entries, counts, lpips=lpips, inception=inception, shape=hint_shape, strokes=stroke_curve)
     names, saved = [ds.name(i) for i in range(len(ds))], image_dir and _ImageFolders(image_dir, output_subdir, hints)
 
     # Score the split batch by batch (and keep each image's pictures where asked).
@@ -189,12 +204,15 @@ class _Scores:
         lpips: torch.nn.Module | None,
         inception: torch.nn.Module | None,
         shape: str = "dots",
+        strokes: bool = False,
     ) -> None:
         self.entries, self.counts, self.lpips, self.inception = entries, counts, lpips, inception
         self.shape = shape
         keys = METRICS + (("lpips",) if lpips is not None else ())
         self.per_image: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in entries}
         self.curve: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts}
+        # The strokes curve (evaluate's stroke_curve), beside the dots': the same counts.
+        self.strokes: dict[int, dict[str, list[float]]] = {c: {k: [] for k in METRICS} for c in counts if strokes}
         self.features: dict[str, list[torch.Tensor]] = {m: [] for m in [*entries, "target"]}
 
     def add(
@@ -237,6 +255,13 @@ class _Scores:
                 out = to_unit(pipe.translate_full(real_a, hints=hint_maps[c], scale=scale, carry=False))
             for k, v in image_metrics(out, target).items():
                 self.curve[c][k] += v.tolist()
+        for c in self.strokes:  # 0 strokes is the model without hints
+            out = outputs[MODEL]
+            if c:
+                maps = eval_hints(real_a, real_b, names, c, shape="strokes")
+                out = to_unit(pipe.translate_full(real_a, hints=maps, scale=scale, carry=False))
+            for k, v in image_metrics(out, target).items():
+                self.strokes[c][k] += v.tolist()
         if self.inception is not None:
             self.features["target"].append(self.inception(target))
         return outputs, hint_maps
@@ -267,12 +292,14 @@ class _Scores:
             hints=hints,
             spread=spread,
             hint_shape=self.shape,
-            curve={c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in self.curve.items()},
+            curve=_means(self.curve),
             curve_per_image=self.curve,
+            stroke_curve=_means(self.strokes),
+            stroke_curve_per_image=self.strokes,
         )
 
     def means(self) -> dict[str, dict[str, float]]:
-        mean = {m: {k: sum(v) / len(v) for k, v in self.per_image[m].items()} for m in self.entries}
+        mean = _means({m: self.per_image[m] for m in self.entries})
         if self.inception is not None:
             from .metrics.fid import fid_from_features
 
@@ -280,6 +307,10 @@ class _Scores:
             for m in self.entries:
                 mean[m]["fid"] = fid_from_features(real, torch.cat(self.features[m]))
         return mean
+
+
+def _means(curve: dict[Any, dict[str, list[float]]]) -> dict[Any, dict[str, float]]:
+    return {c: {k: sum(v) / len(v) for k, v in vals.items()} for c, vals in curve.items()}
 
 
 class _ImageFolders:

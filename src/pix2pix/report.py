@@ -166,6 +166,8 @@ def write_report(
         curve_counts=curve_counts,
         curve_metrics=curve_metrics,
         curve_svg=curve_svg(ev.curve, baseline) if ev.curve else "",
+        stroke_curve=ev.stroke_curve,
+        stroke_curve_svg=curve_svg(ev.stroke_curve, baseline) if ev.stroke_curve else "",
     )
     path = out_dir / "index.html"
     atomic_write_text(path, page)

@@ -69,6 +69,12 @@ from .common import checkpoint_option, direction_option, main, scale_option, spr
     help="Hints models: the simulated hints as square dots (the standard protocol) or as short strokes through "
     "the same centres, each kept inside one colour area.",
 )
+@click.option(
+    "--stroke-curve",
+    is_flag=True,
+    help="Hints models: score the curve with strokes as well as with dots (metrics.json's hint_curve_strokes; "
+    "the report shows both).",
+)
 @direction_option
 @click.option(
     "--size",
@@ -105,6 +111,7 @@ def _evaluate(
     hints: int,
     curve: bool,
     hint_shape: str,
+    stroke_curve: bool,
     direction: str,
     size: int | None,
     scale: str,
@@ -133,7 +140,14 @@ def _evaluate(
         hint_shape=hint_shape,
     )
     ev = run_evaluation(
-        run_dir, data_root=data_root, with_untrained=untrained, image_dir=out, hints=hints, curve=curve, **common
+        run_dir,
+        data_root=data_root,
+        with_untrained=untrained,
+        image_dir=out,
+        hints=hints,
+        curve=curve,
+        stroke_curve=stroke_curve,
+        **common,
     )
     compare = None
     if compare_dir is not None:
@@ -188,14 +202,14 @@ def _print_evaluation(ev: Any, compare: Any, compare_dir: Path | None) -> None:
             verdict = "beats" if all(wins.values()) else "does NOT beat"
             better = ", ".join(k for k, v in wins.items() if v) or "no metric"
             click.echo(f"  {entry_label(key)} {verdict} the copy-input baseline (better on: {better})")
-    if ev.curve:
-        click.echo("  hints per image:" + "".join(f"{c:>8d}" for c in sorted(ev.curve)))
+    for curve, what in ((ev.curve, ""), (ev.stroke_curve, "strokes ")):
+        if not curve:
+            continue
+        click.echo(f"  {what}hints per image:" + "".join(f"{c:>8d}" for c in sorted(curve)))
         for k in ("l1", "psnr", "ssim"):
             click.echo(
-                f"  {k.upper():>16s}"
-                + "".join(
-                    f"{ev.curve[c][k]:8.2f}" if k == "psnr" else f"{ev.curve[c][k]:8.4f}" for c in sorted(ev.curve)
-                )
+                f"  {what}{k.upper():>16s}"
+                + "".join(f"{curve[c][k]:8.2f}" if k == "psnr" else f"{curve[c][k]:8.4f}" for c in sorted(curve))
             )
 
 
