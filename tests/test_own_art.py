@@ -94,3 +94,23 @@ def test_it_builds_the_dataset_and_trains_both_runs(own_art, tmp_path: Path, mon
         data, work / "runs", "fine_tuned", 2, ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *tiny]
     )
     assert Path(fine["report"]).is_file() and fine["mean"]["model"]["psnr"] > 0
+
+
+def test_report_strip_lays_out_reports_side_by_side(tmp_path: Path) -> None:
+    """benchmarks/report_strip.py (the docs' picture strips): a row per name, the first report's four columns,
+    each later report's two hinted ones, then the target; a folder that is not a report is named."""
+    spec = importlib.util.spec_from_file_location("report_strip", BENCH.parent / "report_strip.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    colours = {"inputs": 10, "outputs": 20, "hints_h10": 30, "outputs_h10": 40, "targets": 50}
+    for report, shift in (("a", 0), ("b", 100)):
+        for folder, grey in colours.items():
+            (tmp_path / report / folder).mkdir(parents=True)
+            for name in ("x.png", "y.png"):
+                Image.new("RGB", (8, 8), (grey + shift,) * 3).save(tmp_path / report / folder / name)
+    strip = module.strip([tmp_path / "a", tmp_path / "b"], ["x.png", "y.png"], scale=2, gap=4)
+    assert strip.size == (7 * 16 + 6 * 4, 2 * 16 + 4)
+    firsts = [strip.getpixel((j * 20 + 8, 8))[0] for j in range(7)]
+    assert firsts == [10, 20, 30, 40, 130, 140, 50]
+    with pytest.raises(ValueError, match="is not a report folder"):
+        module.strip([tmp_path / "a", tmp_path], ["x.png"])
