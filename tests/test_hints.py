@@ -722,6 +722,8 @@ def test_jitter_and_hint_selection_need_a_hints_model(tmp_path: Path) -> None:
         apply_overrides(Config(), {"select_by": "h10_ssim"})
     with pytest.raises(ValueError, match=r"hint_jitter must be a share in \[0, 1\], got 1.5"):
         apply_overrides(Config(), {"hints": True, "hint_jitter": 1.5})
+    with pytest.raises(ValueError, match=r"hint_strokes and hint_blobs shape simulated hints: they need hints"):
+        apply_overrides(Config(), {"hint_blobs": 0.5})
     with pytest.raises(ValueError, match=r"hint_strokes must be a share in \[0, 1\], got -0.1"):
         apply_overrides(Config(), {"hints": True, "hint_strokes": -0.1})
     with pytest.raises(ValueError, match=r"hint_strokes 0.75 \+ hint_blobs 0.5 is more than every hint"):

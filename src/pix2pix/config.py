@@ -344,6 +344,8 @@ class Config:
             )
         if self.train.hint_jitter and not self.model.hints:
             raise ValueError("hint_jitter changes the colours hints are drawn from: it needs hints (model.hints true)")
+        if (self.train.hint_strokes or self.train.hint_blobs) and not self.model.hints:
+            raise ValueError("hint_strokes and hint_blobs shape simulated hints: they need hints (model.hints true)")
         multiple = size_multiple(self.model.generator)
         if self.data.crop_size % multiple:
             raise ValueError(
