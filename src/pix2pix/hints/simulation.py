@@ -171,12 +171,6 @@ def simulate_patches(
         n = recipe.counts(u[:, 0], u[:, 1])
         side = recipe.size_min + (u[:, 2 : 2 + k] * (recipe.size_max - recipe.size_min + 1)).long()
         u_pos = u[:, 2 + k :]
-        if recipe.strokes or recipe.blobs:  # the same centres, sides and counts as dots, some grown into shapes
-            cy, cx = _positions(worth, u_pos)
-            u_shape = seeding.uniforms(seeds, seeding.STROKE_STREAM, 2 * k)  # (B, 2K): shape, angle
-            used = torch.arange(k, device=dev)[None, :] < n[:, None]
-            shape = recipe.shapes(u_shape[:, :k])
-            return _shaped(target, worth, cy, cx, side, shape, u_shape[:, k:] * (2 * math.pi), used, s_max)
     else:
         k, s_max = int(count), size or eval_patch_size(min(h, w))  # type: ignore[arg-type]
         u_pos = seeding.uniforms(seeds, seeding.HINT_STREAM, EVAL_DRAWS)[:, :k]
@@ -184,6 +178,10 @@ def simulate_patches(
         side = torch.full((b, k), s_max, device=dev)
     used = torch.arange(k, device=dev)[None, :] < n[:, None]  # (B, K)
     cy, cx = _positions(worth, u_pos)  # (B, K) each
+    if recipe is not None and recipe.group > 1:  # the same centres, sides and counts, some grown into shapes
+        u_shape = seeding.uniforms(seeds, seeding.STROKE_STREAM, 2 * k)  # (B, 2K): shape, angle
+        shape = recipe.shapes(u_shape[:, :k])
+        return _shaped(target, worth, cy, cx, side, shape, u_shape[:, k:] * (2 * math.pi), used, s_max)
     return _squares(target, cy, cx, side, used, s_max)
 
 
