@@ -227,11 +227,12 @@ class _Scores:
         scale: str,
     ) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
         """Score one batch; returns each entry's outputs in [0, 1] and the simulated hint maps by count."""
-        from .hints import eval_hints
+        from .hints import eval_hints, hint_worth
 
         target = to_unit(real_b)
         counts = sorted(set(self.counts) | {hints})
-        hint_maps = {c: eval_hints(real_a, real_b, names, c, shape=self.shape) for c in counts if c}
+        worth = hint_worth(real_a, real_b).to(real_b.device) if any(counts) else None  # labelled once per batch
+        hint_maps = {c: eval_hints(real_a, real_b, names, c, worth=worth, shape=self.shape) for c in counts if c}
         outputs = {MODEL: to_unit(pipe.translate_full(real_a, scale=scale))}
         if hints:
             outputs[hinted(hints)] = to_unit(
@@ -258,7 +259,7 @@ class _Scores:
         for c in self.strokes:  # 0 strokes is the model without hints
             out = outputs[MODEL]
             if c:
-                maps = eval_hints(real_a, real_b, names, c, shape="strokes")
+                maps = eval_hints(real_a, real_b, names, c, worth=worth, shape="strokes")
                 out = to_unit(pipe.translate_full(real_a, hints=maps, scale=scale, carry=False))
             for k, v in image_metrics(out, target).items():
                 self.strokes[c][k] += v.tolist()
