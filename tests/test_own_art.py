@@ -4,7 +4,9 @@ unpacked package tree, and both of its trainings (scratch and --init-from) with 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -70,30 +72,65 @@ def test_without_apt_it_says_what_to_do(own_art, tmp_path: Path, monkeypatch) ->
         own_art.fetch_deb(tmp_path)
 
 
-def test_it_builds_the_dataset_and_trains_both_runs(own_art, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(BENCH.parent.parent)
-    work = tmp_path / "work"
+def unpacked_package(work: Path, n: int = 24) -> None:
+    """`n` flags in work/openclipart as if the package's .deb had been unpacked there."""
     png = work / "openclipart" / "usr" / "share" / "openclipart" / "png"
     rng = np.random.default_rng(0)
-    for i in range(24):
+    for i in range(n):
         colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(3)]
         colours[0] = (230, 40, 40)
         colours[1] = (40, 170, 60)
         (png / f"cat{i % 3}").mkdir(parents=True, exist_ok=True)
         flag(colours=colours).save(png / f"cat{i % 3}" / f"pic{i}.png")
-    (work / "openclipart" / "done").write_text("")  # as if the .deb had been unpacked
+    (work / "openclipart" / "done").write_text("")
+
+
+TINY = ["--ngf", "8", "--ndf", "8", "--batch-size", "4", "--val-every", "2", "--sample-every", "0", "--amp", "off"]
+
+
+def test_it_builds_the_dataset_and_trains_both_runs(own_art, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(BENCH.parent.parent)
+    work = tmp_path / "work"
+    unpacked_package(work)
     data = own_art.build_data(work, None, images=20)
     with Image.open(next((data / "train").glob("*.png"))) as pair:
         assert pair.size == (256, 128)  # line art | colour at 128 px
-    tiny = ["--ngf", "8", "--ndf", "8", "--batch-size", "4", "--val-every", "2", "--sample-every", "0", "--amp", "off"]
-    scratch = own_art.train_and_evaluate(data, work / "runs", "scratch", 2, tiny)
+    scratch = own_art.train_and_evaluate(data, work / "runs", "scratch", 2, TINY)
     assert scratch["steps"] == 2 and scratch["train_seconds"] > 0
     assert set(scratch["mean"]) >= {"model", "model_h10", "copy_input"}
     assert sorted(scratch["curve"], key=int) == ["0", "1", "2", "5", "10", "20"]
+    strokes = own_art.build_data(work, None, images=20, method="strokes")
     fine = own_art.train_and_evaluate(
-        data, work / "runs", "fine_tuned", 2, ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *tiny]
+        data,
+        work / "runs",
+        "fine_tuned",
+        2,
+        ["--init-from", str(work / "runs" / "scratch"), "--lr", "2e-4", *TINY],
+        on={"strokes": strokes},  # --eval-on strokes: scored on the other line art of the same pictures too
     )
     assert Path(fine["report"]).is_file() and fine["mean"]["model"]["psnr"] > 0
+    assert set(fine["on"]) == {"strokes"} and Path(fine["on"]["strokes"]["report"]).is_file()
+    own, other = fine["mean"]["copy_input"]["psnr"], fine["on"]["strokes"]["mean"]["copy_input"]["psnr"]
+    assert own != other  # the other line art's test split, not its own again
+
+
+def test_a_pool_of_extractors_mixes_their_line_art(own_art, tmp_path: Path, monkeypatch) -> None:
+    """--method pool: every pair is one extractor's, the same pair whatever the run, about half each."""
+    monkeypatch.chdir(BENCH.parent.parent)
+    work = tmp_path / "work"
+    unpacked_package(work, n=40)
+    pool = own_art.build_data(work, None, images=40, kind="flat", method="pool")
+    sources = {m: own_art.build_data(work, None, images=40, kind="flat", method=m) for m in own_art.POOL}
+    meta = json.loads((pool / "dataset.json").read_text())
+    pairs = sorted(p.relative_to(pool) for p in pool.glob("*/**/*.png"))
+    assert meta["method"] == "pool" and sum(meta["pool"].values()) == len(pairs) == sum(meta["counts"].values()) > 15
+    assert all(n >= len(pairs) // 4 for n in meta["pool"].values())  # a mix, not one extractor
+    xdog, strokes = (sources[m] for m in own_art.POOL)
+    assert any((xdog / r).read_bytes() != (strokes / r).read_bytes() for r in pairs)  # the two draw differently
+    picked = {r: next(m for m, d in sources.items() if (d / r).read_bytes() == (pool / r).read_bytes()) for r in pairs}
+    assert Counter(picked.values()) == Counter(meta["pool"])
+    again = own_art.mix_pool(sources, tmp_path / "again")
+    assert all((again / r).read_bytes() == (pool / r).read_bytes() for r in pairs)  # a fixed mix
 
 
 def test_report_strip_lays_out_reports_side_by_side(tmp_path: Path) -> None:
