@@ -53,22 +53,22 @@ MAX_PIXELS = 4096 * 4096  # a few posters are far larger; skipped
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "own_art_128.yaml"
 
 
-def fetch_deb(work: Path) -> Path:
-    """The package's .deb in `work`, downloaded with `apt-get download` where it is not there yet."""
-    have = sorted(work.glob(f"{PACKAGE}_*.deb"))
+def fetch_deb(work: Path, package: str = PACKAGE) -> Path:
+    """`package`'s .deb in `work`, downloaded with `apt-get download` where it is not there yet."""
+    have = sorted(work.glob(f"{package}_*.deb"))
     if have:
         return have[-1]
     if shutil.which("apt-get") is None:
         raise SystemExit(
-            f"apt-get is not available here: fetch the Debian package {PACKAGE} (a .deb) on a machine "
+            f"apt-get is not available here: fetch the Debian package {package} (a .deb) on a machine "
             f"that has it and pass --deb FILE"
         )
     work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=work, capture_output=True, text=True)
-    have = sorted(work.glob(f"{PACKAGE}_*.deb"))
+    proc = subprocess.run(["apt-get", "download", package], cwd=work, capture_output=True, text=True)
+    have = sorted(work.glob(f"{package}_*.deb"))
     if proc.returncode != 0 or not have:
         raise SystemExit(
-            f"apt-get download {PACKAGE} failed ({proc.stderr.strip().splitlines()[-1:]}); pass a .deb with --deb FILE"
+            f"apt-get download {package} failed ({proc.stderr.strip().splitlines()[-1:]}); pass a .deb with --deb FILE"
         )
     return have[-1]
 

