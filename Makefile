@@ -15,7 +15,7 @@ DEMO   ?= demo
 # long it takes: the README). `make DEMO_ARGS= demo` trains the config as written (16 filters, 6,000 steps).
 DEMO_ARGS ?= --ngf 32 --max-steps 4000 --lr 1e-3
 
-.PHONY: install demo test test-all check bench clean
+.PHONY: install demo broad-base test test-all check bench clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ demo: $(STAMP)
 	$(BIN)/pix2pix evaluate $(DEMO)/run --split test --checkpoint best --hints 10 --out $(DEMO)/report
 	$(BIN)/pix2pix translate $(DEMO)/run $(DEMO)/report/inputs --checkpoint best --out $(DEMO)/translated
 	@echo "results page: $(DEMO)/report/index.html"
+
+# After `make demo`: a broader base for own art (`--init-from $(DEMO)/broad`), the main job's model trained 1,500
+# steps more on OpenMoji plus Debian's Papirus app icons as line art (apt-get download; about 12 minutes on a
+# 2-core CPU). docs/results.md measures it on the own-art benchmark.
+broad-base: $(STAMP)
+	$(BIN)/python benchmarks/broad_base.py --base $(DEMO)/run --base-only --out $(DEMO)/broad
 
 # Lint and format (ruff), the import contract (pyproject.toml: imports only go down), then the tests.
 test: $(TEST_STAMP) check

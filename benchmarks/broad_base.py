@@ -3,6 +3,7 @@ flat app icons of Debian's Papirus icon theme, then the own-art benchmark's 10-m
 
     python benchmarks/broad_base.py --base demo/run                      # icons + OpenMoji: the broader base
     python benchmarks/broad_base.py --base demo/run --sources openmoji   # the same steps on OpenMoji alone
+    make broad-base        # the base alone, into demo/broad: `pix2pix train ... --init-from demo/broad`
 
 1. Icons: `papirus-icon-theme`'s .deb (`apt-get download`, cached in --work; --deb FILE where apt is not
    at hand), its 64x64/apps SVGs (files, not the links between names: about 3,600 pictures) rendered at
@@ -107,11 +108,13 @@ def main() -> None:
         "--work", type=Path, default=Path.home() / ".cache" / "pix2pix" / "own_art", help="own_art.py's folder"
     )
     parser.add_argument("--deb", type=Path, default=None, help=f"{PACKAGE}'s .deb (default: apt-get download)")
+    parser.add_argument("--out", type=Path, default=None, help="the base's run folder (default: WORK/runs/base_...)")
+    parser.add_argument("--base-only", action="store_true", help="train the base and stop (no own-art fine-tune)")
     args = parser.parse_args()
     tag = "_".join(args.sources)
     extra = [icon_pairs(args.work, args.deb)] if "papirus" in args.sources else []
     data = mix(args.openmoji or args.base.parent / "data", extra, args.work / f"base_data_{tag}")
-    base = args.work / "runs" / f"base_{tag}"
+    base = args.out or args.work / "runs" / f"base_{tag}"
     shutil.rmtree(base, ignore_errors=True)
     seconds = pix2pix(
         "train", "--config", str(args.base / "config.json"), "--data", str(data), "--out", str(base),
@@ -119,6 +122,9 @@ def main() -> None:
     )  # fmt: skip
     result: dict[str, Any] = {"sources": args.sources, "base": str(base), "base_seconds": round(seconds, 1)}
     result["base_counts"] = json.loads((data / "dataset.json").read_text())["counts"]
+    if args.base_only:
+        print(json.dumps(result, indent=2))
+        return
     flat = build_data(args.work, None, 420)
     result["fine_tuned"] = train_and_evaluate(
         flat, args.work / "runs", f"fine_tuned_from_base_{tag}", 650, ["--init-from", str(base), *FINE_TUNE]

