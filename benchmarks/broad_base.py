@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from own_art import build_data, fetch_deb, pix2pix, train_and_evaluate
+from own_art import build_data, pix2pix, train_and_evaluate, unpack_deb
 
 PACKAGE = "papirus-icon-theme"
 APPS = Path("usr/share/icons/Papirus/64x64/apps")  # the colour app icons, one size (the others are copies)
@@ -63,11 +62,7 @@ def icon_pairs(work: Path, deb: Path | None) -> Path:
     pairs = work / f"papirus{SIZE}"
     if (pairs / "dataset.json").is_file():
         return pairs
-    root = work / "papirus"
-    if not (root / "done").is_file():
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.run(["dpkg-deb", "-x", str(deb or fetch_deb(work, PACKAGE)), str(root)], check=True)
-        (root / "done").write_text("")
+    root = unpack_deb(work / "papirus", deb, work, PACKAGE)
     pngs = work / "papirus_png"
     pngs.mkdir(parents=True, exist_ok=True)
     jobs = [(svg, pngs / f"{svg.stem}.png") for svg in icon_svgs(root)]

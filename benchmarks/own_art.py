@@ -73,10 +73,11 @@ def fetch_deb(work: Path, package: str = PACKAGE) -> Path:
     return have[-1]
 
 
-def extract_pngs(deb: Path, work: Path) -> Path:
-    """The package's PNG folder, unpacked once (dpkg-deb)."""
-    root = work / "openclipart"
+def unpack_deb(root: Path, deb: Path | None, work: Path, package: str = PACKAGE) -> Path:
+    """`package`'s .deb (`deb`, else `fetch_deb` into `work`) unpacked into `root` once (dpkg-deb; a `done`
+    file says it finished, and then nothing is fetched)."""
     if not (root / "done").is_file():
+        deb = deb or fetch_deb(work, package)
         if shutil.which("dpkg-deb") is None:
             raise SystemExit(f"dpkg-deb is not available: unpack {deb} yourself into {root}")
         shutil.rmtree(root, ignore_errors=True)
@@ -153,7 +154,7 @@ def build_data(work: Path, deb: Path | None, images: int, kind: str = "flat", me
         return data
     if method == "pool":
         return mix_pool({m: build_data(work, deb, images, kind, m) for m in POOL}, data)
-    root = extract_pngs(deb or fetch_deb(work), work)
+    root = unpack_deb(work / "openclipart", deb, work)
     pngs = sorted((root / "usr" / "share" / "openclipart" / "png").rglob("*.png"))
     pictures = work / ("pictures" if kind == "flat" else f"pictures_{kind}")
     if not pictures.is_dir() or not any(pictures.iterdir()):
