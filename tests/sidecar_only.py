@@ -35,7 +35,7 @@ def regions(x):  # labels (0 on strokes) and page flags
 
 def fill(hm, lab, free):  # hints.fill: lab 0 where nothing is painted
     c, (h, w) = hm.shape[0] - 1, lab.shape
-    s = max(1, max(h, w) // K["field"])
+    s = 1 if max(h, w) <= K["exact"] else max(1, max(h, w) // K["field"])
     gh, gw, width = -(-h // s), -(-w // s), lab.max() + 1
     ys, xs = np.nonzero((hm[c] == 1) & (lab > 0))
     if not len(ys):

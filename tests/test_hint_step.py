@@ -181,7 +181,7 @@ def test_the_nearest_fill_keeps_exact_keys_where_int32_would_overflow() -> None:
     out = paint_fields(regions, torch.ones(1, size, size, dtype=torch.bool), sources, blend=False, channels=3)
     stride = field_stride(size, size)
     ys, xs = _centres(size, size, stride, torch.device("cpu"))
-    for gy, gx in ((0, 0), (10, 50), (63, 63), (31, 7)):
+    for gy, gx in ((0, 0), (10, 30), (32, 32), (31, 7)):  # a grid of 33 x 33 cells
         d2 = (ys[gy] - yx[0, :5, 0]) ** 2 + (xs[gx] - yx[0, :5, 1]) ** 2
         expected = colour[0, int(d2.round().argmin())]
         torch.testing.assert_close(out[0, :3, gy * stride, gx * stride], expected)

@@ -535,7 +535,7 @@ def test_blend_fill_weighs_the_regions_hints_by_inverse_square_distance() -> Non
 def test_fill_on_a_grid_of_cells_matches_the_per_pixel_fill_on_large_images(
     monkeypatch: pytest.MonkeyPatch, blend: bool
 ) -> None:
-    """Above FIELD px a side the colour field is computed per grid cell (stride 4 at 256 px), so its
+    """Above EXACT px a side the colour field is computed per grid cell (stride 8 at 256 px), so its
     cost and memory stay those of a FIELD x FIELD image: the same pixels are painted as with a field
     per pixel, in nearly the same colours (they differ only where two hints meet)."""
     art = torch.ones(1, 3, 256, 256)
@@ -545,13 +545,13 @@ def test_fill_on_a_grid_of_cells_matches_the_per_pixel_fill_on_large_images(
     for y, x, colour in ((30, 30, (0.9, -0.5, 0.1)), (200, 60, (-0.7, 0.6, 0.2)), (120, 220, (0.1, 0.1, -0.9))):
         hints[0, :3, y - 2 : y + 3, x - 2 : x + 3] = torch.tensor(colour)[:, None, None]
         hints[0, 3, y - 2 : y + 3, x - 2 : x + 3] = 1
-    assert hints_module.field_stride(256, 256) == 4
+    assert [hints_module.field_stride(n, n) for n in (64, 65, 128, 256)] == [1, 2, 4, 8]
     grid = fill_regions(hints, art, blend=blend)
-    monkeypatch.setattr(fill_module, "FIELD", 256)
+    monkeypatch.setattr(fill_module, "EXACT", 256)
     exact = fill_regions(hints, art, blend=blend)
     assert torch.equal(grid[0, 3], exact[0, 3])
     diff = (grid[0, :3] - exact[0, :3]).abs()
-    assert float(diff.mean()) < 0.01 and float(diff.max()) <= (0.05 if blend else 2.0)
+    assert float(diff.mean()) < 0.01 and float(diff.max()) <= (0.08 if blend else 2.0)  # 8 px cells: 0.067
     if not blend:  # nearest: only pixels near the edge between two hints' cells may change
         assert float((diff.amax(0) > 1e-4).float().mean()) < 0.02
 

@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import apply_overrides
 from ..data.layouts import dataset_for
 from ..fullsize import FOLLOWED, fullsize_steps
-from ..hints import FIELD, FILLED, GAP, REGION_LINE, fill_as_trained
+from ..hints import EXACT, FIELD, FILLED, GAP, REGION_LINE, fill_as_trained
 from ..hints.fill import NEAR
 from ..images import from_uint8, from_unit
 from ..inference import Pix2Pix, pad_to_multiple
@@ -262,6 +262,7 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
         "regions": _regions_text(mode),
         "constants": {
             "region_line": REGION_LINE,
+            "exact": EXACT,
             "field": FIELD,
             "near": NEAR,
             "filled": FILLED,
@@ -272,13 +273,13 @@ def _hints_sidecar(pipe: Pix2Pix) -> dict[str, Any]:
     if cfg.model.hint_fill:
         out["fill"] = (
             "at the working size, before the network, when some pixel has mask 1 (else the map is unchanged): "
-            "the sources are the hint pixels (mask 1) in a region, pooled per cell of a grid of stride s = max(1, "
-            f"max(h, w) // {FIELD}) (cell (y // s, x // s)) and per region: centroid (mean y, mean x of pixel "
-            "indices), mean colour, pixel count m. The grid's cell centres are s * i + (s - 1) / 2, clipped to the "
-            "image. At s = 1 a cell is a pixel and holds its own region; at s > 1 a cell holds two: the largest "
-            "label among its pixels and the label of its pixel (s * i + s // 2, s * j + s // 2) (cells past the "
-            "image padded with 0). For each of the two, in that order, a cell whose label's region holds a source "
-            "has a field: "
+            "the sources are the hint pixels (mask 1) in a region, pooled per cell of a grid of stride s = 1 where "
+            f"max(h, w) <= {EXACT}, else max(1, max(h, w) // {FIELD}) (cell (y // s, x // s)) and per region: "
+            "centroid (mean y, mean x of pixel indices), mean colour, pixel count m. The grid's cell centres are "
+            "s * i + (s - 1) / 2, clipped to the image. At s = 1 a cell is a pixel and holds its own region; "
+            "at s > 1 a cell holds two: the largest label among its pixels and the label of its pixel "
+            "(s * i + s // 2, s * j + s // 2) (cells past the image padded with 0). For each of the two, in that "
+            "order, a cell whose label's region holds a source has a field: "
             + (
                 f"sum(m * colour / max(d2, {NEAR})) / sum(m / max(d2, {NEAR})) over the region's sources, d2 the "
                 "squared distance from the cell centre to the centroid"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .drawing import draw_hints
 from .fill import (
+    EXACT,
     FIELD,
     FILLED,
     GAP,
@@ -59,6 +60,7 @@ from .user import as_hint_map, hints_from_points, hints_from_rgba, load_hints_fi
 __all__ = [
     "EVAL_COUNTS",
     "EVAL_DRAWS",
+    "EXACT",
     "FIELD",
     "FILLED",
     "GAP",
