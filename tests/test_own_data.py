@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from pix2pix.cli import data as data_cli
 from pix2pix.cli import main
 from pix2pix.data.paired import PairedDataset
 from pix2pix.data.sketch import canny, strokes, xdog
@@ -464,6 +465,7 @@ def test_the_printed_train_command_fits_the_size(size: int, expect: str) -> None
 def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path: Path, monkeypatch) -> None:
     """`data sketch` a folder, run the train command it prints (shortened), translate with a points file."""
     monkeypatch.chdir(tmp_path)  # a user's own folder, outside the checkout: the printed command works there
+    monkeypatch.setattr(data_cli, "CHECKOUT", tmp_path / "checkout")  # whether or not `make demo` ran here
     data = tmp_path / "mine"
     r = CliRunner().invoke(
         main,
@@ -543,6 +545,14 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     assert (
         saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4
     )
+    assert "make broad-base trains a base that does better still" in sketched
+    # After `make broad-base` (here: a run folder at demo/broad), the second command starts from it instead.
+    shutil.copytree(tmp_path / "run", tmp_path / "checkout" / "demo" / "broad")
+    r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(tmp_path / "m2")])
+    assert r.exit_code == 0, r.output
+    fine = next(line for line in r.output.splitlines() if line.startswith("or, better")).split()
+    assert "broader base" in r.output and "better still" not in r.output
+    assert fine[-4:] == ["--init-from", str(tmp_path / "checkout" / "demo" / "broad"), "--lr", "2e-4"]
 
 
 def test_hints_land_in_a_dark_area_of_strokes_line_art() -> None:

@@ -158,23 +158,42 @@ def data_sketch(
     _warn_small_splits(s.counts)
     click.echo(f"train on it ({own_art_time()}): {own_art_command(out, size)}")
     if size >= 64:  # the same generator as the main job's: it can start from that model
-        click.echo(
-            f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
-            f"--init-from {main_job_run()} {FINE_TUNE_ARGS}"
-        )
+        broad = demo_run("broad")
+        if broad is not None:  # `make broad-base` was run: better still on flat and shaded own art
+            click.echo(
+                f"or, better on the own-art benchmarks, start from the broader base (make broad-base): "
+                f"{own_art_command(out, size)} --init-from {broad} {FINE_TUNE_ARGS}"
+            )
+        else:
+            click.echo(
+                f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
+                f"--init-from {main_job_run()} {FINE_TUNE_ARGS}"
+            )
+            click.echo(
+                "(after make demo, make broad-base trains a base that does better still: --init-from demo/broad)"
+            )
 
 
 OWN_ART_CONFIG = "own_art_128"  # a packaged config (found from any folder): 128 px, hints, a U-Net that fits
 FINE_TUNE_ARGS = "--lr 2e-4"  # from `make demo`'s model, at a fifth of the config's learning rate
 
 
+CHECKOUT = Path(__file__).resolve().parents[3]  # the checkout this package runs from (in an editable install)
+
+
 def main_job_run() -> str:
     """Where `make demo` left the main job's model, as a path that works from any folder: demo/run here, else
     in the checkout this package runs from; "demo/run" where neither has one."""
-    for run in (Path("demo/run"), Path(__file__).resolve().parents[3] / "demo" / "run"):
+    return demo_run("run") or "demo/run"
+
+
+def demo_run(name: str) -> str | None:
+    """demo/NAME (run: `make demo`'s model; broad: `make broad-base`'s) as an absolute path, here or in the
+    checkout this package runs from; None where neither holds a run."""
+    for run in (Path("demo") / name, CHECKOUT / "demo" / name):
         if (run / "config.json").is_file():
             return str(run.resolve())
-    return "demo/run"
+    return None
 
 
 SMALL_SPLIT = 10  # a val or test split of fewer pictures judges a model by chance
