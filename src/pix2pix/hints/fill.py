@@ -136,7 +136,7 @@ def region_map(line_art: torch.Tensor | np.ndarray, mode: str = "closed") -> tor
 def field_stride(h: int, w: int) -> int:
     """The colour field's grid stride: 1 up to EXACT px a side, then FIELD cells along the longer side.
 
-    The field's cost grows with cells x sources, so 8 x 8 px cells at 256 px make it a 64 px image's,
+    The field's cost grows with cells x sources, so 8 x 8 px cells at 256 px make it a 32 px image's,
     and per pixel they change the fill little: on the OpenMoji test split at 256 px, 10 evaluation
     hints, they leave 0.03% (closed) / 0.08% (open) of the exact fill's pixels unpainted and move the
     rest by 0.010 on [-1, 1] (docs/hints.md)."""
