@@ -117,13 +117,11 @@ def main() -> None:
     )  # fmt: skip
     result: dict[str, Any] = {"sources": args.sources, "base": str(base), "base_seconds": round(seconds, 1)}
     result["base_counts"] = json.loads((data / "dataset.json").read_text())["counts"]
-    if args.base_only:
-        print(json.dumps(result, indent=2))
-        return
-    flat = build_data(args.work, None, 420)
-    result["fine_tuned"] = train_and_evaluate(
-        flat, args.work / "runs", f"fine_tuned_from_base_{tag}", 650, ["--init-from", str(base), *FINE_TUNE]
-    )
+    if not args.base_only:  # the own-art flat fine-tune from the base, evaluated
+        flat = build_data(args.work, None, 420)
+        result["fine_tuned"] = train_and_evaluate(
+            flat, args.work / "runs", f"fine_tuned_from_base_{tag}", 650, ["--init-from", str(base), *FINE_TUNE]
+        )
     print(json.dumps(result, indent=2))
 
 
