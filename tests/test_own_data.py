@@ -545,7 +545,7 @@ def test_own_art_end_to_end_as_the_readme_shows_it(colour_folder: Path, tmp_path
     assert (
         saved["train"]["init_from"] == str(tmp_path / "run" / "checkpoints" / "last") and saved["train"]["lr"] == 2e-4
     )
-    assert "make broad-base trains a base that does better still" in sketched
+    assert "make broad-base trains a base that does better still: --init-from demo/broad)" in sketched
     # After `make broad-base` (here: a run folder at demo/broad), the second command starts from it instead.
     shutil.copytree(tmp_path / "run", tmp_path / "checkout" / "demo" / "broad")
     r = CliRunner().invoke(main, ["--no-progress", "data", "sketch", str(colour_folder), "--out", str(tmp_path / "m2")])

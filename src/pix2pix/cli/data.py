@@ -165,13 +165,13 @@ def data_sketch(
                 f"{own_art_command(out, size)} --init-from {broad} {FINE_TUNE_ARGS}"
             )
         else:
+            run = main_job_run()
             click.echo(
                 f"or, better on the own-art benchmark, start from the main job's model: {own_art_command(out, size)} "
-                f"--init-from {main_job_run()} {FINE_TUNE_ARGS}"
+                f"--init-from {run} {FINE_TUNE_ARGS}"
             )
-            click.echo(
-                "(after make demo, make broad-base trains a base that does better still: --init-from demo/broad)"
-            )
+            broad = Path(run).parent / "broad"  # where `make broad-base` puts it, beside the main job's run
+            click.echo(f"(after make demo, make broad-base trains a base that does better still: --init-from {broad})")
 
 
 OWN_ART_CONFIG = "own_art_128"  # a packaged config (found from any folder): 128 px, hints, a U-Net that fits
