@@ -39,7 +39,7 @@ def main() -> None:
     for mode in ("closed", "open"):
         whole = region_map(from_uint8(a_u8), mode)
         g = seeding.generator("augment", 0, 1)
-        a_c, _, whole_c = random_crop_flip(a_u8, b_u8, crop_size=args.size, flip=True, generator=g, carry=whole)
+        a_c, _, whole_c = random_crop_flip(a_u8, b_u8, crop_size=args.size, flip=True, generator=g, carry=(whole,))
         own = region_map(from_uint8(a_c), mode)
         free = from_uint8(a_c).mean(1) >= REGION_LINE
         paint_whole, paint_own = (whole_c > 0) & free, (own > 0) & free

@@ -23,7 +23,7 @@ from pix2pix import seeding
 from pix2pix.config import build_config
 from pix2pix.data.datasets.openmoji import openmoji_svg_dir, render_pair, select_svgs
 from pix2pix.data.transforms import random_crop_flip
-from pix2pix.hints import HintRecipe, label_images, training_hints
+from pix2pix.hints import HintRecipe, Regions, label_images, training_hints
 from pix2pix.images import from_uint8, pil_to_uint8
 
 BATCH = 16
@@ -44,7 +44,7 @@ class _Model:
 
 def _steps(a_u8, b_u8, crop, blend, mode, device, recipe, jitter) -> dict[str, Callable[[], Any]]:
     """One step's input side, old and new, each drawing the batch of a new step every call."""
-    packed = label_images(a_u8, b_u8, mode).to(device)
+    regions = Regions(*(t.to(device) for t in label_images(a_u8, b_u8, mode)))
     a_dev, b_dev = a_u8.to(device), b_u8.to(device)
     model = _Model(blend, mode)
     step = iter(range(10**9))
@@ -53,11 +53,15 @@ def _steps(a_u8, b_u8, crop, blend, mode, device, recipe, jitter) -> dict[str, C
         s = next(step)
         idx = torch.randperm(len(a_u8), generator=torch.Generator().manual_seed(s))[:BATCH]
         g = seeding.generator("augment", 0, s)
-        a, b, r = (t.index_select(0, idx.to(device)) for t in (a_dev, b_dev, packed))  # as the cached set gathers
-        a, b, r = random_crop_flip(a, b, crop_size=crop, flip=True, generator=g, carry=r)
+        # As training crops a cached dataset: straight from the cache by the batch's rows, into floats.
+        a, b, *r = random_crop_flip(
+            a_dev, b_dev, crop_size=crop, flip=True, generator=g, carry=regions, rows=idx.tolist(), dtype=torch.float32
+        )
         real_a, real_b = from_uint8(a), from_uint8(b)
         seeds = seeding.hint_seeds(0, s, 0, BATCH, device=device)
-        real_b, hints = training_hints(real_a, real_b, seeds, recipe=recipe, model=model, jitter=jitter, regions=r)
+        real_b, hints = training_hints(
+            real_a, real_b, seeds, recipe=recipe, model=model, jitter=jitter, regions=Regions(*r)
+        )
         return real_a, real_b, hints
 
     def old() -> Any:

@@ -178,6 +178,40 @@ def test_crop_and_flip_are_identical_for_a_and_b() -> None:
     assert torch.equal(a, a2)
 
 
+def test_a_crop_by_rows_of_the_cache_is_the_crop_of_the_gathered_batch() -> None:
+    """Training crops a cached dataset straight from the cache by the batch's rows, A and B into floats
+    (the crop is the conversion), the hint regions with them: the same values as gathering the batch,
+    cropping it and converting, bit for bit, flips and an identity crop included."""
+    g = torch.Generator().manual_seed(3)
+    cache_a = torch.randint(0, 256, (9, 3, 12, 12), dtype=torch.uint8, generator=g)
+    cache_b = torch.randint(0, 256, (9, 3, 12, 12), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 50, (9, 12, 12), generator=g).float()
+    worth = torch.rand(9, 12, 12, generator=g) < 0.5
+    rows = [7, 2, 2, 5, 0, 8]
+    for crop in (8, 12):
+        kw = {"crop_size": crop, "flip": True}
+        index = torch.tensor(rows)
+        gathered = [t.index_select(0, index) for t in (cache_a, cache_b, labels, worth)]
+        want = random_crop_flip(*gathered[:2], carry=gathered[2:], generator=torch.Generator().manual_seed(0), **kw)
+        got = random_crop_flip(
+            cache_a,
+            cache_b,
+            carry=(labels, worth),
+            rows=rows,
+            dtype=torch.float32,
+            generator=torch.Generator().manual_seed(0),
+            **kw,
+        )
+        assert got[0].dtype == torch.float32 and got[3].dtype == torch.bool
+        assert torch.equal(got[0], want[0].float()) and torch.equal(got[1], want[1].float())  # still 0..255
+        assert torch.equal(from_uint8(got[0].clone()), from_uint8(want[0]))  # then scaled in place, exactly
+        assert torch.equal(got[2], want[2]) and torch.equal(got[3], want[3])
+    flipped = random_crop_flip(cache_a, cache_b, rows=rows, crop_size=12, flip=True, generator=torch.Generator())
+    assert any(
+        not torch.equal(x, cache_a[r]) for x, r in zip(flipped[0], rows)
+    )  # some flipped: not the rows as they are
+
+
 def test_flip_off_never_flips() -> None:
     x = torch.arange(8, dtype=torch.uint8).reshape(1, 1, 1, 8).expand(32, 1, 1, 8).contiguous()
     out, _ = random_crop_flip(

@@ -12,19 +12,17 @@ import torch
 
 import pix2pix.hints.step as step_module
 from pix2pix import seeding
-from pix2pix.data.loader import iterate_batches
 from pix2pix.data.paired import PairedDataset
 from pix2pix.data.transforms import random_crop_flip
 from pix2pix.hints import (
     FILLED,
     HintRecipe,
+    Regions,
     eval_hints,
     fill_regions,
     label_images,
-    pack_regions,
     region_map,
     training_hints,
-    unpack_regions,
 )
 from pix2pix.images import from_uint8
 from pix2pix.training.loop import train
@@ -52,6 +50,13 @@ def real(tiny_data: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 # --- nothing read back from the device -------------------------------------------------------
 
 
+def meta_regions(b: int, size: int) -> Regions:
+    """Cached regions as the crop hands them to a step (float labels, bool worth), as meta tensors."""
+    return Regions(
+        torch.empty(b, size, size, device="meta"), torch.empty(b, size, size, dtype=torch.bool, device="meta")
+    )
+
+
 @pytest.mark.parametrize("size", [64, 256])
 @pytest.mark.parametrize("model", [Model(), Model(blend=False), Model(regions="open"), Model(fill=False)])
 @pytest.mark.parametrize("recipe", [HintRecipe(), HintRecipe(strokes=0.5, blobs=0.25)], ids=["dots", "shapes"])
@@ -64,7 +69,9 @@ def test_the_steps_hints_run_on_meta_tensors_so_they_never_wait_on_the_device(
     b = 4
     a = torch.empty(b, 3, size, size, device="meta")
     target = torch.empty(b, 3, size, size, device="meta")
-    regions = torch.empty(b, size, size, dtype=torch.int32, device="meta")
+    regions = Regions(
+        torch.empty(b, size, size, device="meta"), torch.empty(b, size, size, dtype=torch.bool, device="meta")
+    )
     seeds = seeding.hint_seeds(0, 3, 0, b, device="meta")
     real_b, hints = training_hints(a, target, seeds, recipe=recipe, model=model, jitter=0.5, regions=regions)
     assert hints.shape == (b, 4, size, size) and hints.device.type == "meta" and real_b.shape == target.shape
@@ -80,7 +87,7 @@ def test_the_meta_check_catches_a_host_read(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(step_module, "paint_fields", reads_back)
     a = torch.empty(2, 3, 64, 64, device="meta")
-    regions = torch.empty(2, 64, 64, dtype=torch.int32, device="meta")
+    regions = meta_regions(2, 64)
     with pytest.raises((RuntimeError, NotImplementedError)):
         training_hints(
             a, a, seeding.hint_seeds(0, 0, 0, 2, device="meta"), recipe=HintRecipe(), model=Model(), regions=regions
@@ -90,18 +97,17 @@ def test_the_meta_check_catches_a_host_read(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_steps_hints_never_synchronise_with_the_gpu(real: tuple) -> None:
     a_u8, b_u8, _ = real
-    packed = label_images(a_u8, b_u8, "closed").cuda()
+    cached = label_images(a_u8, b_u8, "closed")
     a, b = from_uint8(a_u8.cuda()), from_uint8(b_u8.cuda())
     seeds = seeding.hint_seeds(0, 1, 0, len(a), device="cuda")
+    on_gpu = Regions(*(t.cuda() for t in cached))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        _, hints = training_hints(a, b, seeds, recipe=HintRecipe(), model=Model(), jitter=0.5, regions=packed)
+        _, hints = training_hints(a, b, seeds, recipe=HintRecipe(), model=Model(), jitter=0.5, regions=on_gpu)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    cpu = training_hints(
-        a.cpu(), b.cpu(), seeds.cpu(), recipe=HintRecipe(), model=Model(), jitter=0.5, regions=packed.cpu()
-    )
+    cpu = training_hints(a.cpu(), b.cpu(), seeds.cpu(), recipe=HintRecipe(), model=Model(), jitter=0.5, regions=cached)
     torch.testing.assert_close(hints.cpu(), cpu[1], atol=1e-5, rtol=0)  # the same draws on both devices
 
 
@@ -194,21 +200,21 @@ def test_regions_are_labelled_once_on_the_whole_image_and_cropped_with_it() -> N
     against its border is still not the page: a hint in the left arm paints the right one too, where a
     fill labelling the crop on its own (as de4f1a5 did) paints neither."""
     art = drawings()[2:]
-    packed = label_images(((art + 1) * 127.5).round().byte(), torch.full_like(art, 255).byte(), "closed")
-    labels, _ = unpack_regions(packed)
+    cached = label_images(((art + 1) * 127.5).round().byte(), torch.full_like(art, 255).byte(), "closed")
+    labels = cached.labels
     assert labels[0, 20, 15] == labels[0, 20, 32] > 0  # the arms, joined along the bottom
     g = torch.Generator().manual_seed(0)
     a_u8 = ((art + 1) * 127.5).round().byte()
-    crop_a, _, crop_r = random_crop_flip(a_u8, a_u8, crop_size=32, flip=False, generator=g, carry=packed)
+    crop_a, _, crop_r, _ = random_crop_flip(a_u8, a_u8, crop_size=32, flip=False, generator=g, carry=cached)
     # The carried map is cut at A's window (drawn again here from the same generator).
     g = torch.Generator().manual_seed(0)
     top = int(torch.randint(0, 17, (1,), generator=g))
     left = int(torch.randint(0, 17, (1,), generator=g))
-    assert torch.equal(crop_r[0], packed[0, top : top + 32, left : left + 32])
+    assert torch.equal(crop_r[0], labels[0, top : top + 32, left : left + 32])
     assert torch.equal(crop_a[0], a_u8[0, :, top : top + 32, left : left + 32])
     window = (slice(0, 24), slice(0, 48))  # the top 24 rows: the arms without the bottom that joins them
     line = art[:, :, window[0], window[1]]
-    region = unpack_regions(packed[:, window[0], window[1]])[0]
+    region = labels[:, window[0], window[1]]
     hints = torch.zeros(1, 4, 24, 48)
     hints[0, :3, 15, 15] = torch.tensor([0.9, -0.8, -0.8])
     hints[0, 3, 15, 15] = 1
@@ -223,12 +229,12 @@ def test_cached_regions_give_the_hints_a_step_would_label_itself(real: tuple) ->
     a, b = from_uint8(a_u8), from_uint8(b_u8)
     seeds = seeding.hint_seeds(5, 7, 0, len(a))
     for model in (Model(), Model(blend=False), Model(regions="open")):
-        packed = label_images(a_u8, b_u8, model.hint_regions)
-        cached = training_hints(a, b, seeds, recipe=HintRecipe(), model=model, jitter=0.5, regions=packed)
+        regions = label_images(a_u8, b_u8, model.hint_regions)
+        cached = training_hints(a, b, seeds, recipe=HintRecipe(), model=model, jitter=0.5, regions=regions)
         labelled = training_hints(a, b, seeds, recipe=HintRecipe(), model=model, jitter=0.5)
         assert torch.equal(cached[1], labelled[1]) and torch.equal(cached[0], labelled[0])
-    assert torch.equal(pack_regions(*unpack_regions(packed)), packed)
-    assert torch.equal(unpack_regions(packed)[0], region_map(a, "open"))
+    assert regions.labels.dtype == torch.float32 and regions.worth.dtype == torch.bool
+    assert torch.equal(regions.labels, region_map(a, "open").float())
 
 
 def test_a_steps_hints_are_a_function_of_seed_step_and_index(real: tuple) -> None:
@@ -236,12 +242,14 @@ def test_a_steps_hints_are_a_function_of_seed_step_and_index(real: tuple) -> Non
     draws others; a rank holding images 4..7 of the global batch draws exactly their hints."""
     a_u8, b_u8, _ = real
     a, b = from_uint8(a_u8), from_uint8(b_u8)
-    packed = label_images(a_u8, b_u8, "closed")
+    cached = label_images(a_u8, b_u8, "closed")
     recipe = HintRecipe(p_none=0.0)
 
     def hints(step: int, first: int, sl: slice) -> torch.Tensor:
         seeds = seeding.hint_seeds(3, step, first, len(a[sl]))
-        return training_hints(a[sl], b[sl], seeds, recipe=recipe, model=Model(), jitter=0.5, regions=packed[sl])[1]
+        return training_hints(
+            a[sl], b[sl], seeds, recipe=recipe, model=Model(), jitter=0.5, regions=Regions(*(t[sl] for t in cached))
+        )[1]
 
     whole = hints(9, 0, slice(None))
     assert torch.equal(whole, hints(9, 0, slice(None)))
@@ -270,13 +278,10 @@ def test_training_labels_each_image_once_and_not_every_step(tmp_path: Path, monk
     assert calls == [12]  # the 12 training images, once, before the first step
 
 
-def test_carry_needs_a_cached_dataset_and_data_on_device_is_checked(tmp_path: Path) -> None:
+def test_the_cache_size_counts_and_data_on_device_is_checked(tmp_path: Path) -> None:
     from pix2pix.config import Config, apply_overrides
 
     data = make_shapes(tmp_path / "shapes", 4)
-    ds = PairedDataset(data, "train", load_size=32, cache=False)
-    with pytest.raises(ValueError, match="carry needs a cached dataset"):
-        next(iterate_batches(ds, batch_size=2, seed=0, start_step=0, total_steps=1, carry=torch.zeros(4, 32, 32)))
     cached = PairedDataset(data, "train", load_size=32)
     assert cached.nbytes == 2 * 4 * 3 * 32 * 32
     with pytest.raises(ValueError, match="unknown data_on_device 'gpu'; valid: auto, yes, no"):

@@ -84,7 +84,9 @@ def pil_to_uint8(img: Image.Image) -> torch.Tensor:
 
 
 def from_uint8(x: Any) -> Any:
-    """uint8 [0, 255] -> float32 [-1, 1]: a tensor, or a numpy array (float32 where it is)."""
+    """uint8 [0, 255] -> float32 [-1, 1]: a tensor, or a numpy array (float32 where it is). A float32
+    tensor of 0..255 (a crop written as floats: data/transforms.py) is scaled in place, exactly as the
+    uint8 one would be."""
     if isinstance(x, torch.Tensor):
         return x.float().div_(127.5).sub_(1.0)
     return x / 127.5 - 1.0

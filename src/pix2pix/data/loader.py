@@ -15,7 +15,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from .. import seeding
-from ..devices import to_device
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -84,11 +83,10 @@ def iterate_batches(
     pin_memory: bool = False,
     rank: int = 0,
     world_size: int = 1,
-    carry: torch.Tensor | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Yield (step, A uint8, B uint8) from `start_step` up to `total_steps`, from a paired or an
-    unpaired dataset; with `carry` (a tensor indexed like a cached dataset: its hint regions), the
-    batch's rows of it fourth.
+    unpaired dataset. (Training crops a cached paired dataset straight from its cache, by the rows
+    `StepBatches` yields, without gathering the batch first.)
 
     `batch_size` is the global batch; rank r of `world_size` takes its contiguous share of it.
     Incomplete batches at the end of an epoch are dropped so every step has the same size.
@@ -105,15 +103,8 @@ def iterate_batches(
     )
     if dataset.cached:
         for step, idx in enumerate(sampler, start=start_step):
-            a, b = dataset.batch(idx)
-            yield (
-                (step, a, b)
-                if carry is None
-                else (step, a, b, carry.index_select(0, to_device(torch.as_tensor(idx), carry.device)))
-            )
+            yield (step, *dataset.batch(idx))
         return
-    if carry is not None:
-        raise ValueError("carry needs a cached dataset (data.cache true)")
     workers = default_num_workers() if num_workers < 0 else num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory)
     for step, (a, b) in enumerate(loader, start=start_step):

@@ -7,6 +7,7 @@ crop and flip run on the tensors' device (the GPU when the data lives there).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -30,25 +31,32 @@ def random_crop_flip(
     offset: int = 0,
     global_n: int | None = None,
     joint: bool = True,
-    carry: torch.Tensor | None = None,
+    carry: Sequence[torch.Tensor] = (),
+    rows: list[int] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Crop a random window from A and B (B, C, L, L) and flip half of the time.
 
     `joint`: the same window and flip for A and B (a pair), or each drawn on its own (unpaired
     images). Under data parallelism a rank holds images offset..offset+B of a global batch of
     `global_n`: the crops and flips are drawn for the whole global batch and sliced, so N ranks
-    augment exactly as one process would. `carry` (B, L, L), a per-pixel map of A (its hint
-    regions), is cropped and flipped with A and returned third.
+    augment exactly as one process would. Each map of `carry` (B, L, L), per pixel of A (its hint
+    regions), is cropped and flipped with A and returned after B.
+
+    `rows`: the batch is these rows of `a`, `b` and `carry` (a cached dataset, whole), cropped straight
+    from them rather than gathered first. `dtype`: A and B cropped into this dtype, their values still
+    0..255 (`images.from_uint8` then scales them in place), so that the crop is the conversion too.
     """
-    total = global_n or a.shape[0]
-    windows = draw_windows(a.shape, crop_size, flip, generator, offset, total)
-    windows_b = windows if joint else draw_windows(b.shape, crop_size, flip, generator, offset, total)
-    out = (crop_flip(a, crop_size, windows), crop_flip(b, crop_size, windows_b))
-    return out if carry is None else (*out, crop_flip(carry[:, None], crop_size, windows)[:, 0])
+    n = len(rows) if rows is not None else a.shape[0]
+    total = global_n or n
+    windows = draw_windows((n, *a.shape[1:]), crop_size, flip, generator, offset, total)
+    windows_b = windows if joint else draw_windows((n, *b.shape[1:]), crop_size, flip, generator, offset, total)
+    out = (crop_flip(a, crop_size, windows, rows, dtype), crop_flip(b, crop_size, windows_b, rows, dtype))
+    return (*out, *(crop_flip(m, crop_size, windows, rows) for m in carry))
 
 
 def draw_windows(
-    shape: torch.Size, crop_size: int, flip: bool, generator: torch.Generator, offset: int, total: int
+    shape: Sequence[int], crop_size: int, flip: bool, generator: torch.Generator, offset: int, total: int
 ) -> Windows:
     n, _, h, w = shape
     sl = slice(offset, offset + n)
@@ -58,17 +66,22 @@ def draw_windows(
     return Windows(tops, lefts, flips)
 
 
-def crop_flip(x: torch.Tensor, crop_size: int, windows: Windows) -> torch.Tensor:
-    """`x` (N, C, H, W) cropped to `crop_size` at each image's window, flipped where it says.
+def crop_flip(
+    x: torch.Tensor, crop_size: int, windows: Windows, rows: list[int] | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """`x` (N, [C,] H, W) cropped to `crop_size` at each image's window, flipped where it says; with
+    `rows`, the images at those rows of `x`; in `dtype` (a cast of the values) where given.
 
     One slice per image: the windows live on the CPU, so this never waits on a GPU, and a slice copies
     whole rows (on the CPU 5x faster than one gather of every pixel; on a GPU, N small copies)."""
-    n, c, h, w = x.shape
+    h, w = x.shape[-2:]
     tops, lefts, flips = (t.tolist() for t in windows)  # CPU tensors: no device round trip
-    if h == crop_size and w == crop_size and not any(flips):
+    dtype = dtype or x.dtype
+    if rows is None and h == crop_size and w == crop_size and not any(flips) and dtype == x.dtype:
         return x
-    out = torch.empty(n, c, crop_size, crop_size, dtype=x.dtype, device=x.device)
-    for i, (top, left, flip) in enumerate(zip(tops, lefts, flips)):
-        patch = x[i, :, top : top + crop_size, left : left + crop_size]
+    index = rows if rows is not None else range(len(tops))
+    out = torch.empty(len(tops), *x.shape[1:-2], crop_size, crop_size, dtype=dtype, device=x.device)
+    for i, (row, top, left, flip) in enumerate(zip(index, tops, lefts, flips)):
+        patch = x[row, ..., top : top + crop_size, left : left + crop_size]
         out[i] = patch.flip(-1) if flip else patch
     return out

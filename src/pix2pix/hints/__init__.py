@@ -43,7 +43,6 @@ from .simulation import (
     WHITE,
     HintRecipe,
     Patches,
-    covered_pixels,
     eval_hints,
     eval_patch_size,
     eval_seeds,
@@ -53,8 +52,9 @@ from .simulation import (
     patch_sources,
     simulate_hints,
     simulate_patches,
+    uncovered,
 )
-from .step import label_images, pack_regions, training_hints, unpack_regions
+from .step import Regions, label_images, training_hints
 from .user import as_hint_map, hints_from_points, hints_from_rgba, load_hints_file, parse_points
 
 __all__ = [
@@ -71,9 +71,10 @@ __all__ = [
     "WHITE",
     "HintRecipe",
     "Patches",
+    "Regions",
     "Sources",
     "as_hint_map",
-    "covered_pixels",
+    "uncovered",
     "draw_hints",
     "empty_hints",
     "eval_hints",
@@ -92,7 +93,6 @@ __all__ = [
     "label_images",
     "load_hints_file",
     "map_sources",
-    "pack_regions",
     "paint_boxes",
     "paint_fields",
     "paint_patches",
@@ -107,5 +107,4 @@ __all__ = [
     "simulate_patches",
     "square_boxes",
     "training_hints",
-    "unpack_regions",
 ]

@@ -207,16 +207,19 @@ def fill_from_sources(
 
 def paint_fields(
     regions: torch.Tensor,
-    free: torch.Tensor,
+    free: torch.Tensor | None,
     sources: Sources,
     *,
     blend: bool,
     base: torch.Tensor | None = None,
     channels: int | None = None,
+    cells: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The fill's map (B, C + 1, H, W): `base` (a hint map; None: zeros of `channels` + 1 channels) with
-    the pixels of `free` (B, H, W) bool in a region of `regions` holding one of `sources` painted
-    (see `fill_from_sources`).
+    the pixels of `free` (B, H, W; bool, or 0/1 in any dtype; None: every pixel, the caller having set
+    the labels of the others to 0, as `simulation.uncovered` does) in a region of `regions` (labels, of
+    any dtype: the cache keeps them as floats) holding one of `sources` painted (see `fill_from_sources`).
+    The grid's cells take their labels from `cells` where given (the whole map beneath such labels).
 
     On a CPU the fill's cost is passes over memory, so every large tensor is laid out with its long
     dimension innermost (sources x cells, cells inside; pixels by grid row, columns inside), the label
@@ -225,29 +228,32 @@ def paint_fields(
     b, h, w = regions.shape
     c = base.shape[1] - 1 if base is not None else int(channels)  # type: ignore[arg-type]
     stride = field_stride(h, w)
-    fields = _cell_fields(regions, sources, stride, blend)
+    fields = _cell_fields(regions if cells is None else cells, sources, stride, blend)
     # The pixels by grid row: (B, [C,] Gh, s, W), a view of the image where the grid divides its height.
     dtype = base.dtype if base is not None else sources.colour.dtype
     gh = -(-h // stride)
     out = torch.empty(b, c + 1, gh * stride, w, dtype=dtype, device=regions.device)
     rows = out.reshape(b, c + 1, gh, stride, w)
-    # Labels as floats (exact below 2**24): a test of floats into floats is one vectorised pass.
-    region, left = _rows(regions, stride).to(dtype), _rows(free, stride).to(dtype)  # left: 1 where still free
-    taken = [torch.empty_like(left) for _ in fields]  # 1 where each field was written
-    for i, ((cell, field), mine) in enumerate(zip(fields, taken)):
-        # A pixel takes the field if its region is the one its cell holds, with a source, and it is free.
-        torch.eq(region, _columns(cell.to(dtype), stride, w), out=mine).mul_(left)
-        if i + 1 < len(fields):
-            left.sub_(mine)
+    # Labels as floats (exact below 2**24; a test of floats into floats is one vectorised pass), 0 where the
+    # pixel is not free: no cell holds label 0, so one pass keeps hint pixels out of every field.
+    region = _rows(regions, stride).to(dtype)
+    if free is not None:
+        region = region * _rows(free, stride).to(dtype)
+    # One 0/1 map per cell label: the two labels of a cell differ (`_cell_fields`), so the maps are disjoint.
+    taken = [torch.eq(region, _columns(cell.to(dtype), stride, w), out=torch.empty_like(region)) for cell, _ in fields]
+    for i, ((_, field), mine) in enumerate(zip(fields, taken)):
         field = _columns(field.to(dtype), stride, w)  # (B, C, Gh, 1, W)
         if i == 0:
             torch.mul(field, mine[:, None], out=rows[:, :c])
         else:
             rows[:, :c].addcmul_(field, mine[:, None])
-    painted = taken[0] if len(taken) == 1 else taken[0].add_(taken[1])  # 1 where a field was written
-    torch.mul(painted, FILLED, out=rows[:, c])
+    # The mask: FILLED where a field was written; of two disjoint 0/1 maps, their lerp halfway (exact).
+    if len(taken) == 1:
+        painted = torch.mul(taken[0], FILLED, out=rows[:, c])
+    else:
+        painted = torch.lerp(taken[0], taken[1], FILLED, out=rows[:, c])
     if base is not None:  # the base where nothing was painted (x 1 and x 0 are exact)
-        kept = painted.neg_().add_(1)[:, None]
+        kept = torch.mul(painted, -1 / FILLED).add_(1)[:, None]
         rows.addcmul_(_rows(base, stride), kept)
     return out if gh * stride == h else out[:, :, :h].contiguous()
 
@@ -255,7 +261,8 @@ def paint_fields(
 def _cell_fields(
     regions: torch.Tensor, sources: Sources, stride: int, blend: bool
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per cell label of `_cell_labels`: (the label, -1 where its region holds no source: (B, Gh, Gw);
+    """Per cell label of `_cell_labels`: (the label, -1 where its region holds no source or, for the second
+    label, where it is the first: (B, Gh, Gw);
     the colour field there: (B, C, Gh, Gw)), from every source's weight on every cell."""
     b = regions.shape[0]
     k, c = sources.mass.shape[1], sources.colour.shape[2]
@@ -297,6 +304,8 @@ def _cell_fields(
             field = torch.gather(colour_t, 2, winner[:, None].expand(-1, c, -1))
         cell = torch.where(held.reshape(b, gh, gw), cell_label, -1)  # -1: the region holds no source
         out.append((cell, field.reshape(b, c, gh, gw)))
+    if len(out) == 2:  # a cell's second label only where it differs from its first: each pixel takes one field
+        out[1] = (torch.where(out[1][0] == out[0][0], -1, out[1][0]), out[1][1])
     return out
 
 

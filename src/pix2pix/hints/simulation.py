@@ -215,7 +215,7 @@ def _positions(worth: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torc
     """Rows and columns (B, K) drawn uniformly among the pixels where `worth` (B, H, W) holds (anywhere
     where it holds nowhere) by the inverse CDF: a row by its count of such pixels, then a column in it."""
     b, h, w = worth.shape
-    per_row = worth.sum(2, dtype=torch.int64)  # (B, H)
+    per_row = worth.view(torch.uint8).sum(2, dtype=torch.int32).long()  # (B, H); bytes summed: twice as fast
     empty = (per_row.sum(1) == 0)[:, None]  # an image with nothing worth a hint: every pixel is
     cdf = torch.where(empty, w, per_row).cumsum(1).double()
     v = u * cdf[:, -1:]  # (B, K)
@@ -240,11 +240,11 @@ def paint_patches(patches: Patches, shape: tuple[int, int, int, int], onto: torc
     # the same whatever order the writes land in, so the same on any device, with fixed shapes.
     image = torch.arange(b, device=dev)[:, None]
     pixels = patches.pixels.reshape(b, -1)  # (B, K*S*S)
-    slot = (torch.arange(1, k + 1, device=dev)[None, :, None] * patches.inside).reshape(b, -1)
+    slot = (torch.arange(1, k + 1, dtype=torch.int32, device=dev)[None, :, None] * patches.inside).reshape(b, -1)
     owner = torch.zeros(b, h * w, dtype=slot.dtype, device=dev).scatter_reduce_(1, pixels, slot, "amax")
     winner = torch.gather(owner, 1, pixels)  # (B, K*S*S)
     values = torch.cat([patches.colour, torch.ones_like(patches.colour[..., :1])], 2).to(out.dtype)  # (B, K, C + 1)
-    won = torch.gather(values, 1, (winner - 1).clamp_min(0)[..., None].expand(-1, -1, c1))  # (B, K*S*S, C + 1)
+    won = torch.gather(values, 1, (winner.long() - 1).clamp_min(0)[..., None].expand(-1, -1, c1))  # (B, K*S*S, C + 1)
     # Every listed pixel is written with its owner's value, or (padding of a clipped or unused slot, a pixel no
     # slot covers) with the value it holds: writes to one pixel agree.
     flat = out.view(-1)
@@ -255,15 +255,16 @@ def paint_patches(patches: Patches, shape: tuple[int, int, int, int], onto: torc
     return out
 
 
-def covered_pixels(patches: Patches, shape: tuple[int, int, int]) -> torch.Tensor:
-    """(B, H, W) bool: the pixels some used patch covers."""
-    b, h, w = shape
+def uncovered(labels: torch.Tensor, patches: Patches) -> torch.Tensor:
+    """A copy of the region `labels` (B, H, W) with 0 on every pixel a used patch covers: the labels of the
+    pixels the fill may paint (no field is ever held by label 0), in one pass over the map."""
+    b, h, w = labels.shape
     at = torch.where(
         patches.inside, patches.pixels + torch.arange(b, device=patches.pixels.device)[:, None, None] * h * w, b * h * w
     )
-    covered = torch.zeros(b * h * w + 1, dtype=torch.bool, device=at.device)
-    covered[at.reshape(-1)] = True
-    return covered[:-1].reshape(b, h, w)
+    out = torch.cat([labels.reshape(-1), labels.new_zeros(1)])  # a spare last slot for the padding to write
+    out[at.reshape(-1)] = 0
+    return out[:-1].reshape(b, h, w)
 
 
 def patch_sources(patches: Patches, regions: torch.Tensor, group: int = 1) -> Sources:

@@ -28,6 +28,7 @@ from .scoring import paired_metrics, sample_rows
 if TYPE_CHECKING:
     from ..config import Config
     from ..data.paired import PairedDataset
+    from ..hints import Regions
 
 FP32 = Precision(device=torch.device("cpu"), dtype=None, scaler=None, channels_last=False)
 # (real A, real B, image names) -> fake B, all in [-1, 1]; B and the names seed a hints model's simulated hints.
@@ -37,12 +38,12 @@ Translate = Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor]
 @dataclass(frozen=True)
 class StepInfo:
     """Where a step's images sit: rank r holds images offset..offset+B of a global batch; and, for a
-    hints model on cached data, the images' hint regions cropped with them (hints.pack_regions)."""
+    hints model on cached data, the images' hint regions cropped with them (hints.Regions)."""
 
     step: int
     offset: int = 0
     global_batch: int = 0
-    regions: torch.Tensor | None = None
+    regions: Regions | None = None
 
 
 def set_requires_grad(modules: nn.Module | list[nn.Module], flag: bool) -> None:

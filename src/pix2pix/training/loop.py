@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ from torch.optim.lr_scheduler import LambdaLR
 from .. import cpu, seeding
 from ..config import Config, apply_overrides
 from ..data.layouts import dataset_for
-from ..data.loader import iterate_batches
+from ..data.loader import StepBatches, iterate_batches
 from ..data.transforms import random_crop_flip
 from ..devices import resolve_device, to_device
 from ..distributed import barrier, cleanup, init_distributed, rank, world_size
-from ..hints import label_images
+from ..hints import Regions, label_images
 from ..images import from_uint8
 from ..io import RunWriteError
 from ..methods import Method, StepInfo, method_for
@@ -157,8 +158,10 @@ def training_loop(
     step, offset = span.start, rank() * local_batch
     save = functools.partial(_save_last, run_dir, config, method, ema, schedulers, meta=meta, main=main)
     try:
-        for step, a_u8, b_u8, *carry in _batches(dataset, config, span, world, device, regions):
-            real_a, real_b, cut = _augment(a_u8, b_u8, carry, step=step, offset=offset, config=config, method=method)
+        for step, a, b, step_regions, rows in _batches(dataset, config, span, world, device, regions):
+            real_a, real_b, cut = _augment(
+                a, b, step_regions, rows, step=step, offset=offset, config=config, method=method
+            )
             info = StepInfo(step=step, offset=offset, global_batch=tc.batch_size, regions=cut)
             losses = method.train_step(real_a, real_b, info)
             _advance(schedulers, ema, method, step)
@@ -182,14 +185,14 @@ def training_loop(
     return meter.summary(step)
 
 
-def _training_data(config: Config, device: torch.device, *, progress: bool) -> tuple[Any, torch.Tensor | None]:
+def _training_data(config: Config, device: torch.device, *, progress: bool) -> tuple[Any, Regions | None]:
     """The training set, decoded once, with its hint regions (`_hint_regions`), where `_place_data` puts them."""
     dc = config.data
     dataset = dataset_for(config, "train", load_size=dc.load_size, cache=dc.cache, progress=progress)
     return dataset, _place_data(dataset, _hint_regions(dataset, config, progress=progress), dc.data_on_device, device)
 
 
-def _hint_regions(dataset: Any, config: Config, *, progress: bool) -> torch.Tensor | None:
+def _hint_regions(dataset: Any, config: Config, *, progress: bool) -> Regions | None:
     """A hints model on cached paired data: every image's hint regions, labelled once (hints.label_images),
     else None, and a step labels its own crops."""
     mc = config.model
@@ -199,39 +202,45 @@ def _hint_regions(dataset: Any, config: Config, *, progress: bool) -> torch.Tens
     return label_images(a_u8, b_u8, mc.hint_regions if mc.hint_fill else "closed", progress=progress)
 
 
-def _place_data(dataset: Any, regions: torch.Tensor | None, where: str, device: torch.device) -> torch.Tensor | None:
+def _place_data(dataset: Any, regions: Regions | None, where: str, device: torch.device) -> Regions | None:
     """On a GPU, the cached dataset (and its regions) on the device when `where` allows and it fits in a
     quarter of the free memory, else in pinned host memory, so a step's batch waits on nothing."""
     if device.type != "cuda" or not (dataset.cached and dataset.paired):
         return regions
-    size = dataset.nbytes + (regions.nbytes if regions is not None else 0)
+    size = dataset.nbytes + (sum(t.nbytes for t in regions) if regions is not None else 0)
     on_device = where == "yes" or (where == "auto" and size < torch.cuda.mem_get_info(device)[0] // 4)
     target = device if on_device else None
     dataset.place(target)
     log.info("training data (%.0f MB) %s", size / 2**20, "on the GPU" if on_device else "in pinned host memory")
     if regions is None:
         return None
-    return regions.to(device) if on_device else regions.pin_memory()
+    return Regions(*(t.to(device) if on_device else t.pin_memory() for t in regions))
 
 
 def _batches(
-    dataset: Any, config: Config, span: Span, world: int, device: torch.device, regions: torch.Tensor | None
-) -> Any:
-    """This rank's share of the batches of steps span.start .. span.end (data/loader.py), with their
-    rows of `regions` where there are any."""
+    dataset: Any, config: Config, span: Span, world: int, device: torch.device, regions: Regions | None
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, Regions | None, list[int] | None]]:
+    """This rank's share of the batches of steps span.start .. span.end (data/loader.py): (step, A, B, hint
+    regions, rows). A cached paired dataset yields its whole cache (and `regions`) with the batch's rows, for
+    the crop to read straight from; otherwise A and B are the batch itself, and rows and regions None."""
     dc, tc = config.data, config.train
-    return iterate_batches(
+    order = {"batch_size": tc.batch_size, "seed": tc.seed, "rank": rank(), "world_size": world}
+    if dataset.cached and dataset.paired:
+        a, b = dataset.decoded
+        rows = StepBatches(len(dataset), start_step=span.start, total_steps=span.end, **order)
+        for step, mine in enumerate(rows, start=span.start):
+            yield step, a, b, regions, mine
+        return
+    batches = iterate_batches(
         dataset,
-        batch_size=tc.batch_size,
-        seed=tc.seed,
         start_step=span.start,
         total_steps=span.end,
         num_workers=dc.num_workers,
         pin_memory=device.type == "cuda",
-        rank=rank(),
-        world_size=world,
-        carry=regions,
+        **order,
     )
+    for step, a, b in batches:
+        yield step, a, b, None, None
 
 
 def _advance(schedulers: dict[str, LambdaLR], ema: dict[str, EMA], method: Method, step: int) -> None:
@@ -357,34 +366,41 @@ def _resume(
 
 
 def _augment(
-    a_u8: torch.Tensor,
-    b_u8: torch.Tensor,
-    carry: list[torch.Tensor],
+    a: torch.Tensor,
+    b: torch.Tensor,
+    regions: Regions | None,
+    rows: list[int] | None,
     *,
     step: int,
     offset: int,
     config: Config,
     method: Method,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor, Regions | None]:
     """Crops and flips drawn from (seed, step) for the global batch (the same for A and B of a pair and
-    the hint regions `carry` holds, independent for unpaired images), on the batch's device (the GPU when
-    the data lives there), then normalised on the step's device in its memory format."""
+    their hint `regions`, independent for unpaired images), of the batch `rows` of a cache or of the batch
+    A, B itself, on the data's device (the GPU when the data lives there), then normalised on the step's
+    device in its memory format. Where the crop runs on the step's device it writes floats: the crop is
+    the conversion."""
     tc, dc, p = config.train, config.data, method.precision
     dev = method.device
-    a_u8, b_u8, *carry = random_crop_flip(
-        to_device(a_u8, dev),
-        to_device(b_u8, dev),
+    if rows is None:
+        a, b = to_device(a, dev), to_device(b, dev)
+    a_u8, b_u8, *cut = random_crop_flip(
+        a,
+        b,
         crop_size=dc.crop_size,
         flip=dc.flip,
         generator=seeding.generator("augment", tc.seed, step),
         offset=offset,
         global_n=tc.batch_size,
         joint=method.paired,
-        carry=to_device(carry[0], dev) if carry else None,
+        carry=regions or (),
+        rows=rows,
+        dtype=torch.float32 if a.device == dev else None,
     )
-    real_a = p.to_memory_format(from_uint8(a_u8))  # (B, in_nc, S, S)
-    real_b = p.to_memory_format(from_uint8(b_u8))  # (B, out_nc, S, S)
-    return real_a, real_b, carry[0] if carry else None
+    real_a = p.to_memory_format(from_uint8(to_device(a_u8, dev)))  # (B, in_nc, S, S)
+    real_b = p.to_memory_format(from_uint8(to_device(b_u8, dev)))  # (B, out_nc, S, S)
+    return real_a, real_b, Regions(*(to_device(t, dev) for t in cut)) if regions is not None else None
 
 
 def _save_last(
