@@ -65,7 +65,9 @@ def training_hints(
     `regions` (cropped with the images) come from the cache; without them the step labels its crops itself."""
     if regions is None:
         mode = model.hint_regions if model.hint_fill else "closed"
-        regions = Regions(*(t.to(real_a.device) for t in (region_map(real_a, mode), hint_worth(real_a, real_b))))
+        regions = Regions(
+            *(t.to(real_a.device) for t in (region_map(real_a, mode).float(), hint_worth(real_a, real_b)))
+        )
     labels, worth = regions
     if jitter:
         real_b = jitter_colours(real_b, seeds, jitter)
